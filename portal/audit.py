@@ -1,0 +1,152 @@
+"""The single writer and verifier of audit events.
+
+Each chain (one per submission, one for admin actions) is a sequence of events where every
+event stores the SHA-256 of its own canonical JSON, and that JSON includes the previous event's
+hash. Changing, removing or reordering any row breaks every hash after it, and `verify` names
+the first event where the chain no longer holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+from flask import has_request_context, request
+from sqlalchemy import select
+
+from portal import clock
+from portal.extensions import db
+from portal.models import AuditChain, AuditEvent, User
+
+GENESIS = "0" * 64
+ADMIN_CHAIN = "admin"
+
+
+def submission_chain(submission_id: int) -> str:
+    return f"submission:{submission_id}"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a user, or the system naming the rule or job that acted."""
+
+    user: User | None = None
+    system: str | None = None
+    channel: str = "web"
+
+    @property
+    def label(self) -> str:
+        if self.user is not None:
+            return self.user.email
+        return f"system ({self.system})" if self.system else "system"
+
+
+def record(
+    chain: str,
+    action: str,
+    actor: Actor,
+    details: dict | None = None,
+    submission_id: int | None = None,
+) -> AuditEvent:
+    """Append an event to `chain` in the current transaction (the caller commits)."""
+    head = db.session.execute(
+        select(AuditChain).where(AuditChain.chain == chain).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditChain(chain=chain, seq=0, head_hash=GENESIS)
+        db.session.add(head)
+    ip, user_agent = _client()
+    event = AuditEvent(
+        chain=chain,
+        seq=head.seq + 1,
+        occurred_at=clock.now(),
+        submission_id=submission_id,
+        actor_id=actor.user.id if actor.user is not None else None,
+        actor=actor.label,
+        action=action,
+        channel=actor.channel,
+        details=details or {},
+        ip=ip,
+        user_agent=user_agent,
+        prev_hash=head.head_hash,
+    )
+    event.hash = event_hash(event)
+    head.seq = event.seq
+    head.head_hash = event.hash
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _client() -> tuple[str | None, str | None]:
+    if not has_request_context():
+        return None, None
+    agent = request.headers.get("User-Agent")
+    return request.remote_addr, agent[:1000] if agent else None
+
+
+def canonical(event: AuditEvent) -> str:
+    """The event's hashed content as canonical JSON (sorted keys, no spaces, UTC timestamp)."""
+    return json.dumps(
+        {
+            "chain": event.chain,
+            "seq": event.seq,
+            "occurred_at": _timestamp(event.occurred_at),
+            "submission_id": event.submission_id,
+            "actor_id": event.actor_id,
+            "actor": event.actor,
+            "action": event.action,
+            "channel": event.channel,
+            "details": event.details,
+            "ip": event.ip,
+            "user_agent": event.user_agent,
+            "prev_hash": event.prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical(event).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verification:
+    chain: str
+    events: int
+    ok: bool
+    head_hash: str
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def verify(chain: str) -> Verification:
+    """Recompute every hash of `chain` in order and report the first event that does not fit."""
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)
+    )
+    previous = GENESIS
+    count = 0
+    for expected_seq, event in enumerate(events, start=1):
+        count += 1
+        if event.seq != expected_seq:
+            return Verification(chain, count, False, previous, expected_seq, "an event is missing")
+        if event.prev_hash != previous:
+            return Verification(
+                chain, count, False, previous, event.seq, "does not follow the event before it"
+            )
+        if event_hash(event) != event.hash:
+            return Verification(chain, count, False, previous, event.seq, "its content was changed")
+        previous = event.hash
+    head = db.session.get(AuditChain, chain)
+    if head is not None and (head.seq != count or head.head_hash != previous):
+        return Verification(chain, count, False, previous, count + 1, "events after it are missing")
+    return Verification(chain, count, True, previous)

@@ -1,0 +1,59 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from portal.extensions import db
+from portal.services import users
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email address", validators=[DataRequired("Enter your email address."), Length(max=254)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=1000)]
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only follow `next` to a path on this site, never to another host."""
+    if not target:
+        return url_for("staff.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("staff.home")
+    return target.rstrip("?") or url_for("staff.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    failed = False
+    if form.validate_on_submit():
+        user = users.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()  # a password rehash, if argon2's parameters moved on
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        failed = True
+    status = 401 if failed else (422 if form.errors else 200)
+    return render_template("auth/login.html", form=form, failed=failed), status
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash("You have signed out.", "info")
+    return redirect(url_for("auth.login"))

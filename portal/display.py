@@ -1,0 +1,152 @@
+"""How values look on pages: amounts, dates, times in the portal's zone, file sizes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+from portal.domain.filetype import FILE_KINDS
+from portal.domain.filetype import describe as describe_kinds
+from portal.domain.schema import FieldKind, FieldSpec, FormSpec, currency_places
+
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
+
+
+def money(value: dict | None) -> str:
+    """{"amount": "1250.5", "currency": "EUR"} -> 'EUR 1,250.50'."""
+    if not value:
+        return ""
+    return f"{value.get('currency') or ''} {number(value.get('amount'))}".strip()
+
+
+def number(value: object, places: int | None = None) -> str:
+    """'1234567.5' -> '1,234,567.5' (keeping the digits as stored)."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if places is not None:
+        amount = amount.quantize(Decimal(1).scaleb(-places))
+    return f"{amount:,f}"
+
+
+def date(value: str | dt.date | None) -> str:
+    """'2026-11-25' -> '25 Nov 2026'."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    return f"{value.day} {value:%b %Y}"
+
+
+def local_time(value: dt.datetime | None, with_zone: bool = True) -> str:
+    """A UTC time shown in the portal's time zone: '25 Nov 2026, 14:03 CET'."""
+    if value is None:
+        return ""
+    zone = ZoneInfo(current_app.config["BATON_TIMEZONE"])
+    local = value.astimezone(zone)
+    text = f"{local.day} {local:%b %Y, %H:%M}"
+    return f"{text} {local.tzname()}" if with_zone else text
+
+
+def filesize(size: int | None) -> str:
+    """1536 -> '1.5 KB'."""
+    if size is None:
+        return ""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def dom_id(key: str) -> str:
+    """A field name or block path as an id fragment: 'fields[4]' -> 'fields-4'."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-")
+
+
+def computed(form: FormSpec, field: FieldSpec, values: dict, row: dict | None = None) -> str:
+    """A computed field's current value as the page shows it ('EUR 3,775.01'), or a dash."""
+    value = (row if row is not None else values).get(field.name)
+    if not isinstance(value, Decimal):
+        return "–"
+    if field.kind == FieldKind.MONEY:
+        currency = form.currency_of(field, values)
+        return f"{currency or ''} {number(value, currency_places(currency))}".strip()
+    return number(value, field.places)
+
+
+def currency(form: FormSpec, field: FieldSpec, values: dict) -> str:
+    """The currency code a money field is in right now, for the label beside its input."""
+    return form.currency_of(field, values) or ""
+
+
+def described_by(name: str, field: FieldSpec, errors) -> str:
+    """The ids of the hint, limits and error paragraphs that describe an input."""
+    ids = []
+    if field.help:
+        ids.append(f"hint-{name}")
+    if field.kind == FieldKind.FILE:
+        ids.append(f"limits-{name}")
+    if errors:
+        ids.append(f"err-{name}")
+    return " ".join(ids)
+
+
+def field_attrs(name: str, field: FieldSpec, errors, required: bool, **extra) -> dict:
+    """HTML attributes for an input: ARIA links to its hint and error, plus `extra`."""
+    attrs = {key: value for key, value in extra.items() if value not in (None, "")}
+    describedby = described_by(name, field, errors)
+    if describedby:
+        attrs["aria-describedby"] = describedby
+    if errors:
+        attrs["aria-invalid"] = "true"
+    if required:
+        attrs["aria-required"] = "true"
+    return attrs
+
+
+def file_limits(field: FieldSpec) -> str:
+    """'PDF or PNG image, up to 10 MB' for the line under a file input."""
+    kinds = describe_kinds(field.accept)
+    size = f"{field.max_size_mb.normalize():f} MB"
+    if field.multiple:
+        return f"{kinds}; up to {field.max_files} files of {size} each."
+    return f"{kinds}, up to {size}."
+
+
+def accept_list(field: FieldSpec) -> str:
+    """The file input's accept attribute: a hint to the browser's picker, checked again by Baton."""
+    kinds = [FILE_KINDS[key] for key in field.accept if key in FILE_KINDS]
+    extensions = {kind.extension for kind in kinds} | (
+        {".jpeg"} if "jpeg" in field.accept else set()
+    )
+    return ",".join(sorted(extensions) + [kind.content_type for kind in kinds])
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        money=money,
+        number=number,
+        date=date,
+        local_time=local_time,
+        filesize=filesize,
+        dom_id=dom_id,
+    )
+    app.jinja_env.globals.update(
+        computed=computed,
+        currency=currency,
+        described_by=described_by,
+        field_attrs=field_attrs,
+        file_limits=file_limits,
+        accept_list=accept_list,
+    )

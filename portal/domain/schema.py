@@ -1,0 +1,744 @@
+"""Form schema JSON -> frozen dataclasses, after the meta-schema and the semantic checks pass.
+
+A schema is checked in two passes. The meta-schema (form_schema.json, JSON Schema 2020-12)
+catches shape faults: unknown keys, wrong types, misspelt field types. The semantic pass catches
+what a shape cannot express: duplicate names, expressions that do not parse or name unknown
+fields, min above max, circular computations. Either way every fault carries the JSON path it
+belongs to (`fields[3].type`), and a schema with any fault yields no FormSpec at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from portal.domain import expressions
+from portal.domain.expressions import Expression, ExpressionError, Type, ValueKind
+from portal.domain.filetype import FILE_KINDS
+
+META_SCHEMA_FILE = "form_schema.json"
+DEFAULT_TEXT_MAX_LENGTH = 200
+DEFAULT_TEXTAREA_MAX_LENGTH = 5000
+DEFAULT_FILE_MAX_MB = Decimal(10)
+DEFAULT_MAX_ROWS = 50
+#: Integer fields stay well inside 64-bit range so every database and JSON reader agrees.
+INTEGER_LIMIT = 10**15
+
+
+class FieldKind(StrEnum):
+    """The `type` of a field in a form schema."""
+
+    TEXT = "text"
+    TEXTAREA = "textarea"
+    EMAIL = "email"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    MONEY = "money"
+    DATE = "date"
+    SELECT = "select"
+    RADIO = "radio"
+    MULTI_SELECT = "multi_select"
+    BOOLEAN = "boolean"
+    FILE = "file"
+    LINE_ITEMS = "line_items"
+    SECTION = "section"
+    HELP = "help"
+
+
+BLOCK_KINDS = frozenset({FieldKind.SECTION, FieldKind.HELP})
+NUMBER_KINDS = frozenset({FieldKind.INTEGER, FieldKind.DECIMAL, FieldKind.MONEY})
+CHOICE_KINDS = frozenset({FieldKind.SELECT, FieldKind.RADIO, FieldKind.MULTI_SELECT})
+STRING_KINDS = frozenset(
+    {FieldKind.TEXT, FieldKind.TEXTAREA, FieldKind.EMAIL, FieldKind.SELECT, FieldKind.RADIO}
+)
+
+#: Digits after the decimal point for currencies whose minor unit is not cents (ISO 4217).
+CURRENCY_PLACES = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3}
+
+
+def currency_places(code: str | None) -> int:
+    """Decimal places of a currency's minor unit (2 unless ISO 4217 says otherwise)."""
+    return CURRENCY_PLACES.get(code or "", 2)
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    """One fault in a schema: where (a JSON path such as `fields[3].type`) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SchemaInvalid(ValueError):
+    """A schema failed its checks; `errors` lists every fault found, `source` names the file."""
+
+    def __init__(self, errors: list[SchemaError], source: str = ""):
+        self.errors = errors
+        self.source = source
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One message per fault, each prefixed with the source file when there is one."""
+        prefix = f"{self.source}: " if self.source else ""
+        return [f"{prefix}{error}" for error in self.errors]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One entry of `fields` (or a column of a line-items field), with defaults filled in."""
+
+    kind: FieldKind
+    name: str = ""
+    label: str = ""
+    help: str = ""
+    placeholder: str = ""
+    width: str = "full"
+    required: bool = False
+    required_if: Expression | None = None
+    visible_if: Expression | None = None
+    compute: Expression | None = None
+    default: object = None
+    min: Decimal | dt.date | str | None = None
+    max: Decimal | dt.date | str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    pattern_message: str | None = None
+    choices: tuple[Choice, ...] = ()
+    min_items: int | None = None
+    max_items: int | None = None
+    places: int | None = None
+    currency: str | None = None
+    currency_field: str | None = None
+    accept: tuple[str, ...] = ()
+    max_size_mb: Decimal = DEFAULT_FILE_MAX_MB
+    multiple: bool = False
+    max_files: int = 1
+    rows: int = 5
+    fields: tuple[FieldSpec, ...] = ()
+    min_rows: int = 0
+    max_rows: int = DEFAULT_MAX_ROWS
+    add_label: str = "Add a row"
+    title: str = ""
+    text: str = ""
+    path: str = ""
+
+    @property
+    def is_input(self) -> bool:
+        """True for fields that hold a value (everything but section and help blocks)."""
+        return self.kind not in BLOCK_KINDS
+
+    @property
+    def is_computed(self) -> bool:
+        return self.compute is not None
+
+    @property
+    def max_size_bytes(self) -> int:
+        return int(self.max_size_mb * 1024 * 1024)
+
+    def choice_label(self, value: str) -> str:
+        """The label shown for a stored choice value (the value itself if no longer offered)."""
+        for choice in self.choices:
+            if choice.value == value:
+                return choice.label
+        return value
+
+    def column(self, name: str) -> FieldSpec | None:
+        """A line-items column by name."""
+        return next((column for column in self.fields if column.name == name), None)
+
+
+class StepKind(StrEnum):
+    VISIBLE = "visible"  # decide whether a field (or block) shows
+    COMPUTE = "compute"  # fill a computed field, or the computed columns of a line-items field
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    key: str  # a field name, or a block's path
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A cross-field rule: `check` must not be false; otherwise `message` shows at `field`."""
+
+    check: Expression
+    message: str
+    field: str | None
+    path: str
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A whole form, checked and ready to render, validate and store."""
+
+    slug: str
+    title: str
+    description: str
+    fields: tuple[FieldSpec, ...]
+    rules: tuple[RuleSpec, ...] = ()
+    amount_field: str | None = None
+    summary_fields: tuple[str, ...] = ()
+    submit_label: str = "Submit"
+    #: Visibility checks and computations, each after everything it reads (see evaluation_steps).
+    steps: tuple[Step, ...] = ()
+    _by_name: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
+
+    def field(self, name: str) -> FieldSpec | None:
+        """The top-level field called `name`, or None."""
+        return self._by_name.get(name)
+
+    @property
+    def inputs(self) -> tuple[FieldSpec, ...]:
+        """Top-level fields that hold values, in form order."""
+        return tuple(spec for spec in self.fields if spec.is_input)
+
+    def currency_of(self, spec: FieldSpec, values: dict) -> str | None:
+        """The currency a money field is in, given the form's typed values."""
+        if spec.currency:
+            return spec.currency
+        currency = values.get(spec.currency_field) if spec.currency_field else None
+        return currency if isinstance(currency, str) else None
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+@cache
+def meta_schema() -> dict:
+    """The JSON Schema every form schema must satisfy."""
+    text = resources.files("portal.domain").joinpath(META_SCHEMA_FILE).read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def _meta_validator() -> jsonschema.Draft202012Validator:
+    jsonschema.Draft202012Validator.check_schema(meta_schema())
+    return jsonschema.Draft202012Validator(meta_schema())
+
+
+def decode(text: str | bytes, source: str = "") -> dict:
+    """Parse schema JSON keeping numbers exact (Decimal), or raise SchemaInvalid."""
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"line {exc.lineno}, column {exc.colno}: " if hasattr(exc, "lineno") else ""
+        raise SchemaInvalid(
+            [SchemaError("", f"not valid JSON: {where}{exc.msg if hasattr(exc, 'msg') else exc}")],
+            source,
+        ) from None
+    if not isinstance(document, dict):
+        raise SchemaInvalid([SchemaError("", "a form schema must be a JSON object")], source)
+    return document
+
+
+def canonical_json(document: dict) -> str:
+    """The schema as sorted, compact JSON: equal schemas give equal text whatever their layout."""
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+
+
+def content_hash(document: dict) -> str:
+    """SHA-256 of the canonical JSON, used to tell whether a schema really changed."""
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def load(document: dict, slug: str, source: str = "") -> FormSpec:
+    """Check a decoded schema and build its FormSpec; raise SchemaInvalid listing every fault."""
+    errors = list(_meta_errors(document))
+    if errors:
+        raise SchemaInvalid(errors, source)
+    builder = _Builder(document)
+    spec = builder.build(slug)
+    if builder.errors:
+        raise SchemaInvalid(builder.errors, source)
+    return spec
+
+
+def load_text(text: str | bytes, slug: str, source: str = "") -> FormSpec:
+    """Decode and load schema JSON text."""
+    return load(decode(text, source), slug, source)
+
+
+def format_path(parts: Iterable[str | int]) -> str:
+    """['fields', 3, 'type'] -> 'fields[3].type'."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _meta_errors(document: dict) -> Iterator[SchemaError]:
+    raw = list(_meta_validator().iter_errors(document))
+    # A key that fails its own check counts as "unevaluated" to the object holding it, so an
+    # unknown-key complaint beside a more specific fault is noise. Keep it only for keys that
+    # the meta-schema declares nowhere (a typo), which no other fault can explain.
+    faulty = {(tuple(e.absolute_path), e.validator == "unevaluatedProperties") for e in raw}
+    seen = set()
+    for error in sorted(raw, key=lambda e: [(isinstance(p, int), p) for p in e.absolute_path]):
+        path = tuple(error.absolute_path)
+        if error.validator == "unevaluatedProperties":
+            unknown = sorted(set(error.instance) - _evaluated_keys(error))
+            explained = any(
+                other[: len(path)] == path and (len(other) > len(path) or not unevaluated)
+                for other, unevaluated in faulty
+            )
+            if explained:
+                unknown = [key for key in unknown if key not in _declared_keys()]
+            if not unknown:
+                continue
+            message = f"unknown key{'s' if len(unknown) > 1 else ''} " + ", ".join(
+                repr(key) for key in unknown
+            )
+        else:
+            message = _humane(error)
+        item = SchemaError(format_path(path), message)
+        if item not in seen:
+            seen.add(item)
+            yield item
+
+
+def _evaluated_keys(error: jsonschema.ValidationError) -> set[str]:
+    """Keys jsonschema did not list as unexpected in an unevaluatedProperties error."""
+    listed = set(re.findall(r"'([^']*)'", error.message.split("(", 1)[-1]))
+    return set(error.instance) - listed
+
+
+@cache
+def _declared_keys() -> frozenset[str]:
+    """Every property name the meta-schema declares anywhere."""
+    keys: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(meta_schema())
+    return frozenset(keys)
+
+
+def _humane(error: jsonschema.ValidationError) -> str:
+    if error.validator == "oneOf" and "currency" in error.schema.get("oneOf", [{}])[0].get(
+        "required", []
+    ):
+        return "a money field needs exactly one of 'currency' or 'currency_field'"
+    if error.validator == "pattern" and error.schema.get("description"):
+        return f"{error.instance!r} must be {error.schema['description']}"
+    if error.context:
+        return _humane(best_match(error.context))
+    return error.message
+
+
+# -- semantic checks --------------------------------------------------------------------------
+
+_FIELD_TYPES: dict[FieldKind, Type] = {
+    FieldKind.TEXT: expressions.STRING,
+    FieldKind.TEXTAREA: expressions.STRING,
+    FieldKind.EMAIL: expressions.STRING,
+    FieldKind.SELECT: expressions.STRING,
+    FieldKind.RADIO: expressions.STRING,
+    FieldKind.MULTI_SELECT: Type(ValueKind.STRING, is_list=True),
+    FieldKind.INTEGER: expressions.NUMBER,
+    FieldKind.DECIMAL: expressions.NUMBER,
+    FieldKind.MONEY: expressions.NUMBER,
+    FieldKind.DATE: expressions.DATE,
+    FieldKind.BOOLEAN: expressions.BOOLEAN,
+    FieldKind.FILE: Type(ValueKind.FILE),
+    FieldKind.LINE_ITEMS: Type(ValueKind.ROWS),
+}
+
+_RESERVED_NAMES = expressions.KEYWORDS | frozenset(expressions.FUNCTIONS)
+
+
+def _parse_date(value: str | None) -> dt.date | str | None:
+    if value is None or value == "today":
+        return value
+    return dt.date.fromisoformat(value)
+
+
+class _Builder:
+    """Turns a meta-schema-valid document into a FormSpec, collecting semantic faults."""
+
+    def __init__(self, document: dict):
+        self.document = document
+        self.errors: list[SchemaError] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.errors.append(SchemaError(path, message))
+
+    def build(self, slug: str) -> FormSpec:
+        fields = tuple(
+            self.field(raw, f"fields[{index}]") for index, raw in enumerate(self.document["fields"])
+        )
+        by_name: dict[str, FieldSpec] = {}
+        for spec in fields:
+            if not spec.is_input:
+                continue
+            if spec.name in by_name:
+                self.fail(
+                    f"{spec.path}.name",
+                    f"{spec.name!r} is already used by {by_name[spec.name].path}",
+                )
+            else:
+                by_name[spec.name] = spec
+        if not by_name:
+            self.fail("fields", "a form needs at least one input field")
+        self.check_references(fields, by_name)
+        rules = tuple(
+            self.rule(raw, f"rules[{i}]", by_name)
+            for i, raw in enumerate(self.document.get("rules", []))
+        )
+        steps = self.evaluation_steps(fields, by_name)
+        amount_field = self.document.get("amount_field")
+        if amount_field:
+            target = by_name.get(amount_field)
+            if target is None or target.kind not in NUMBER_KINDS:
+                self.fail(
+                    "amount_field", f"{amount_field!r} must name an integer, decimal or money field"
+                )
+        summary = tuple(self.document.get("summary_fields", []))
+        for index, name in enumerate(summary):
+            target = by_name.get(name)
+            if target is None or target.kind in (FieldKind.LINE_ITEMS, FieldKind.FILE):
+                self.fail(
+                    f"summary_fields[{index}]", f"{name!r} must name a field with a single value"
+                )
+        return FormSpec(
+            slug=slug,
+            title=self.document["title"],
+            description=self.document.get("description", ""),
+            fields=fields,
+            rules=rules,
+            amount_field=amount_field,
+            summary_fields=summary,
+            submit_label=self.document.get("submit_label", "Submit"),
+            steps=steps,
+            _by_name=by_name,
+        )
+
+    def field(self, raw: dict, path: str, is_column: bool = False) -> FieldSpec:
+        kind = FieldKind(raw["type"])
+        name = raw.get("name", "")
+        if name in _RESERVED_NAMES:
+            self.fail(f"{path}.name", f"{name!r} is a reserved word of the expression language")
+        options = dict(
+            kind=kind,
+            name=name,
+            label=raw.get("label", ""),
+            help=raw.get("help", ""),
+            placeholder=raw.get("placeholder", ""),
+            width=raw.get("width", "full"),
+            required=raw.get("required", False),
+            title=raw.get("title", ""),
+            text=raw.get("text", ""),
+            path=path,
+        )
+        for key in ("required_if", "visible_if", "compute"):
+            if key in raw:
+                options[key] = self.expression(raw[key], f"{path}.{key}")
+        if kind in (FieldKind.TEXT, FieldKind.TEXTAREA, FieldKind.EMAIL):
+            default_max = (
+                DEFAULT_TEXTAREA_MAX_LENGTH
+                if kind == FieldKind.TEXTAREA
+                else DEFAULT_TEXT_MAX_LENGTH
+            )
+            options["min_length"] = raw.get("min_length")
+            options["max_length"] = raw.get("max_length", default_max)
+            self.check_range(
+                path, options["min_length"], options["max_length"], "min_length", "max_length"
+            )
+            options["default"] = raw.get("default")
+            options["rows"] = raw.get("rows", 5)
+            if "pattern" in raw:
+                try:
+                    re.compile(raw["pattern"])
+                except re.error as exc:
+                    self.fail(f"{path}.pattern", f"not a valid regular expression: {exc}")
+                options["pattern"] = raw["pattern"]
+                options["pattern_message"] = raw.get("pattern_message")
+        elif kind in NUMBER_KINDS:
+            options["min"] = _number(raw.get("min"))
+            options["max"] = _number(raw.get("max"))
+            options["default"] = _number(raw.get("default"))
+            self.check_range(path, options["min"], options["max"], "min", "max")
+            if kind == FieldKind.INTEGER:
+                for key in ("min", "max", "default"):
+                    value = options[key]
+                    if value is not None and value != value.to_integral_value():
+                        self.fail(f"{path}.{key}", f"{value} is not a whole number")
+            if kind == FieldKind.DECIMAL:
+                options["places"] = raw.get("places")
+            if kind == FieldKind.MONEY:
+                options["currency"] = raw.get("currency")
+                options["currency_field"] = raw.get("currency_field")
+                options["places"] = currency_places(raw.get("currency"))
+        elif kind == FieldKind.DATE:
+            options["min"] = _parse_date_or_fail(self, raw.get("min"), f"{path}.min")
+            options["max"] = _parse_date_or_fail(self, raw.get("max"), f"{path}.max")
+            options["default"] = _parse_date_or_fail(self, raw.get("default"), f"{path}.default")
+            if isinstance(options["min"], dt.date) and isinstance(options["max"], dt.date):
+                self.check_range(path, options["min"], options["max"], "min", "max")
+        elif kind in CHOICE_KINDS:
+            choices = tuple(
+                Choice(c, c) if isinstance(c, str) else Choice(c["value"], c["label"])
+                for c in raw["choices"]
+            )
+            values = [choice.value for choice in choices]
+            for index, value in enumerate(values):
+                if value in values[:index]:
+                    self.fail(f"{path}.choices[{index}]", f"{value!r} is listed twice")
+            options["choices"] = choices
+            options["default"] = raw.get("default")
+            if options["default"] is not None and options["default"] not in values:
+                self.fail(f"{path}.default", f"{options['default']!r} is not one of the choices")
+            options["min_items"] = raw.get("min_items")
+            options["max_items"] = raw.get("max_items")
+            self.check_range(
+                path, options["min_items"], options["max_items"], "min_items", "max_items"
+            )
+        elif kind == FieldKind.BOOLEAN:
+            options["default"] = raw.get("default")
+        elif kind == FieldKind.FILE:
+            options["accept"] = tuple(raw["accept"])
+            unknown = [kind for kind in options["accept"] if kind not in FILE_KINDS]
+            if unknown:
+                self.fail(f"{path}.accept", f"unknown file kinds: {', '.join(unknown)}")
+            options["max_size_mb"] = _number(raw.get("max_size_mb")) or DEFAULT_FILE_MAX_MB
+            options["multiple"] = raw.get("multiple", False)
+            options["max_files"] = raw.get("max_files", 10 if options["multiple"] else 1)
+            if not options["multiple"] and options["max_files"] != 1:
+                self.fail(f"{path}.max_files", 'max_files needs "multiple": true')
+        elif kind == FieldKind.LINE_ITEMS:
+            columns = tuple(
+                self.field(column, f"{path}.fields[{i}]", is_column=True)
+                for i, column in enumerate(raw["fields"])
+            )
+            seen: dict[str, str] = {}
+            for column in columns:
+                if column.name in seen:
+                    self.fail(
+                        f"{column.path}.name",
+                        f"{column.name!r} is already used by {seen[column.name]}",
+                    )
+                seen[column.name] = column.path
+            options["fields"] = columns
+            options["min_rows"] = raw.get("min_rows", 0)
+            options["max_rows"] = raw.get("max_rows", DEFAULT_MAX_ROWS)
+            options["add_label"] = raw.get("add_label", "Add a row")
+            self.check_range(path, options["min_rows"], options["max_rows"], "min_rows", "max_rows")
+        if options.get("compute") and (options.get("required") or "required_if" in options):
+            self.fail(
+                f"{path}.required",
+                "a computed field is filled in by Baton, so it cannot be required",
+            )
+        return FieldSpec(**options)
+
+    def expression(self, source: str, path: str) -> Expression | None:
+        try:
+            return expressions.parse(source)
+        except ExpressionError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def check_range(self, path: str, low, high, low_key: str, high_key: str) -> None:
+        if low is not None and high is not None and low > high:
+            self.fail(f"{path}.{low_key}", f"{low_key} ({low}) is greater than {high_key} ({high})")
+
+    def check_references(
+        self, fields: tuple[FieldSpec, ...], by_name: dict[str, FieldSpec]
+    ) -> None:
+        """Type-check every expression and every field that names another field."""
+        for spec in fields:
+            for key in ("visible_if", "required_if", "compute"):
+                expression = getattr(spec, key)
+                if expression is None:
+                    continue
+                wanted = expressions.NUMBER if key == "compute" else expressions.BOOLEAN
+                self.check_expression(expression, f"{spec.path}.{key}", by_name, wanted)
+            if spec.kind == FieldKind.MONEY:
+                self.check_currency_field(spec, by_name)
+            for column in spec.fields:
+                if column.compute:
+                    self.check_expression(
+                        column.compute,
+                        f"{column.path}.compute",
+                        by_name,
+                        expressions.NUMBER,
+                        row=spec,
+                    )
+                    computed = {c.name for c in spec.fields if c.compute} & column.compute.names
+                    if computed:
+                        self.fail(
+                            f"{column.path}.compute",
+                            f"reads the computed column(s) {', '.join(sorted(computed))}; "
+                            "a column may only read columns people fill in",
+                        )
+                if column.kind == FieldKind.MONEY:
+                    self.check_currency_field(column, by_name)
+
+    def check_currency_field(self, spec: FieldSpec, by_name: dict[str, FieldSpec]) -> None:
+        if not spec.currency_field:
+            return
+        source = by_name.get(spec.currency_field)
+        if source is None or source.kind not in (FieldKind.SELECT, FieldKind.RADIO):
+            self.fail(
+                f"{spec.path}.currency_field",
+                f"{spec.currency_field!r} must name a select or radio field of currency codes",
+            )
+            return
+        for index, choice in enumerate(source.choices):
+            if not re.fullmatch(r"[A-Z]{3}", choice.value):
+                self.fail(
+                    f"{source.path}.choices[{index}]",
+                    f"{choice.value!r} is not an ISO 4217 currency code, "
+                    f"but {spec.path} takes its currency from here",
+                )
+
+    def check_expression(
+        self,
+        expression: Expression,
+        path: str,
+        by_name: dict[str, FieldSpec],
+        wanted: Type,
+        row: FieldSpec | None = None,
+    ) -> None:
+        def resolve(parts: tuple[str, ...]) -> Type | None:
+            head, *rest = parts
+            if row is not None and not rest:
+                column = row.column(head)
+                if column is not None:
+                    return _FIELD_TYPES[column.kind]
+            spec = by_name.get(head)
+            if spec is None:
+                return None
+            if not rest:
+                return _FIELD_TYPES[spec.kind]
+            if spec.kind != FieldKind.LINE_ITEMS or len(rest) != 1:
+                return None
+            column = spec.column(rest[0])
+            return None if column is None else Type(_FIELD_TYPES[column.kind].kind, is_list=True)
+
+        try:
+            found = expression.check(resolve)
+        except ExpressionError as exc:
+            self.fail(path, str(exc))
+            return
+        if found.kind not in (wanted.kind, ValueKind.ANY) or found.is_list:
+            self.fail(path, f"must give a {wanted}, but gives a {found}")
+
+    def rule(self, raw: dict, path: str, by_name: dict[str, FieldSpec]) -> RuleSpec | None:
+        check = self.expression(raw["check"], f"{path}.check")
+        if check is not None:
+            self.check_expression(check, f"{path}.check", by_name, expressions.BOOLEAN)
+        target = raw.get("field")
+        if target is not None and target not in by_name:
+            self.fail(f"{path}.field", f"unknown field {target!r}")
+        return RuleSpec(check=check, message=raw["message"], field=target, path=path)
+
+    def evaluation_steps(self, fields, by_name: dict[str, FieldSpec]) -> tuple[Step, ...]:
+        """Order visibility checks and computations so each runs after everything it reads.
+
+        A field's value depends on its own visibility (a hidden field is empty) and, if it is
+        computed, on the values it reads; a visibility check depends on the values it reads.
+        Ordering the two together lets a condition read a total and a total skip hidden fields.
+        """
+        requires: dict[Step, list[Step]] = {}
+        paths: dict[Step, str] = {}
+        for spec in fields:
+            key = spec.name or spec.path
+            if spec.visible_if is not None:
+                step = Step(StepKind.VISIBLE, key)
+                requires[step] = [
+                    dep
+                    for name in sorted(spec.visible_if.names)
+                    for dep in self.value_steps(name, by_name)
+                ]
+                paths[step] = f"{spec.path}.visible_if"
+            computes = (
+                [spec.compute] if spec.compute else [c.compute for c in spec.fields if c.compute]
+            )
+            if computes:
+                step = Step(StepKind.COMPUTE, key)
+                columns = {column.name for column in spec.fields}
+                names = sorted({n for e in computes if e for n in e.names} - columns)
+                requires[step] = [dep for name in names for dep in self.value_steps(name, by_name)]
+                if spec.visible_if is not None:
+                    requires[step].append(Step(StepKind.VISIBLE, key))
+                paths[step] = f"{spec.path}.compute" if spec.compute else f"{spec.path}.fields"
+        ordered: list[Step] = []
+        visiting: list[Step] = []
+
+        def visit(step: Step) -> None:
+            if step in ordered or step not in requires:
+                return
+            if step in visiting:
+                cycle = " -> ".join(f"{s.key} ({s.kind})" for s in visiting[visiting.index(step) :])
+                self.fail(paths[step], f"circular dependency: {cycle} -> {step.key} ({step.kind})")
+                return
+            visiting.append(step)
+            for dependency in requires[step]:
+                visit(dependency)
+            visiting.pop()
+            if step not in ordered:
+                ordered.append(step)
+
+        for step in requires:
+            visit(step)
+        return tuple(ordered)
+
+    @staticmethod
+    def value_steps(name: str, by_name: dict[str, FieldSpec]) -> list[Step]:
+        """The steps that settle a field's value: its visibility and its computation."""
+        spec = by_name.get(name)
+        if spec is None:
+            return []
+        steps = []
+        if spec.visible_if is not None:
+            steps.append(Step(StepKind.VISIBLE, name))
+        if spec.compute is not None or any(column.compute for column in spec.fields):
+            steps.append(Step(StepKind.COMPUTE, name))
+        return steps
+
+
+def _number(value) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(str(value)) if not isinstance(value, Decimal) else value
+
+
+def _parse_date_or_fail(builder: _Builder, value: str | None, path: str):
+    try:
+        return _parse_date(value)
+    except ValueError:
+        builder.fail(path, f"{value!r} is not a real date")
+        return None

@@ -1,0 +1,105 @@
+"""A person's filled-in form: a draft while they work on it, then a request under review."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.models.form import Form, FormVersion
+from portal.models.types import JSONDocument, UTCDateTime
+from portal.models.user import User
+
+
+class SubmissionStatus(StrEnum):
+    """Where a submission stands. The API and the pages use these same words."""
+
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    CHANGES_REQUESTED = "changes_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+#: Statuses in which the submitter may still edit the data.
+EDITABLE = frozenset({SubmissionStatus.DRAFT, SubmissionStatus.CHANGES_REQUESTED})
+
+
+class Submission(db.Model):
+    __tablename__ = "submission"
+    __table_args__ = (
+        UniqueConstraint("submitter_id", "client_token"),
+        Index("ix_submission_submitter_updated", "submitter_id", "updated_at"),
+        Index("ix_submission_form_status", "form_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("form.id"))
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("form_version.id"), index=True)
+    submitter_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[SubmissionStatus] = mapped_column(
+        Enum(
+            SubmissionStatus,
+            native_enum=False,
+            length=32,
+            values_callable=lambda statuses: [status.value for status in statuses],
+        ),
+        default=SubmissionStatus.DRAFT,
+        index=True,
+    )
+    #: Validated, typed values (see portal.domain.values); empty until first submitted.
+    data: Mapped[dict | None] = mapped_column(JSONDocument)
+    #: What the person had typed when they last saved a draft, valid or not.
+    draft: Mapped[dict | None] = mapped_column(JSONDocument)
+    #: The form's amount_field, copied out for sorting and searching.
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(20, 4), index=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    summary: Mapped[str] = mapped_column(String(300), default="")
+    #: Set by the page that started this submission, so a double-clicked Submit makes one.
+    client_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    form: Mapped[Form] = relationship()
+    form_version: Mapped[FormVersion] = relationship()
+    submitter: Mapped[User] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in EDITABLE
+
+    @property
+    def reference(self) -> str:
+        return f"#{self.id}"
+
+
+class Attachment(db.Model):
+    """A file attached to a submission's field; its bytes live in StoredFile by hash."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("stored_file.sha256"), index=True)
+
+    submission: Mapped[Submission] = relationship(back_populates="attachments")

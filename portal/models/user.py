@@ -1,0 +1,65 @@
+"""People who sign in, the groups they belong to, and who manages whom."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_login import UserMixin
+from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.models.types import UTCDateTime
+
+membership = Table(
+    "membership",
+    db.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("group.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Group(db.Model):
+    """A named set of users (finance, it, compliance, admin, ...): a role and an assignee."""
+
+    __tablename__ = "group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+
+    members: Mapped[list[User]] = relationship(
+        secondary=membership, back_populates="groups", order_by="User.name"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Group {self.name}>"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    manager: Mapped[User | None] = relationship(remote_side=[id])
+    groups: Mapped[list[Group]] = relationship(
+        secondary=membership, back_populates="members", order_by="Group.name"
+    )
+
+    @property
+    def group_names(self) -> set[str]:
+        return {group.name for group in self.groups}
+
+    def in_group(self, *names: str) -> bool:
+        """True if the user belongs to any of the named groups."""
+        return bool(self.group_names.intersection(names))
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"

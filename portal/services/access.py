@@ -1,0 +1,24 @@
+"""Who may see and change which record. Every view that loads a record by id asks here."""
+
+from __future__ import annotations
+
+from portal.models import Submission, User
+
+#: Groups whose members may read every submission.
+READ_ALL_GROUPS = ("compliance", "admin")
+
+
+def can_view_submission(user: User, submission: Submission) -> bool:
+    """The submitter, compliance officers and admins may read a submission."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if submission.submitter_id == user.id:
+        return True
+    if submission.status.value == "draft":
+        return False  # a draft is private to the person writing it
+    return user.in_group(*READ_ALL_GROUPS)
+
+
+def can_edit_submission(user: User, submission: Submission) -> bool:
+    """Only the submitter edits, and only while it is a draft or sent back for changes."""
+    return user.is_authenticated and submission.submitter_id == user.id and submission.is_editable

@@ -1,0 +1,296 @@
+"""Saving drafts and submitting forms."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+
+from portal import audit, clock, uploads
+from portal.domain import values
+from portal.domain.schema import FieldKind, FormSpec
+from portal.domain.values import Evaluation, FileValue
+from portal.extensions import db
+from portal.models import (
+    Attachment,
+    Form,
+    FormVersion,
+    StoredFile,
+    Submission,
+    SubmissionStatus,
+    User,
+)
+from portal.services.access import can_edit_submission
+
+logger = logging.getLogger(__name__)
+
+
+class SubmissionRefused(Exception):
+    """The action is not allowed in the submission's current state; the message says why."""
+
+
+@dataclass
+class Files:
+    """The files posted with a form: raw values per field, and new uploads waiting to be stored."""
+
+    raw: dict[str, list[FileValue]] = field(default_factory=dict)
+    new: dict[str, uploads.Upload] = field(default_factory=dict)  # by sha256
+    #: Problems with individual files, by field, found before the form was evaluated.
+    faults: dict[str, list[str]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for upload in self.new.values():
+            if upload.contents is not None:
+                upload.contents.close()
+
+
+def read_files(
+    spec: FormSpec,
+    user: User,
+    posted: dict[str, list[FileStorage]],
+    kept: dict[str, list[str]],
+) -> Files:
+    """Read new uploads and the kept-file tokens posted with a form, checking each file.
+
+    A file that passes its own checks is stored at once (storage is by content, so this is
+    harmless if the form is then refused) and can be kept across a re-displayed form.
+    """
+    secret = current_app.config["SECRET_KEY"]
+    folder = current_app.config["UPLOAD_FOLDER"]
+    found = Files()
+    for spec_field in spec.inputs:
+        if spec_field.kind != FieldKind.FILE:
+            continue
+        chosen: list[FileValue] = []
+        for token in kept.get(spec_field.name, []):
+            value = uploads.kept_file(secret, user.id, token)
+            if value is not None and not values.file_faults(spec_field, value):
+                chosen.append(value)
+        new_files = posted.get(spec_field.name, [])[: spec_field.max_files + 1]
+        if new_files and not spec_field.multiple:
+            chosen = []  # a new file replaces the one kept from before
+        for storage in new_files:
+            upload = uploads.read(storage.stream, storage.filename, spec_field.max_size_bytes)
+            faults = values.file_faults(spec_field, upload.value)
+            if faults:
+                found.faults.setdefault(spec_field.name, []).extend(faults)
+                if upload.contents is not None:
+                    upload.contents.close()
+                continue
+            uploads.store(folder, upload)
+            found.new[upload.value.sha256] = upload
+            chosen.append(upload.value)
+        unique = list({value.sha256: value for value in chosen}.values())
+        found.raw[spec_field.name] = unique
+    return found
+
+
+def evaluate(spec: FormSpec, raw: dict, files: Files) -> Evaluation:
+    """Evaluate a posted form, its files included, against the form's rules."""
+    merged = dict(raw)
+    for name, items in files.raw.items():
+        merged[name] = items if spec.field(name).multiple else (items[0] if items else None)
+    evaluation = values.evaluate(spec, merged, clock.today(current_app.config["BATON_TIMEZONE"]))
+    for name, faults in files.faults.items():
+        for message in faults:
+            evaluation.add_error(name, message)
+    return evaluation
+
+
+def save_draft(
+    user: User,
+    version: FormVersion,
+    raw: dict,
+    files: Files,
+    submission: Submission | None = None,
+    client_token: str | None = None,
+) -> Submission:
+    """Keep what the person has typed so far, valid or not, as their draft.
+
+    Drafts are private working copies: they are not audited, and a discarded one is deleted.
+    A submission's audit chain starts when it is submitted.
+    """
+    draft = dict(raw)
+    for name, items in files.raw.items():
+        draft[name] = [item.as_record() for item in items]
+    if submission is None:
+        submission = _existing(user, client_token) or _new_submission(user, version, client_token)
+        if submission.status != SubmissionStatus.DRAFT:
+            return submission  # the same page posted twice; the first post already went further
+    else:
+        submission = _lock_editable(user, submission)
+    submission.draft = draft
+    submission.updated_at = clock.now()
+    _attach(submission, files.raw)
+    db.session.flush()
+    return submission
+
+
+def submit(
+    user: User,
+    version: FormVersion,
+    raw: dict,
+    files: Files,
+    submission: Submission | None = None,
+    client_token: str | None = None,
+) -> tuple[Submission | None, Evaluation]:
+    """Submit the form if it is valid; if not, change nothing and return the evaluation."""
+    if not version.form.is_open and (submission is None or submission.is_editable):
+        raise SubmissionRefused(
+            f"“{version.form.title}” no longer accepts requests: it was archived."
+        )
+    spec = version.spec
+    evaluation = evaluate(spec, raw, files)
+    if not evaluation.ok:
+        return None, evaluation
+    if submission is None:
+        existing = _existing(user, client_token)
+        if existing is not None and existing.status != SubmissionStatus.DRAFT:
+            return existing, evaluation  # a double-clicked Submit: the first click already did it
+        submission = existing or _new_submission(user, version, client_token)
+    else:
+        submission = _lock_editable(user, submission)
+    now = clock.now()
+    submission.data = evaluation.data
+    submission.draft = None
+    submission.status = SubmissionStatus.IN_REVIEW
+    submission.submitted_at = now
+    submission.updated_at = now
+    submission.amount, submission.currency = values.amount(spec, evaluation.data)
+    submission.summary = values.summary(spec, evaluation.data)
+    _attach(submission, _files_in(spec, evaluation.data))
+    db.session.flush()
+    audit.record(
+        audit.submission_chain(submission.id),
+        "submitted",
+        audit.Actor(user),
+        {"form": version.form.slug, "version": version.number, "data": evaluation.data},
+        submission_id=submission.id,
+    )
+    logger.info("submission %s submitted by user %s", submission.id, user.id)
+    return submission, evaluation
+
+
+def discard_draft(user: User, submission: Submission) -> None:
+    """Delete a draft that was never submitted."""
+    submission = _lock_editable(user, submission)
+    if submission.status != SubmissionStatus.DRAFT or submission.submitted_at is not None:
+        raise SubmissionRefused("Only a draft that was never submitted can be discarded.")
+    db.session.delete(submission)
+    db.session.flush()
+
+
+def draft_input(version: FormVersion, submission: Submission, user: User) -> tuple[dict, dict]:
+    """A saved draft (or a sent-back submission) as raw input, plus keep tokens for its files."""
+    spec = version.spec
+    if submission.draft is not None:
+        raw = dict(submission.draft)
+    else:
+        raw = values.to_raw(spec, submission.data or {})
+    secret = current_app.config["SECRET_KEY"]
+    tokens: dict[str, list[tuple[FileValue, str]]] = {}
+    for spec_field in spec.inputs:
+        if spec_field.kind != FieldKind.FILE:
+            continue
+        records = raw.pop(spec_field.name, None) or []
+        records = records if isinstance(records, list) else [records]
+        items = [r if isinstance(r, FileValue) else FileValue.from_record(r) for r in records]
+        tokens[spec_field.name] = [
+            (item, uploads.keep_token(secret, user.id, item)) for item in items
+        ]
+    return raw, tokens
+
+
+def kept_choices(user: User, files: Files) -> dict[str, list[tuple[FileValue, str]]]:
+    """Files to offer as 'keep' checkboxes when a form is shown again after a refused post."""
+    secret = current_app.config["SECRET_KEY"]
+    return {
+        name: [(item, uploads.keep_token(secret, user.id, item)) for item in items]
+        for name, items in files.raw.items()
+    }
+
+
+def _files_in(spec: FormSpec, data: dict) -> dict[str, list[FileValue]]:
+    found = {}
+    for spec_field in spec.inputs:
+        if spec_field.kind == FieldKind.FILE and data.get(spec_field.name):
+            records = data[spec_field.name]
+            records = records if isinstance(records, list) else [records]
+            found[spec_field.name] = [FileValue.from_record(record) for record in records]
+    return found
+
+
+def _attach(submission: Submission, by_field: dict[str, list[FileValue]]) -> None:
+    """Make the submission's attachment rows match `by_field`, adding StoredFile rows as needed."""
+    submission.attachments.clear()
+    for name, items in by_field.items():
+        for item in items:
+            if db.session.get(StoredFile, item.sha256) is None:
+                db.session.add(
+                    StoredFile(sha256=item.sha256, size=item.size, content_type=item.content_type)
+                )
+                db.session.flush()
+            submission.attachments.append(
+                Attachment(
+                    field=name,
+                    name=item.name,
+                    content_type=item.content_type,
+                    size=item.size,
+                    sha256=item.sha256,
+                )
+            )
+
+
+def _existing(user: User, client_token: str | None) -> Submission | None:
+    if not client_token:
+        return None
+    return db.session.scalars(
+        select(Submission)
+        .where(Submission.submitter_id == user.id, Submission.client_token == client_token)
+        .with_for_update()
+    ).first()
+
+
+def _new_submission(user: User, version: FormVersion, client_token: str | None) -> Submission:
+    now = clock.now()
+    submission = Submission(
+        form_id=version.form_id,
+        form_version=version,
+        submitter=user,
+        status=SubmissionStatus.DRAFT,
+        client_token=client_token,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(submission)
+    db.session.flush()
+    return submission
+
+
+def _lock_editable(user: User, submission: Submission) -> Submission:
+    locked = db.session.scalars(
+        select(Submission)
+        .where(Submission.id == submission.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if not can_edit_submission(user, locked):
+        raise SubmissionRefused(
+            f"Submission {locked.reference} is {locked.status.label.lower()} "
+            "and can no longer be edited."
+        )
+    return locked
+
+
+def open_forms() -> list[Form]:
+    """Forms that accept new submissions, by title."""
+    return list(
+        db.session.scalars(
+            select(Form)
+            .where(Form.archived_at.is_(None), Form.current_version_id.is_not(None))
+            .order_by(Form.title)
+        )
+    )

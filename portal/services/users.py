@@ -1,0 +1,127 @@
+"""Creating users, checking passwords, and group membership."""
+
+from __future__ import annotations
+
+import logging
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.extensions import db
+from portal.models import Group, User
+
+logger = logging.getLogger(__name__)
+hasher = PasswordHasher()
+#: Compared against when the email is unknown, so a wrong email takes as long as a wrong password.
+_DUMMY_HASH = hasher.hash("baton: no such user")
+MIN_PASSWORD_LENGTH = 8
+
+
+class UserError(ValueError):
+    """A user could not be created or changed; the message says why."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalars(select(User).where(User.email == normalise_email(email))).first()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None (in about the same time either way)."""
+    user = find_user(email) if email else None
+    try:
+        hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active:
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return user
+
+
+def ensure_group(name: str, title: str | None = None) -> Group:
+    """The group called `name`, created if it does not exist yet."""
+    name = name.strip().lower()
+    group = db.session.scalars(select(Group).where(Group.name == name)).first()
+    if group is None:
+        group = Group(name=name, title=title or name.replace("-", " ").replace("_", " ").title())
+        db.session.add(group)
+        db.session.flush()
+    return group
+
+
+def save_user(
+    email: str,
+    name: str,
+    password: str | None,
+    groups: list[str] | None = None,
+    manager_email: str | None = None,
+    actor: audit.Actor | None = None,
+) -> tuple[User, bool]:
+    """Create the user, or update the one with this email; returns (user, created).
+
+    `groups`, when given, replaces the user's groups. The change is written to the admin
+    audit chain.
+    """
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise UserError(f"{email!r} is not an email address")
+    if not name.strip():
+        raise UserError("a user needs a name")
+    user = find_user(email)
+    created = user is None
+    if created:
+        if not password:
+            raise UserError("a new user needs a password")
+        user = User(email=email, name=name.strip(), password_hash="")
+        db.session.add(user)
+    user.name = name.strip()
+    if password:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise UserError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+        user.password_hash = hasher.hash(password)
+    if groups is not None:
+        user.groups = [ensure_group(group) for group in groups]
+    if manager_email:
+        manager = find_user(manager_email)
+        if manager is None:
+            raise UserError(f"no user with email {manager_email!r} to be the manager")
+        if _manages(user, manager):
+            raise UserError(f"{manager.email} cannot manage {email}: that would make a loop")
+        user.manager = manager
+    db.session.flush()
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "user_created" if created else "user_changed",
+        actor or audit.Actor(system="command line", channel="cli"),
+        {
+            "user": user.email,
+            "name": user.name,
+            "groups": sorted(user.group_names),
+            "manager": user.manager.email if user.manager else None,
+            "password_changed": bool(password),
+        },
+    )
+    return user, created
+
+
+def _manages(user: User, candidate: User) -> bool:
+    """True if `user` is `candidate` or somewhere above them in the management line."""
+    seen = set()
+    current: User | None = candidate
+    while current is not None and current.id not in seen:
+        if current is user:
+            return True
+        seen.add(current.id)
+        current = current.manager
+    return False
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count()).select_from(User))

@@ -1,0 +1,126 @@
+"""Reading, checking and storing uploaded files.
+
+An upload is read once, in chunks: hashed, measured and sniffed as it streams into a spooled
+temporary file, and read no further than one byte past the field's limit. Contents are stored
+under instance/uploads by SHA-256 (two-level fan-out), never by the name the person gave, so a
+hostile file name can neither choose a path nor overwrite anything. The name is kept only as a
+label, cleaned of path parts and control characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from portal.domain import filetype
+from portal.domain.values import FileValue
+
+CHUNK = 64 * 1024
+MAX_NAME_LENGTH = 200
+#: How long a "keep this file" token stays good: long enough to leave a form open for days.
+KEPT_FILE_MAX_AGE = 7 * 24 * 3600
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f<>:\"/\\|?*]")
+
+
+@dataclass
+class Upload:
+    """A file read from a request, with its checked facts, its bytes spooled to a temp file."""
+
+    value: FileValue
+    contents: IO[bytes] | None  # None when the file was over the limit and not kept
+
+
+def clean_name(name: str | None) -> str:
+    """A file name safe to show and to offer as a download name: no path, no control characters."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_NAME.sub("_", name).strip(" .")
+    if len(name) > MAX_NAME_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        keep = extension[:16] if dot and len(extension) <= 16 else ""
+        name = name[: MAX_NAME_LENGTH - len(keep) - 1].rstrip(" .") + (f".{keep}" if keep else "")
+    return name or "upload"
+
+
+def read(stream: IO[bytes], filename: str | None, max_bytes: int) -> Upload:
+    """Read an uploaded stream, stopping one byte past `max_bytes`; sniff its real kind."""
+    digest = hashlib.sha256()
+    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+    size = 0
+    head = b""
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        if len(head) < filetype.HEAD_BYTES:
+            head += chunk[: filetype.HEAD_BYTES - len(head)]
+        size += len(chunk)
+        if size > max_bytes:
+            spool.close()
+            name = clean_name(filename)
+            return Upload(FileValue(name, "application/octet-stream", size, "", None), None)
+        digest.update(chunk)
+        spool.write(chunk)
+    spool.seek(0)
+    name = clean_name(filename)
+    kind = filetype.sniff(head, spool, name)
+    content_type = filetype.FILE_KINDS[kind].content_type if kind else "application/octet-stream"
+    return Upload(FileValue(name, content_type, size, digest.hexdigest(), kind), spool)
+
+
+def blob_path(folder: str | Path, sha256: str) -> Path:
+    """Where the contents with this hash live."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError("not a SHA-256 hex digest")
+    return Path(folder) / sha256[:2] / sha256
+
+
+def store(folder: str | Path, upload: Upload) -> Path:
+    """Write the upload's bytes to their content address (once; equal bytes share a file)."""
+    path = blob_path(folder, upload.value.sha256)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    upload.contents.seek(0)
+    # Write beside the target and rename, so a reader never sees half a file.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            while chunk := upload.contents.read(CHUNK):
+                handle.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="baton.kept-file")
+
+
+def keep_token(secret_key: str, user_id: int, value: FileValue) -> str:
+    """A signed token that lets this user re-post an uploaded file without sending it again."""
+    return _serializer(secret_key).dumps({"user": user_id, "file": value.as_record()})
+
+
+def kept_file(secret_key: str, user_id: int, token: str) -> FileValue | None:
+    """The file a keep token names, or None if the token is forged, stale or someone else's."""
+    try:
+        payload = _serializer(secret_key).loads(token, max_age=KEPT_FILE_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or payload.get("user") != user_id:
+        return None
+    try:
+        return FileValue.from_record(payload["file"])
+    except (KeyError, TypeError):
+        return None

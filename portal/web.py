@@ -1,0 +1,143 @@
+"""HTTP plumbing every area shares: blueprints, the sign-in gate, error pages, headers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from portal import display
+from portal.extensions import db, login_manager
+from portal.models import User
+
+logger = logging.getLogger(__name__)
+
+#: Endpoints anyone may reach without signing in.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "health"})
+
+ERROR_MESSAGES = {
+    400: (
+        "Something in that request was not right",
+        "The page sent something Baton could not read. Go back, reload the page and try again.",
+    ),
+    403: ("You cannot do that", "Your account does not have access to this page or action."),
+    404: (
+        "Not found",
+        "There is nothing here, or you do not have access to it. "
+        "Check the address, or start from the home page.",
+    ),
+    405: ("Not allowed", "This address does not accept that kind of request."),
+    413: (
+        "Too large",
+        "What you sent is larger than Baton accepts in one go. "
+        "Attach smaller files, or fewer at a time.",
+    ),
+    429: ("Too many attempts", "Please wait a moment before trying again."),
+    500: (
+        "Something went wrong on our side",
+        "Nothing you sent was saved. Please try again; if it keeps happening, "
+        "tell your administrator the time it happened.",
+    ),
+}
+
+
+def init_app(app: Flask) -> None:
+    from portal.blueprints.auth.routes import bp as auth_bp
+    from portal.blueprints.staff.routes import bp as staff_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(staff_bp)
+    display.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    app.before_request(_require_login)
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.add_url_rule("/health", "health", _health)
+    app.context_processor(lambda: {"app_name": "Baton"})
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.is_active else None
+
+
+def _require_login():
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    if request.headers.get("HX-Request"):
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = url_for("auth.login")
+        return response
+    return redirect(
+        url_for(
+            "auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None
+        )
+    )
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def _csrf_error(error: CSRFError):
+    return (
+        render_template(
+            "errors/error.html",
+            code=400,
+            title="This form has expired",
+            message="The page was open too long or came from somewhere else, "
+            "so it was not accepted. "
+            "Nothing was saved. Go back, reload the page and send it again.",
+        ),
+        400,
+    )
+
+
+def _http_error(error: HTTPException):
+    title, message = ERROR_MESSAGES.get(error.code, (error.name, error.description))
+    if error.code == 400 and error.description and not error.description.startswith("The browser"):
+        message = error.description
+    return render_template(
+        "errors/error.html", code=error.code, title=title, message=message
+    ), error.code
+
+
+def _unexpected_error(error: Exception):
+    if isinstance(error, HTTPException):
+        return _http_error(error)
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    title, message = ERROR_MESSAGES[500]
+    return render_template("errors/error.html", code=500, title=title, message=message), 500
+
+
+def _health():
+    """For load balancers: 200 if the database answers."""
+    db.session.execute(db.text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys, and let readers run beside a writer (WAL)."""
+    if dbapi_connection.__class__.__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
