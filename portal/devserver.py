@@ -46,6 +46,10 @@ def run(app: Flask, host: str, port: int) -> int:
             app.config["RQ_QUEUE"],
         ],
     }
+    # Stop on Ctrl-C, and on SIGTERM from a process manager, even if started where SIGINT is
+    # ignored (a background job of a script).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     processes: dict[str, subprocess.Popen] = {}
     for name, command in commands.items():
         processes[name] = subprocess.Popen(command, env=env)
@@ -55,27 +59,29 @@ def run(app: Flask, host: str, port: int) -> int:
         fg="green",
         bold=True,
     )
-    code = 0
     try:
-        while True:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    click.secho(
-                        f"The {name} process stopped (exit code {process.returncode}); "
-                        "stopping the rest.",
-                        fg="red",
-                    )
-                    code = process.returncode or 1
-                    raise StopIteration
+        stopped = None
+        while stopped is None:
             time.sleep(0.5)
-    except (KeyboardInterrupt, StopIteration):
-        pass
+            stopped = next((n for n, p in processes.items() if p.poll() is not None), None)
+        code = processes[stopped].returncode or 1
+        click.secho(
+            f"The {stopped} process stopped (exit code {code}); stopping the rest.", fg="red"
+        )
+    except KeyboardInterrupt:
+        code = 0
     finally:
         _stop(processes)
     return code
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

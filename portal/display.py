@@ -23,6 +23,13 @@ def money(value: dict | None) -> str:
     return f"{value.get('currency') or ''} {number(value.get('amount'))}".strip()
 
 
+def amount(value: object, currency: str | None) -> str:
+    """A headline amount with its currency, in that currency's minor units: 'JPY 125,000'."""
+    if value is None:
+        return ""
+    return f"{currency or ''} {number(value, currency_places(currency))}".strip()
+
+
 def number(value: object, places: int | None = None) -> str:
     """'1234567.5' -> '1,234,567.5' (keeping the digits as stored)."""
     if value is None or value == "":
@@ -135,6 +142,7 @@ def accept_list(field: FieldSpec) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
+        amount=amount,
         money=money,
         number=number,
         date=date,

@@ -30,6 +30,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, DateInput, EmailInput, ListWidget, TextInput
 
 from portal.domain.schema import FieldKind, FieldSpec, FormSpec
@@ -62,16 +63,14 @@ def _field(spec: FieldSpec):
     if kind in (FieldKind.TEXT, FieldKind.INTEGER, FieldKind.DECIMAL, FieldKind.MONEY):
         return StringField(label, widget=TextInput())
     if kind == FieldKind.SELECT:
-        choices = [("", "Choose…")] + [(c.value, c.label) for c in spec.choices]
+        choices = [SelectChoice("", "Choose…")] + _choices(spec)
         return SelectField(label, choices=choices, validate_choice=False)
     if kind == FieldKind.RADIO:
-        return RadioField(
-            label, choices=[(c.value, c.label) for c in spec.choices], validate_choice=False
-        )
+        return RadioField(label, choices=_choices(spec), validate_choice=False)
     if kind == FieldKind.MULTI_SELECT:
         return SelectMultipleField(
             label,
-            choices=[(c.value, c.label) for c in spec.choices],
+            choices=_choices(spec),
             validate_choice=False,
             widget=ListWidget(prefix_label=False),
             option_widget=CheckboxInput(),
@@ -83,6 +82,10 @@ def _field(spec: FieldSpec):
     if kind == FieldKind.LINE_ITEMS:
         return FieldList(FormField(_row_class(spec)), label=label, min_entries=0)
     raise ValueError(f"no widget for {kind}")
+
+
+def _choices(spec: FieldSpec) -> list[SelectChoice]:
+    return [SelectChoice(choice.value, choice.label) for choice in spec.choices]
 
 
 def _row_class(spec: FieldSpec) -> type[Form]:
@@ -160,7 +163,8 @@ def raw_input(spec: FormSpec, formdata: MultiDict) -> dict:
     raw: dict = {}
     rows: dict[str, dict[int, dict[str, str | list[str]]]] = {}
     for key in formdata:
-        match = _ROW_KEY.fullmatch(key)
+        # Werkzeug names a part whose name it cannot read None; such a part belongs to no field.
+        match = _ROW_KEY.fullmatch(key) if isinstance(key, str) else None
         if match:
             table, index, column = match.group(1), int(match.group(2)), match.group(3)
             rows.setdefault(table, {}).setdefault(index, {})[column] = formdata.get(key)

@@ -45,8 +45,8 @@ def clean_name(name: str | None) -> str:
     name = _UNSAFE_NAME.sub("_", name).strip(" .")
     if len(name) > MAX_NAME_LENGTH:
         stem, dot, extension = name.rpartition(".")
-        keep = extension[:16] if dot and len(extension) <= 16 else ""
-        name = name[: MAX_NAME_LENGTH - len(keep) - 1].rstrip(" .") + (f".{keep}" if keep else "")
+        keep = f".{extension}" if dot and len(extension) <= 16 else ""
+        name = name[: MAX_NAME_LENGTH - len(keep)].rstrip(" .") + keep
     return name or "upload"
 
 

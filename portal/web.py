@@ -56,7 +56,9 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-    app.before_request(_require_login)
+    # Ahead of CSRFProtect's check: a visitor whose session expired should be sent to sign in,
+    # not told that their (session-bound) form token is invalid.
+    app.before_request_funcs.setdefault(None, []).insert(0, _require_login)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -121,9 +121,11 @@ def _post_form(version: FormVersion, submission: Submission | None):
     )
     try:
         row_action = _ROW_ACTION.fullmatch(action)
-        if row_action:
-            # Without JavaScript, Add/Remove row post the whole form; show it again, unsaved.
-            _apply_row_action(spec, raw, row_action)
+        if row_action or action == "update":
+            # Without JavaScript, Add/Remove row and Update (also what Enter presses) post the
+            # whole form: show it again, recalculated and unsaved.
+            if row_action:
+                _apply_row_action(spec, raw, row_action)
             evaluation = submissions.evaluate(spec, raw, files)
             evaluation.errors.clear()
             return _render_form(

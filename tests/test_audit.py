@@ -1,0 +1,85 @@
+"""The hash-chained audit log: appends link to the previous event, and tampering is found."""
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from portal import audit, clock
+from portal.extensions import db
+from portal.models import AuditEvent
+
+
+def append(count: int, chain: str = "submission:1") -> list[AuditEvent]:
+    events = [
+        audit.record(chain, f"step_{n}", audit.Actor(system="tests", channel="worker"), {"n": n})
+        for n in range(count)
+    ]
+    db.session.commit()
+    return events
+
+
+def test_events_are_numbered_and_linked(app):
+    events = append(3)
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert events[0].prev_hash == audit.GENESIS
+    assert events[1].prev_hash == events[0].hash and events[2].prev_hash == events[1].hash
+    result = audit.verify("submission:1")
+    assert result.ok and result.events == 3 and result.head_hash == events[2].hash
+
+
+def test_chains_are_independent(app):
+    append(2, "submission:1")
+    other = append(1, "submission:2")
+    assert other[0].seq == 1 and other[0].prev_hash == audit.GENESIS
+    assert audit.verify("submission:1").ok and audit.verify("submission:2").ok
+
+
+def test_changed_detail_is_found_and_named(app):
+    events = append(4)
+    db.session.execute(update(AuditEvent).where(AuditEvent.id == events[2].id).values(details={"n": 99}))
+    db.session.commit()
+    result = audit.verify("submission:1")
+    assert not result.ok and result.broken_seq == 3 and result.reason == "its content was changed"
+
+
+def test_changed_timestamp_is_found(app):
+    events = append(2)
+    moved = events[0].occurred_at - dt.timedelta(hours=1)
+    db.session.execute(update(AuditEvent).where(AuditEvent.id == events[0].id).values(occurred_at=moved))
+    db.session.commit()
+    assert audit.verify("submission:1").broken_seq == 1
+
+
+def test_removed_event_is_found(app):
+    events = append(3)
+    db.session.delete(db.session.get(AuditEvent, events[1].id))
+    db.session.commit()
+    result = audit.verify("submission:1")
+    assert not result.ok and result.broken_seq == 2
+
+
+def test_removed_last_event_is_found_through_the_chain_head(app):
+    events = append(3)
+    db.session.delete(db.session.get(AuditEvent, events[2].id))
+    db.session.commit()
+    result = audit.verify("submission:1")
+    assert not result.ok and result.reason == "events after it are missing"
+
+
+def test_rehashed_forgery_is_found_by_the_next_event(app):
+    events = append(3)
+    forged = db.session.get(AuditEvent, events[1].id)
+    forged.details = {"n": "forged"}
+    forged.hash = audit.event_hash(forged)  # a forger who recomputes this event's own hash ...
+    db.session.commit()
+    result = audit.verify("submission:1")
+    assert not result.ok and result.broken_seq == 3  # ... still breaks the link from the next one
+
+
+def test_timestamps_come_from_the_clock(app):
+    moment = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
+    with clock.frozen_at(moment):
+        event = append(1)[0]
+    stored = db.session.scalars(select(AuditEvent).where(AuditEvent.id == event.id)).one()
+    assert stored.occurred_at == moment
+    assert audit.verify("submission:1").ok  # the stored time hashes the same as the written one

