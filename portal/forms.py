@@ -115,14 +115,14 @@ def blank_input(spec: FormSpec, today: dt.date) -> dict:
         if field.is_computed:
             continue
         if field.kind == FieldKind.LINE_ITEMS:
-            raw[field.name] = [_blank_row(field) for _ in range(max(1, field.min_rows))]
+            raw[field.name] = [_blank_row(field, today) for _ in range(max(1, field.min_rows))]
         else:
             raw[field.name] = _default(field, today)
     return raw
 
 
-def _blank_row(field: FieldSpec) -> dict:
-    return {column.name: _default(column) for column in field.fields if not column.compute}
+def _blank_row(field: FieldSpec, today: dt.date) -> dict:
+    return {column.name: _default(column, today) for column in field.fields if not column.compute}
 
 
 def _default(field: FieldSpec, today: dt.date | None = None) -> object:
@@ -135,7 +135,7 @@ def _default(field: FieldSpec, today: dt.date | None = None) -> object:
     return str(field.default)
 
 
-def add_row(spec: FormSpec, raw: dict, table: str) -> bool:
+def add_row(spec: FormSpec, raw: dict, table: str, today: dt.date) -> bool:
     """Append an empty row to a line-items table; False if there is no such table or no room."""
     field = spec.field(table)
     if field is None or field.kind != FieldKind.LINE_ITEMS:
@@ -143,7 +143,7 @@ def add_row(spec: FormSpec, raw: dict, table: str) -> bool:
     rows = raw.setdefault(table, []) or []
     if len(rows) >= field.max_rows:
         return False
-    rows.append(_blank_row(field))
+    rows.append(_blank_row(field, today))
     raw[table] = rows
     return True
 

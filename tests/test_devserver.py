@@ -1,4 +1,4 @@
-"""`make run` on a fresh instance folder: the portal serves, a demo user signs in, Ctrl-C stops all."""
+"""`make run` on a fresh instance: the portal serves, a demo user signs in, Ctrl-C stops it all."""
 
 import os
 import re
@@ -71,7 +71,11 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
     log_path = tmp_path / "make-run.log"
     log = log_path.open("w")
     make = subprocess.Popen(
-        ["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ["make", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     processes: set[int] = set()

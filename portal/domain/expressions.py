@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ DECIMAL_CONTEXT = decimal.Context(
 )
 MAX_SOURCE_LENGTH = 2000
 MAX_DEPTH = 50
+#: A chain of operators (`a + b + c ...`) nests in the tree without brackets; checking and
+#: evaluation recurse through the tree, so its depth is bounded too.
+MAX_TREE_DEPTH = 200
 KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
 
 
@@ -337,7 +341,11 @@ def parse(source: str) -> Expression:
         raise ExpressionError("expression is empty")
     if len(source) > MAX_SOURCE_LENGTH:
         raise ExpressionError(f"expression is longer than {MAX_SOURCE_LENGTH} characters")
-    return Expression(source, _Parser(source).parse())
+    tree = _Parser(source).parse()
+    too_deep = _beyond_depth(tree, MAX_TREE_DEPTH)
+    if too_deep is not None:
+        raise ExpressionError("expression is nested too deeply", too_deep.column)
+    return Expression(source, tree)
 
 
 # -- functions --------------------------------------------------------------------------------
@@ -364,7 +372,7 @@ def _aggregate(values: Sequence[object]) -> list:
 def _sum(values: object) -> Decimal:
     if not isinstance(values, list):
         values = [values]
-    return sum(_present(values), Decimal(0))
+    return functools.reduce(DECIMAL_CONTEXT.add, _present(values), Decimal(0))
 
 
 def _count(values: object) -> Decimal:
@@ -382,13 +390,20 @@ def _round(value: object, places: object = Decimal(0)) -> Decimal | None:
     return value.quantize(exponent, rounding=decimal.ROUND_HALF_UP, context=DECIMAL_CONTEXT)
 
 
-def _any(values: object) -> bool:
-    return any(value is True for value in (values if isinstance(values, list) else [values]))
-
-
-def _all(values: object) -> bool:
+def _any(values: object) -> bool | None:
+    """True if any item is true; empty if none is but some are empty (unknown); else false."""
     values = values if isinstance(values, list) else [values]
-    return all(value is True for value in values)
+    if any(value is True for value in values):
+        return True
+    return None if any(value is None for value in values) else False
+
+
+def _all(values: object) -> bool | None:
+    """False if any item is false; empty if none is but some are empty (unknown); else true."""
+    values = values if isinstance(values, list) else [values]
+    if any(value is False for value in values):
+        return False
+    return None if any(value is None for value in values) else True
 
 
 def _len(value: object) -> Decimal | None:
@@ -416,7 +431,9 @@ FUNCTIONS: dict[str, _Function] = {
     "min": _Function((1, None), _first_kind, _min),
     "max": _Function((1, None), _first_kind, _max),
     "round": _Function((1, 2), lambda args: NUMBER, _round),
-    "abs": _Function((1, 1), lambda args: NUMBER, lambda v: None if v is None else abs(v)),
+    "abs": _Function(
+        (1, 1), lambda args: NUMBER, lambda v: None if v is None else DECIMAL_CONTEXT.abs(v)
+    ),
     "len": _Function((1, 1), lambda args: NUMBER, _len),
     "any": _Function((1, 1), lambda args: BOOLEAN, _any),
     "all": _Function((1, 1), lambda args: BOOLEAN, _all),
@@ -433,6 +450,8 @@ _ARGUMENT_KINDS: dict[str, tuple[ValueKind, ...]] = {
     "min": (ValueKind.NUMBER, ValueKind.DATE),
     "max": (ValueKind.NUMBER, ValueKind.DATE),
 }
+#: Functions of one value; a list argument would need them element by element.
+_SCALAR_FUNCTIONS = frozenset({"round", "abs", "len"})
 
 
 # -- expression -------------------------------------------------------------------------------
@@ -467,16 +486,35 @@ class Expression:
         return self.source
 
 
-def _walk(node: Node):
-    yield node
+def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Unary):
-        yield from _walk(node.operand)
-    elif isinstance(node, Binary):
-        yield from _walk(node.left)
-        yield from _walk(node.right)
-    elif isinstance(node, Call | ListOf):
-        for child in node.args if isinstance(node, Call) else node.items:
-            yield from _walk(child)
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, ListOf):
+        return node.items
+    return ()
+
+
+def _walk(node: Node):
+    pending = [node]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(reversed(_children(node)))
+
+
+def _beyond_depth(tree: Node, limit: int) -> Node | None:
+    """The first node deeper than `limit` levels, or None; walked without recursion."""
+    pending = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return node
+        pending.extend((child, depth + 1) for child in _children(node))
+    return None
 
 
 # -- static checks ----------------------------------------------------------------------------
@@ -533,11 +571,24 @@ def _check_call(node: Call, resolve: Callable[[tuple[str, ...]], Type | None]) -
         )
     args = [_check(arg, resolve) for arg in node.args]
     allowed = _ARGUMENT_KINDS.get(node.function)
-    if allowed and args and args[0].kind not in (*allowed, ValueKind.ANY):
-        names = " or ".join(str(kind) for kind in allowed)
+    # round()'s second argument is its places, checked below
+    for arg in args[:1] if node.function == "round" else args:
+        if allowed and arg.kind not in (*allowed, ValueKind.ANY):
+            names = " or ".join(str(kind) for kind in allowed)
+            raise ExpressionError(
+                f"{node.function}() needs {names} values, not {_describe(arg)}", node.column
+            )
+    if node.function in _SCALAR_FUNCTIONS and any(arg.is_list for arg in args):
         raise ExpressionError(
-            f"{node.function}() needs {names} values, not {_describe(args[0])}", node.column
+            f"{node.function}() takes single values, not {_describe(args[0])}", node.column
         )
+    if node.function in ("min", "max") and len(args) > 1:
+        if any(arg.is_list for arg in args):
+            raise ExpressionError(
+                f"{node.function}() takes one list or several single values", node.column
+            )
+        if len({arg.kind for arg in args} - {ValueKind.ANY}) > 1:
+            raise ExpressionError(f"{node.function}() needs values of one kind", node.column)
     if (
         node.function == "round"
         and len(args) == 2
@@ -575,6 +626,10 @@ def _check_binary(node: Binary, resolve: Callable[[tuple[str, ...]], Type | None
     if node.op in ("in", "not in"):
         if not right.is_list and right.kind != ValueKind.STRING and right.kind != ValueKind.ANY:
             raise ExpressionError(f"{node.op!r} needs a list on its right", node.column)
+        if len(kinds) > 1:  # a list's items, or the text of a string, are of the right's kind
+            raise ExpressionError(
+                f"{node.op!r} looks for {_describe(left)} in {_describe(right)}", node.column
+            )
         return BOOLEAN
     if node.op in _ARITHMETIC:
         if node.op in ("+", "-") and ValueKind.DATE in kinds:
@@ -619,7 +674,7 @@ def _arithmetic(op: str, left: object, right: object) -> object:
     try:
         if isinstance(left, dt.date) and isinstance(right, dt.date):
             return Decimal((left - right).days) if op == "-" else None
-        if isinstance(left, dt.date):
+        if isinstance(left, dt.date) and op in ("+", "-"):
             days = dt.timedelta(days=int(right))
             return left + days if op == "+" else left - days
         if op == "+":
@@ -632,6 +687,15 @@ def _arithmetic(op: str, left: object, right: object) -> object:
             return DECIMAL_CONTEXT.divide(left, right)
         return DECIMAL_CONTEXT.remainder(left, right)
     except (decimal.DecimalException, OverflowError, ValueError, TypeError):
+        return None
+
+
+def _negate(value: object) -> object:
+    if value is None:
+        return None
+    try:
+        return DECIMAL_CONTEXT.minus(value)
+    except (decimal.DecimalException, TypeError):
         return None
 
 
@@ -661,9 +725,12 @@ def _compare(op: str, left: object, right: object) -> bool | None:
 def _contains(left: object, right: object) -> bool | None:
     if right is None or left is None:
         return None
-    if isinstance(left, list):
-        return all(item in right for item in left if item is not None)
-    return left in right
+    try:
+        if isinstance(left, list):
+            return all(item in right for item in left if item is not None)
+        return left in right
+    except TypeError:  # a number looked for in a string, say
+        return None
 
 
 def _logic(op: str, left: object, right: object) -> bool | None:
@@ -698,16 +765,14 @@ class _Evaluator:
             operand = self.run(node.operand)
             if node.op == "not":
                 return _elementwise(lambda v, _: None if v is None else not v, operand, None)
-            return _elementwise(
-                lambda v, _: None if v is None else DECIMAL_CONTEXT.minus(v), operand, None
-            )
+            return _elementwise(lambda v, _: _negate(v), operand, None)
         if isinstance(node, Call):
             if node.function == "today":
                 return self.today
             args = [self.run(arg) for arg in node.args]
             try:
                 return FUNCTIONS[node.function].run(*args)
-            except (decimal.DecimalException, TypeError, ValueError, OverflowError):
+            except (decimal.DecimalException, TypeError, ValueError, OverflowError, AttributeError):
                 return None
         left, right = self.run(node.left), self.run(node.right)
         if node.op in ("and", "or"):

@@ -241,8 +241,8 @@ def _meta_validator() -> jsonschema.Draft202012Validator:
 def decode(text: str | bytes, source: str = "") -> dict:
     """Parse schema JSON keeping numbers exact (Decimal), or raise SchemaInvalid."""
     try:
-        document = json.loads(text, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        document = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except ValueError as exc:  # also JSONDecodeError and UnicodeDecodeError
         where = f"line {exc.lineno}, column {exc.colno}: " if hasattr(exc, "lineno") else ""
         raise SchemaInvalid(
             [SchemaError("", f"not valid JSON: {where}{exc.msg if hasattr(exc, 'msg') else exc}")],
@@ -251,6 +251,11 @@ def decode(text: str | bytes, source: str = "") -> dict:
     if not isinstance(document, dict):
         raise SchemaInvalid([SchemaError("", "a form schema must be a JSON object")], source)
     return document
+
+
+def _refuse_constant(name: str) -> None:
+    # Python's json reads NaN and Infinity, which JSON does not have and no limit can compare.
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def canonical_json(document: dict) -> str:
@@ -312,15 +317,17 @@ def _meta_errors(document: dict) -> Iterator[SchemaError]:
                 unknown = [key for key in unknown if key not in _declared_keys()]
             if not unknown:
                 continue
-            message = f"unknown key{'s' if len(unknown) > 1 else ''} " + ", ".join(
-                repr(key) for key in unknown
-            )
+            message = _unknown_keys(unknown)
         else:
             message = _humane(error)
         item = SchemaError(format_path(path), message)
         if item not in seen:
             seen.add(item)
             yield item
+
+
+def _unknown_keys(keys: list[str]) -> str:
+    return f"unknown key{'s' if len(keys) > 1 else ''} " + ", ".join(repr(key) for key in keys)
 
 
 def _evaluated_keys(error: jsonschema.ValidationError) -> set[str]:
@@ -348,6 +355,8 @@ def _declared_keys() -> frozenset[str]:
 
 
 def _humane(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return _unknown_keys(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
     if error.validator == "oneOf" and "currency" in error.schema.get("oneOf", [{}])[0].get(
         "required", []
     ):
@@ -556,6 +565,12 @@ class _Builder:
             options["max_rows"] = raw.get("max_rows", DEFAULT_MAX_ROWS)
             options["add_label"] = raw.get("add_label", "Add a row")
             self.check_range(path, options["min_rows"], options["max_rows"], "min_rows", "max_rows")
+        if options.get("compute") and (raw.get("min") is not None or raw.get("max") is not None):
+            self.fail(
+                f"{path}.{'min' if raw.get('min') is not None else 'max'}",
+                "a computed field is filled in by Baton, so nobody could correct it; "
+                "check its value with a rule, whose message says what to change",
+            )
         if options.get("compute") and (options.get("required") or "required_if" in options):
             self.fail(
                 f"{path}.required",

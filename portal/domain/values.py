@@ -123,7 +123,9 @@ def evaluate(
         try:
             if spec.kind == FieldKind.LINE_ITEMS:
                 positions = result.row_positions.setdefault(spec.name, [])
-                typed[spec.name] = _coerce_rows(spec, raw.get(spec.name), problems, positions)
+                typed[spec.name] = _coerce_rows(
+                    spec, raw.get(spec.name), problems, positions, today
+                )
             else:
                 typed[spec.name] = _coerce(spec, raw.get(spec.name))
         except _Invalid as exc:
@@ -176,8 +178,10 @@ def evaluate(
     for rule in form.rules:
         if rule.field and not result.visible.get(rule.field, True):
             continue
-        if rule.field and rule.field in result.errors:
-            continue  # the field's own fault comes first; the rule would only repeat it
+        if rule.field and any(
+            path == rule.field or path.startswith(f"{rule.field}[") for path in result.errors
+        ):
+            continue  # the field's (or its cells') own fault comes first; the rule would repeat it
         if rule.check.evaluate(values, today=today) is False:
             result.add_error(rule.field or "", rule.message)
 
@@ -335,7 +339,7 @@ def _files(spec: FieldSpec, raw: object) -> list[FileValue] | FileValue | None:
 
 
 def _coerce_rows(
-    spec: FieldSpec, raw: object, problems: dict[str, str], positions: list[int]
+    spec: FieldSpec, raw: object, problems: dict[str, str], positions: list[int], today: dt.date
 ) -> list[dict]:
     """Typed rows without the blank ones; `positions` gets each kept row's posted index."""
     if raw is None or raw == "":
@@ -346,8 +350,9 @@ def _coerce_rows(
         raise _Invalid(f"Use at most {spec.max_rows} rows.")
     rows = []
     for index, row in enumerate(raw):
-        if all(_is_blank(row.get(column.name)) for column in spec.fields if not column.compute):
-            continue  # an untouched row; people leave one at the bottom
+        columns = [column for column in spec.fields if not column.compute]
+        if all(_untouched(column, row.get(column.name), today) for column in columns):
+            continue  # an untouched row (blank, or only defaults); people leave one at the bottom
         typed_row: dict[str, object] = {}
         positions.append(index)
         for column in spec.fields:
@@ -361,6 +366,22 @@ def _coerce_rows(
                 problems[f"{spec.name}[{index}].{column.name}"] = str(exc)
         rows.append(typed_row)
     return rows
+
+
+def _untouched(column: FieldSpec, value: object, today: dt.date) -> bool:
+    """True if a cell is blank or still holds the column's default, as a new row shows it."""
+    if _is_blank(value):
+        return True
+    default = today if column.default == "today" else column.default
+    if default is None:
+        return False
+    if column.kind == FieldKind.BOOLEAN:
+        try:
+            return default is True and _boolean(value) is True
+        except _Invalid:
+            return False
+    shown = default.isoformat() if isinstance(default, dt.date) else str(default)
+    return isinstance(value, str | int | Decimal) and str(value).strip() == shown
 
 
 def _is_blank(value: object) -> bool:
@@ -397,9 +418,7 @@ def _check_field(form, spec, values, required, today, result: Evaluation) -> Non
         if required:
             if spec.kind == FieldKind.BOOLEAN:
                 result.add_error(spec.name, f"Tick “{spec.label}” to continue.")
-            elif spec.kind == FieldKind.LINE_ITEMS:
-                result.add_error(spec.name, f"Add at least one row to {spec.label}.")
-            else:
+            elif spec.kind != FieldKind.LINE_ITEMS:  # tables say how many rows with min_rows
                 result.add_error(spec.name, f"{spec.label} is required.")
         if spec.kind == FieldKind.LINE_ITEMS and spec.min_rows:
             result.add_error(spec.name, _rows_message(spec))

@@ -6,7 +6,9 @@ from tests.fixtures.users import PASSWORD
 from tests.fixtures.web import csrf_token_in
 
 
-@pytest.mark.parametrize("path", ["/", "/submissions", "/forms/vendor_invoice/new", "/submissions/1"])
+@pytest.mark.parametrize(
+    "path", ["/", "/submissions", "/forms/vendor_invoice/new", "/submissions/1"]
+)
 def test_anonymous_visitors_are_sent_to_the_login_page(client, path):
     response = client.get(path)
     assert response.status_code == 302
@@ -37,11 +39,14 @@ def test_correct_password_signs_in_and_returns_to_next_page(client, alice):
     assert client.get("/submissions").status_code == 200
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]
+)
 def test_next_never_leads_off_site(client, alice, target):
     token = csrf_token_in(client.get("/login").text)
     response = client.post(
-        "/login", query_string={"next": target},
+        "/login",
+        query_string={"next": target},
         data={"csrf_token": token, "email": alice.email, "password": PASSWORD},
     )
     assert response.location == "/"
@@ -53,7 +58,9 @@ def test_next_never_leads_off_site(client, alice, target):
 )
 def test_wrong_credentials_get_one_message_that_names_neither(client, alice, email, password):
     token = csrf_token_in(client.get("/login").text)
-    response = client.post("/login", data={"csrf_token": token, "email": email, "password": password})
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": email, "password": password}
+    )
     assert response.status_code == 401
     assert "That email and password did not match" in response.text
     assert client.get("/").status_code == 302
@@ -65,7 +72,9 @@ def test_disabled_user_cannot_sign_in(client, alice, app):
     alice.is_active = False
     db.session.commit()
     token = csrf_token_in(client.get("/login").text)
-    response = client.post("/login", data={"csrf_token": token, "email": alice.email, "password": PASSWORD})
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": alice.email, "password": PASSWORD}
+    )
     assert response.status_code == 401
 
 

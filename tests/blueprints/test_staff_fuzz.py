@@ -12,19 +12,55 @@ from portal.models import Attachment, AuditEvent, Submission
 from tests.fixtures.web import PDF_BYTES, PNG_BYTES, invoice_post
 
 FIELDS = [
-    "vendor_name", "vendor_email", "vendor_is_new", "vendor_tax_id", "invoice_number", "invoice_date",
-    "due_date", "currency", "cost_centre", "po_number", "notes", "total", "_client_token",
+    "vendor_name",
+    "vendor_email",
+    "vendor_is_new",
+    "vendor_tax_id",
+    "invoice_number",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "cost_centre",
+    "po_number",
+    "notes",
+    "total",
+    "_client_token",
 ]
 COLUMNS = ["description", "quantity", "unit_price", "amount", "bogus"]
 
 hostile_text = st.one_of(
     st.text(max_size=60),
-    st.sampled_from([
-        "", " ", "0", "-1", "1e999", "NaN", "Infinity", "9" * 40, "1,2,3", "12.345.678", "١٢٣",
-        "2026-02-30", "0000-00-00", "9999-12-31", "<script>alert(1)</script>", "' OR 1=1 --",
-        "\x00", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"), "EUR", "XXX",
-        "CC-100", "PO-0001", "y", "on", "true", "a@b.c", "x" * 5000,
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "0",
+            "-1",
+            "1e999",
+            "NaN",
+            "Infinity",
+            "9" * 40,
+            "1,2,3",
+            "12.345.678",
+            "١٢٣",
+            "2026-02-30",
+            "0000-00-00",
+            "9999-12-31",
+            "<script>alert(1)</script>",
+            "' OR 1=1 --",
+            "\x00",
+            "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+            "EUR",
+            "XXX",
+            "CC-100",
+            "PO-0001",
+            "y",
+            "on",
+            "true",
+            "a@b.c",
+            "x" * 5000,
+        ]
+    ),
 )
 row_index = st.one_of(
     st.integers(min_value=0, max_value=5).map(str),
@@ -33,17 +69,34 @@ row_index = st.one_of(
 line_key = st.builds(lambda i, c: f"lines-{i}-{c}", row_index, st.sampled_from(COLUMNS))
 any_key = st.one_of(st.sampled_from(FIELDS), line_key, st.text(min_size=1, max_size=20))
 # Submitting a mostly valid invoice is the interesting case, so it is drawn half the time.
-action = st.one_of(st.just("submit"), st.sampled_from(
-    ["submit", "save_draft", "update", "add_row:lines", "remove_row:lines:0", "remove_row:lines:-1",
-     "add_row:vendor_name", "drop_tables", ""]
-))
-upload = st.one_of(st.just((PDF_BYTES, "invoice.pdf")), st.sampled_from([
-    None,
-    (PDF_BYTES, "invoice.pdf"),
-    (PNG_BYTES, "../../x.png"),
-    (b"MZ\x90\x00binary", "evil.pdf"),
-    (b"", "empty.pdf"),
-]))
+action = st.one_of(
+    st.just("submit"),
+    st.sampled_from(
+        [
+            "submit",
+            "save_draft",
+            "update",
+            "add_row:lines",
+            "remove_row:lines:0",
+            "remove_row:lines:-1",
+            "add_row:vendor_name",
+            "drop_tables",
+            "",
+        ]
+    ),
+)
+upload = st.one_of(
+    st.just((PDF_BYTES, "invoice.pdf")),
+    st.sampled_from(
+        [
+            None,
+            (PDF_BYTES, "invoice.pdf"),
+            (PNG_BYTES, "../../x.png"),
+            (b"MZ\x90\x00binary", "evil.pdf"),
+            (b"", "empty.pdf"),
+        ]
+    ),
+)
 
 
 @settings(
@@ -59,7 +112,9 @@ upload = st.one_of(st.just((PDF_BYTES, "invoice.pdf")), st.sampled_from([
     chosen_action=action,
     file=upload,
 )
-def test_random_payloads_never_500_and_never_leave_partial_rows(browser, alice, vendor_invoice, base, extra, chosen_action, file):
+def test_random_payloads_never_500_and_never_leave_partial_rows(
+    browser, alice, vendor_invoice, base, extra, chosen_action, file
+):
     if browser.token is None:
         browser.login(alice.email)
     before = _counts()
@@ -98,7 +153,9 @@ def _counts() -> dict:
         "submissions": db.session.scalar(select(func.count()).select_from(Submission)),
         "attachments": db.session.scalar(select(func.count()).select_from(Attachment)),
         "events": db.session.scalar(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.submission_id.is_not(None))
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.submission_id.is_not(None))
         ),
     }
 

@@ -47,9 +47,9 @@ def test_currency_change_relabels_amounts(browser, alice, vendor_invoice):
 def test_conditional_field_shows_and_hides_by_htmx(browser, alice, vendor_invoice):
     browser.login(alice.email)
     hidden = live(browser, vendor_invoice, invoice_post())
-    assert 'vis-off' in oob(hidden.text, "vis-vendor_tax_id")
+    assert "vis-off" in oob(hidden.text, "vis-vendor_tax_id")
     shown = live(browser, vendor_invoice, invoice_post(vendor_is_new="y"))
-    assert 'vis-on' in oob(shown.text, "vis-vendor_tax_id")
+    assert "vis-on" in oob(shown.text, "vis-vendor_tax_id")
 
 
 def test_required_marker_follows_required_if(browser, alice, vendor_invoice):
@@ -83,7 +83,9 @@ def test_remove_row_renumbers_and_updates_the_total(browser, alice, vendor_invoi
 
 def test_row_limit_is_enforced_on_add(browser, alice, publish):
     schema = shipped_schema("vendor_invoice")
-    schema["fields"][next(i for i, f in enumerate(schema["fields"]) if f.get("name") == "lines")]["max_rows"] = 3
+    schema["fields"][next(i for i, f in enumerate(schema["fields"]) if f.get("name") == "lines")][
+        "max_rows"
+    ] = 3
     version = publish("vendor_invoice", schema)
     browser.login(alice.email)
     response = live(browser, version, invoice_post(_action="add_row:lines"))
@@ -98,7 +100,9 @@ def test_live_endpoint_never_stores_anything(browser, alice, vendor_invoice):
 
 def test_live_endpoint_needs_the_csrf_header(client, browser, alice, vendor_invoice):
     browser.login(alice.email)
-    response = client.post(f"/versions/{vendor_invoice.id}/live", data=invoice_post(), headers={"HX-Request": "true"})
+    response = client.post(
+        f"/versions/{vendor_invoice.id}/live", data=invoice_post(), headers={"HX-Request": "true"}
+    )
     assert response.status_code == 400
 
 

@@ -48,9 +48,13 @@ def test_unknown_form_is_404(browser, alice):
     assert browser.get("/forms/no_such_form/new").status_code == 404
 
 
-def test_valid_invoice_is_stored_typed_and_shows_under_my_submissions(browser, alice, vendor_invoice):
+def test_valid_invoice_is_stored_typed_and_shows_under_my_submissions(
+    browser, alice, vendor_invoice
+):
     browser.login(alice.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(), content_type="multipart/form-data")
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(), content_type="multipart/form-data"
+    )
     assert response.status_code == 302, response.text
     submission = db.session.scalars(select(Submission)).one()
     assert response.location == f"/submissions/{submission.id}"
@@ -94,14 +98,30 @@ def test_submitting_writes_one_audit_event_with_the_data(browser, alice, vendor_
     ("overrides", "path", "message"),
     [
         ({"vendor_name": ""}, "vendor_name", "Vendor name is required."),
-        ({"vendor_email": "not-an-email"}, "vendor_email", "Enter an email address like name@example.com."),
-        ({"due_date": "2026-10-01"}, "due_date", "The payment due date cannot be before the invoice date."),
+        (
+            {"vendor_email": "not-an-email"},
+            "vendor_email",
+            "Enter an email address like name@example.com.",
+        ),
+        (
+            {"due_date": "2026-10-01"},
+            "due_date",
+            "The payment due date cannot be before the invoice date.",
+        ),
         ({"invoice_date": "2026-02-30"}, "invoice_date", "Enter a real date."),
         ({"lines-1-quantity": "many"}, "lines-1-quantity", "Enter a number, like 1250.50."),
-        ({"lines-0-unit_price": "45000", "po_number": ""}, "po_number", "Purchase order number is required."),
+        (
+            {"lines-0-unit_price": "45000", "po_number": ""},
+            "po_number",
+            "Purchase order number is required.",
+        ),
         ({"po_number": "12345"}, "po_number", "Use the PO number as issued, like PO-004512."),
         ({"currency": "XXX"}, "currency", "Choose one of the options offered."),
-        ({"vendor_is_new": "y", "vendor_tax_id": ""}, "vendor_tax_id", "Vendor VAT / tax ID is required."),
+        (
+            {"vendor_is_new": "y", "vendor_tax_id": ""},
+            "vendor_tax_id",
+            "Vendor VAT / tax ID is required.",
+        ),
         ({"invoice_file": None}, "invoice_file", "Invoice document is required."),
     ],
 )
@@ -141,7 +161,9 @@ def test_po_number_is_optional_at_or_below_5000(browser, alice, vendor_invoice):
 
 def test_blank_line_rows_are_dropped_and_do_not_count(browser, alice, vendor_invoice):
     browser.login(alice.email)
-    post = invoice_post(**{"lines-3-description": "", "lines-3-quantity": "", "lines-3-unit_price": ""})
+    post = invoice_post(
+        **{"lines-3-description": "", "lines-3-quantity": "", "lines-3-unit_price": ""}
+    )
     response = browser.post("/forms/vendor_invoice/new", post, content_type="multipart/form-data")
     assert response.status_code == 302
     assert len(db.session.scalars(select(Submission)).one().data["lines"]) == 3
@@ -152,15 +174,26 @@ def test_invoice_without_lines_asks_for_one(browser, alice, vendor_invoice):
     post = {k: v for k, v in invoice_post().items() if not k.startswith("lines-")}
     response = browser.post("/forms/vendor_invoice/new", post, content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "Add at least one row to Invoice lines." in response.text or "Add between 1 and 50 rows." in response.text
+    assert (
+        "Add at least one row to Invoice lines." in response.text
+        or "Add between 1 and 50 rows." in response.text
+    )
 
 
 def test_double_clicked_submit_creates_one_submission(browser, alice, vendor_invoice):
     browser.login(alice.email)
     page = browser.get("/forms/vendor_invoice/new")
     token = page.text.split('name="_client_token" value="')[1].split('"')[0]
-    first = browser.post("/forms/vendor_invoice/new", invoice_post(_client_token=token), content_type="multipart/form-data")
-    second = browser.post("/forms/vendor_invoice/new", invoice_post(_client_token=token), content_type="multipart/form-data")
+    first = browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(_client_token=token),
+        content_type="multipart/form-data",
+    )
+    second = browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(_client_token=token),
+        content_type="multipart/form-data",
+    )
     assert first.status_code == second.status_code == 302
     assert first.location == second.location
     assert count(Submission) == 1
@@ -189,7 +222,9 @@ def test_draft_can_be_saved_incomplete_and_resumed(browser, alice, vendor_invoic
     assert "Draft" in listing.text and f"/submissions/{draft.id}/edit" in listing.text
 
     finished = invoice_post(_action="submit")
-    response = browser.post(f"/submissions/{draft.id}/edit", finished, content_type="multipart/form-data")
+    response = browser.post(
+        f"/submissions/{draft.id}/edit", finished, content_type="multipart/form-data"
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert count(Submission) == 1
@@ -205,17 +240,22 @@ def test_submitted_request_cannot_be_edited_again(browser, alice, vendor_invoice
     page = browser.get(f"/submissions/{submission.id}/edit")
     assert page.status_code == 302 and page.location == f"/submissions/{submission.id}"
     response = browser.post(
-        f"/submissions/{submission.id}/edit", invoice_post(vendor_name="Changed after the fact"),
+        f"/submissions/{submission.id}/edit",
+        invoice_post(vendor_name="Changed after the fact"),
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
     db.session.expire_all()
-    assert db.session.get(Submission, submission.id).data["vendor_name"] == "Acme Office Supplies GmbH"
+    assert (
+        db.session.get(Submission, submission.id).data["vendor_name"] == "Acme Office Supplies GmbH"
+    )
 
 
 def test_draft_can_be_discarded(browser, alice, vendor_invoice):
     browser.login(alice.email)
-    browser.post("/forms/vendor_invoice/new", {"_action": "save_draft"}, content_type="multipart/form-data")
+    browser.post(
+        "/forms/vendor_invoice/new", {"_action": "save_draft"}, content_type="multipart/form-data"
+    )
     draft = db.session.scalars(select(Submission)).one()
     response = browser.post(f"/submissions/{draft.id}/discard")
     assert response.status_code == 302
@@ -225,7 +265,9 @@ def test_draft_can_be_discarded(browser, alice, vendor_invoice):
 def test_other_people_cannot_see_or_touch_a_submission(browser, client, alice, bob, vendor_invoice):
     browser.login(alice.email)
     browser.post("/forms/vendor_invoice/new", invoice_post(), content_type="multipart/form-data")
-    browser.post("/forms/vendor_invoice/new", {"_action": "save_draft"}, content_type="multipart/form-data")
+    browser.post(
+        "/forms/vendor_invoice/new", {"_action": "save_draft"}, content_type="multipart/form-data"
+    )
     submitted, draft = db.session.scalars(select(Submission).order_by(Submission.id)).all()
     attachment = db.session.scalars(select(Attachment)).first()
     browser.post("/logout")
@@ -247,7 +289,9 @@ def test_other_people_cannot_see_or_touch_a_submission(browser, client, alice, b
 def test_compliance_can_read_submitted_records_but_not_drafts(browser, alice, cora, vendor_invoice):
     browser.login(alice.email)
     browser.post("/forms/vendor_invoice/new", invoice_post(), content_type="multipart/form-data")
-    browser.post("/forms/vendor_invoice/new", {"_action": "save_draft"}, content_type="multipart/form-data")
+    browser.post(
+        "/forms/vendor_invoice/new", {"_action": "save_draft"}, content_type="multipart/form-data"
+    )
     submitted, draft = db.session.scalars(select(Submission).order_by(Submission.id)).all()
     browser.post("/logout")
     browser.login(cora.email)
@@ -257,7 +301,9 @@ def test_compliance_can_read_submitted_records_but_not_drafts(browser, alice, co
 
 def test_post_without_csrf_token_changes_nothing(client, alice, vendor_invoice, browser):
     browser.login(alice.email)
-    response = client.post("/forms/vendor_invoice/new", data=invoice_post(), content_type="multipart/form-data")
+    response = client.post(
+        "/forms/vendor_invoice/new", data=invoice_post(), content_type="multipart/form-data"
+    )
     assert response.status_code == 400
     assert "This form has expired" in response.text
     assert count(Submission) == 0
@@ -274,7 +320,9 @@ def test_unknown_button_is_a_clear_400(browser, alice, vendor_invoice):
 def test_update_button_recalculates_without_saving(browser, alice, vendor_invoice):
     """Without JavaScript, Enter or "Update the form" redisplays totals and follow-up questions."""
     browser.login(alice.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(_action="update", vendor_is_new="y"))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(_action="update", vendor_is_new="y")
+    )
     assert response.status_code == 200
     assert "EUR 1,375.00" in response.text
     assert 'class="vis vis-on" id="vis-vendor_tax_id"' in response.text
@@ -294,7 +342,8 @@ def test_add_and_remove_row_without_javascript(browser, alice, vendor_invoice):
 
 
 @pytest.mark.parametrize(
-    "action", ["add_row:nonexistent", "remove_row:lines:77", "remove_row:vendor_name:0", "add_row:lines:x"]
+    "action",
+    ["add_row:nonexistent", "remove_row:lines:77", "remove_row:vendor_name:0", "add_row:lines:x"],
 )
 def test_broken_row_actions_change_nothing(browser, alice, vendor_invoice, action):
     browser.login(alice.email)

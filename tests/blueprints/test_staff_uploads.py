@@ -18,10 +18,14 @@ def submissions() -> int:
     return db.session.scalar(select(func.count()).select_from(Submission))
 
 
-def test_upload_is_stored_by_sha256_and_downloads_as_attachment(app, browser, alice, vendor_invoice):
+def test_upload_is_stored_by_sha256_and_downloads_as_attachment(
+    app, browser, alice, vendor_invoice
+):
     browser.login(alice.email)
     body = PDF_BYTES + b"% unique body for this test\n"
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload("March.pdf", body)))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload("March.pdf", body))
+    )
     assert response.status_code == 302
     digest = hashlib.sha256(body).hexdigest()
     stored = uploads.blob_path(app.config["UPLOAD_FOLDER"], digest)
@@ -65,7 +69,9 @@ def test_image_where_only_pdf_is_accepted_says_what_it_is(browser, alice, publis
             field["accept"] = ["pdf"]
     publish("vendor_invoice", schema)
     browser.login(alice.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=(io.BytesIO(PNG_BYTES), "x.png")))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(invoice_file=(io.BytesIO(PNG_BYTES), "x.png"))
+    )
     assert response.status_code == 422
     assert "x.png is a PNG image; attach a PDF file." in response.text
 
@@ -78,17 +84,24 @@ def test_file_over_the_field_limit_is_refused_without_storing_it(app, browser, a
     publish("vendor_invoice", schema)
     browser.login(alice.email)
     big = PDF_BYTES + b"0" * 20_000
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload("big.pdf", big)))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload("big.pdf", big))
+    )
     assert response.status_code == 422
     assert "big.pdf is larger than the 0.01 MB limit." in response.text
-    assert not uploads.blob_path(app.config["UPLOAD_FOLDER"], hashlib.sha256(big).hexdigest()).exists()
+    assert not uploads.blob_path(
+        app.config["UPLOAD_FOLDER"], hashlib.sha256(big).hexdigest()
+    ).exists()
     assert submissions() == 0
 
 
 def test_request_over_the_global_limit_gets_a_clear_413(app, browser, alice, vendor_invoice):
     app.config["MAX_CONTENT_LENGTH"] = 50_000
     browser.login(alice.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload("huge.pdf", PDF_BYTES + b"0" * 60_000)))
+    response = browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(invoice_file=pdf_upload("huge.pdf", PDF_BYTES + b"0" * 60_000)),
+    )
     assert response.status_code == 413
     assert "larger than Baton accepts" in response.text
     assert submissions() == 0
@@ -96,7 +109,9 @@ def test_request_over_the_global_limit_gets_a_clear_413(app, browser, alice, ven
 
 def test_empty_file_is_refused(browser, alice, vendor_invoice):
     browser.login(alice.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=(io.BytesIO(b""), "empty.pdf")))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(invoice_file=(io.BytesIO(b""), "empty.pdf"))
+    )
     assert response.status_code == 422
     assert submissions() == 0
 
@@ -113,15 +128,22 @@ def test_empty_file_is_refused(browser, alice, vendor_invoice):
         ("...", "upload"),
     ],
 )
-def test_hostile_file_names_are_cleaned_and_never_used_as_paths(app, browser, alice, vendor_invoice, given, kept):
+def test_hostile_file_names_are_cleaned_and_never_used_as_paths(
+    app, browser, alice, vendor_invoice, given, kept
+):
     browser.login(alice.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload(given)))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(invoice_file=pdf_upload(given))
+    )
     assert response.status_code == 302, response.text
     attachment = db.session.scalars(select(Attachment)).one()
     assert attachment.name == kept
     folder = app.config["UPLOAD_FOLDER"]
     assert uploads.blob_path(folder, attachment.sha256).exists()
-    assert all(re.fullmatch(r"[0-9a-f]{2}|[0-9a-f]{64}", p.name) for p in __import__("pathlib").Path(folder).rglob("*"))
+    assert all(
+        re.fullmatch(r"[0-9a-f]{2}|[0-9a-f]{64}", p.name)
+        for p in __import__("pathlib").Path(folder).rglob("*")
+    )
     with browser.get(f"/submissions/{attachment.submission_id}/files/{attachment.id}") as download:
         assert download.status_code == 200
         disposition = download.headers["Content-Disposition"]
@@ -130,7 +152,10 @@ def test_hostile_file_names_are_cleaned_and_never_used_as_paths(app, browser, al
 
 def test_uploaded_file_is_kept_when_the_form_comes_back_with_errors(browser, alice, vendor_invoice):
     browser.login(alice.email)
-    refused = browser.post("/forms/vendor_invoice/new", invoice_post(vendor_name="", invoice_file=pdf_upload("keep-me.pdf")))
+    refused = browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(vendor_name="", invoice_file=pdf_upload("keep-me.pdf")),
+    )
     assert refused.status_code == 422
     assert "Keep <strong>keep-me.pdf</strong>" in refused.text
     token = re.search(r'name="invoice_file__keep" value="([^"]+)"', refused.text).group(1)
@@ -140,16 +165,26 @@ def test_uploaded_file_is_kept_when_the_form_comes_back_with_errors(browser, ali
     assert db.session.scalars(select(Attachment)).one().name == "keep-me.pdf"
 
 
-def test_a_keep_token_is_good_only_for_the_person_it_was_given_to(browser, alice, bob, vendor_invoice):
+def test_a_keep_token_is_good_only_for_the_person_it_was_given_to(
+    browser, alice, bob, vendor_invoice
+):
     browser.login(alice.email)
-    refused = browser.post("/forms/vendor_invoice/new", invoice_post(vendor_name="", invoice_file=pdf_upload("alices.pdf")))
+    refused = browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(vendor_name="", invoice_file=pdf_upload("alices.pdf")),
+    )
     token = re.search(r'name="invoice_file__keep" value="([^"]+)"', refused.text).group(1)
     browser.post("/logout")
     browser.login(bob.email)
-    response = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=None, invoice_file__keep=token))
+    response = browser.post(
+        "/forms/vendor_invoice/new", invoice_post(invoice_file=None, invoice_file__keep=token)
+    )
     assert response.status_code == 422
     assert "Invoice document is required." in response.text
-    forged = browser.post("/forms/vendor_invoice/new", invoice_post(invoice_file=None, invoice_file__keep=token[:-4] + "AAAA"))
+    forged = browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(invoice_file=None, invoice_file__keep=token[:-4] + "AAAA"),
+    )
     assert forged.status_code == 422
     assert submissions() == 0
 
@@ -162,12 +197,19 @@ def test_expense_claim_takes_several_receipts(browser, alice, publish):
         "period_start": "2026-11-03",
         "period_end": "2026-11-05",
         "currency": "EUR",
-        "expenses-0-date": "2026-11-03", "expenses-0-category": "travel",
-        "expenses-0-description": "Train Paris-Lyon", "expenses-0-amount": "89.50",
-        "expenses-1-date": "2026-11-04", "expenses-1-category": "lodging",
-        "expenses-1-description": "Hotel, 2 nights", "expenses-1-amount": "240",
+        "expenses-0-date": "2026-11-03",
+        "expenses-0-category": "travel",
+        "expenses-0-description": "Train Paris-Lyon",
+        "expenses-0-amount": "89.50",
+        "expenses-1-date": "2026-11-04",
+        "expenses-1-category": "lodging",
+        "expenses-1-description": "Hotel, 2 nights",
+        "expenses-1-amount": "240",
         "declaration": "y",
-        "receipts": [pdf_upload("train.pdf", PDF_BYTES + b"1"), (io.BytesIO(PNG_BYTES), "hotel.png")],
+        "receipts": [
+            pdf_upload("train.pdf", PDF_BYTES + b"1"),
+            (io.BytesIO(PNG_BYTES), "hotel.png"),
+        ],
         "_action": "submit",
     }
     response = browser.post("/forms/expense_claim/new", data)
@@ -182,10 +224,17 @@ def test_expense_outside_the_claim_period_is_refused(browser, alice, publish):
     publish("expense_claim", shipped_schema("expense_claim"))
     browser.login(alice.email)
     data = {
-        "purpose": "Trip", "period_start": "2026-11-03", "period_end": "2026-11-05", "currency": "EUR",
-        "expenses-0-date": "2026-10-30", "expenses-0-category": "meals",
-        "expenses-0-description": "Dinner", "expenses-0-amount": "40",
-        "declaration": "y", "receipts": [pdf_upload()], "_action": "submit",
+        "purpose": "Trip",
+        "period_start": "2026-11-03",
+        "period_end": "2026-11-05",
+        "currency": "EUR",
+        "expenses-0-date": "2026-10-30",
+        "expenses-0-category": "meals",
+        "expenses-0-description": "Dinner",
+        "expenses-0-amount": "40",
+        "declaration": "y",
+        "receipts": [pdf_upload()],
+        "_action": "submit",
     }
     response = browser.post("/forms/expense_claim/new", data)
     assert response.status_code == 422

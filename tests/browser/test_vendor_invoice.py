@@ -23,7 +23,9 @@ def fill_line(page, index, description, quantity, price):
     page.locator(f"#lines-{index}-unit_price").fill(price)
 
 
-def test_fill_vendor_invoice_with_three_lines_and_submit(page, live_server, alice, vendor_invoice, screenshot):
+def test_fill_vendor_invoice_with_three_lines_and_submit(
+    page, live_server, alice, vendor_invoice, screenshot
+):
     sign_in(page, live_server, alice.email)
     screenshot("home")
     page.get_by_role("link", name="Vendor invoice").click()
@@ -56,7 +58,9 @@ def test_fill_vendor_invoice_with_three_lines_and_submit(page, live_server, alic
     expect(page.locator("#cur-lines-unit_price")).to_have_text("CHF")
 
     page.locator("#invoice_file").set_input_files(
-        files=[{"name": "acme-INV-2026-0042.pdf", "mimeType": "application/pdf", "buffer": PDF_BYTES}]
+        files=[
+            {"name": "acme-INV-2026-0042.pdf", "mimeType": "application/pdf", "buffer": PDF_BYTES}
+        ]
     )
     screenshot("vendor-invoice-filled")
     page.get_by_role("button", name="Submit invoice for approval").click()
@@ -77,7 +81,9 @@ def test_fill_vendor_invoice_with_three_lines_and_submit(page, live_server, alic
     assert len(submission.data["lines"]) == 3
 
 
-def test_po_number_becomes_required_live_and_errors_are_summarised(page, live_server, alice, vendor_invoice, screenshot):
+def test_po_number_becomes_required_live_and_errors_are_summarised(
+    page, live_server, alice, vendor_invoice, screenshot
+):
     sign_in(page, live_server, alice.email)
     page.goto(f"{live_server}/forms/vendor_invoice/new")
     required = page.locator("#req-po_number")

@@ -1,4 +1,4 @@
-"""Publishing schemas: versions, all-or-nothing directory loads, and old submissions keeping theirs."""
+"""Publishing schemas: versions, all-or-nothing loads, and old submissions keeping theirs."""
 
 import json
 import shutil
@@ -43,7 +43,9 @@ def test_submission_keeps_and_renders_with_its_own_version(browser, alice, publi
     for field in changed["fields"]:
         if field.get("name") == "vendor_name":
             field["label"] = "Supplier (legal name)"
-    changed["fields"].append({"type": "text", "name": "contract_ref", "label": "Contract reference", "required": True})
+    changed["fields"].append(
+        {"type": "text", "name": "contract_ref", "label": "Contract reference", "required": True}
+    )
     publish("vendor_invoice", changed)
 
     new_page = browser.get("/forms/vendor_invoice/new").text
@@ -66,7 +68,9 @@ def test_a_draft_keeps_the_version_it_was_started_with(browser, alice, publish):
     browser.post("/forms/vendor_invoice/new", {"vendor_name": "Draft Co", "_action": "save_draft"})
     draft = db.session.scalars(select(Submission)).one()
     changed = shipped_schema("vendor_invoice")
-    changed["fields"].append({"type": "text", "name": "contract_ref", "label": "Contract reference", "required": True})
+    changed["fields"].append(
+        {"type": "text", "name": "contract_ref", "label": "Contract reference", "required": True}
+    )
     publish("vendor_invoice", changed)
     page = browser.get(f"/submissions/{draft.id}/edit").text
     assert "Contract reference" not in page and "Form version 1" in page
@@ -82,7 +86,10 @@ def test_directory_with_one_bad_file_loads_nothing_and_names_every_fault(app, tm
     with pytest.raises(SchemaInvalid) as caught:
         forms.load_directory(tmp_path, ACTOR)
     lines = caught.value.lines()
-    assert any(line.startswith("vendor_invoice.json: fields[3].type: 'nmber' is not one of") for line in lines)
+    assert any(
+        line.startswith("vendor_invoice.json: fields[3].type: 'nmber' is not one of")
+        for line in lines
+    )
     assert any(line.startswith("zzz_bad.json: not valid JSON") for line in lines)
     db.session.rollback()
     assert db.session.scalars(select(Form)).all() == []
@@ -98,6 +105,8 @@ def test_publishing_is_audited_in_the_admin_chain(publish):
     from portal.models import AuditEvent
 
     publish("vendor_invoice", shipped_schema("vendor_invoice"))
-    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "schema_published")).one()
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "schema_published")
+    ).one()
     assert event.chain == "admin"
     assert event.details["form"] == "vendor_invoice" and event.details["version"] == 1

@@ -174,7 +174,7 @@ def _post_form(version: FormVersion, submission: Submission | None):
 def _apply_row_action(spec, raw: dict, match: re.Match) -> str | None:
     verb, table, index = match.group(1), match.group(2), match.group(3)
     if verb == "add_row":
-        return table if forms.add_row(spec, raw, table) else None
+        return table if forms.add_row(spec, raw, table, _today()) else None
     if index is None:
         return None
     return table if forms.remove_row(spec, raw, table, int(index)) else None
