@@ -5,11 +5,12 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.test import encode_multipart
 
 from portal.extensions import db
 from portal.models import Attachment, AuditEvent, Submission, SubmissionStatus
 from tests.fixtures.forms import shipped_schema
-from tests.fixtures.web import csrf_token_in, invoice_post
+from tests.fixtures.web import csrf_token_in, invoice_post, pdf_upload
 
 
 def count(model) -> int:
@@ -372,3 +373,54 @@ def test_every_shipped_form_renders(browser, alice, publish):
         page = browser.get(f"/forms/{slug}/new")
         assert page.status_code == 200, slug
         assert csrf_token_in(page.text)
+
+
+def test_draft_keeps_its_attachment_until_submitted(browser, alice, vendor_invoice):
+    browser.login(alice.email)
+    browser.post(
+        "/forms/vendor_invoice/new",
+        invoice_post(
+            _action="save_draft", vendor_name="", invoice_file=pdf_upload("draft-copy.pdf")
+        ),
+    )
+    draft = db.session.scalars(select(Submission)).one()
+    assert [a.name for a in draft.attachments] == ["draft-copy.pdf"]
+    page = browser.get(f"/submissions/{draft.id}/edit")
+    assert "Keep <strong>draft-copy.pdf</strong>" in page.text
+    token = re.search(r'name="invoice_file__keep" value="([^"]+)"', page.text).group(1)
+    response = browser.post(
+        f"/submissions/{draft.id}/edit", invoice_post(invoice_file=None, invoice_file__keep=token)
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    submitted = db.session.get(Submission, draft.id)
+    assert submitted.data["invoice_file"]["name"] == "draft-copy.pdf"
+    assert [a.name for a in submitted.attachments] == ["draft-copy.pdf"]
+
+
+def test_oversized_text_gets_a_clear_413_and_stores_nothing(browser, alice, vendor_invoice):
+    """A browser posts this form as multipart; one text part over 500 KB is refused whole."""
+    browser.login(alice.email)
+    # Encoded here, in memory: the test client would spool a body this large to a temporary
+    # file that it never closes.
+    boundary, body = encode_multipart(
+        invoice_post(notes="x" * 2_000_000, invoice_file=None, csrf_token=browser.token)
+    )
+    response = browser.client.post(
+        "/forms/vendor_invoice/new",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert response.status_code == 413
+    assert "larger than Baton accepts" in response.text
+    assert count(Submission) == 0
+
+
+def test_long_text_within_the_request_limit_is_refused_by_the_field_limit(
+    browser, alice, vendor_invoice
+):
+    browser.login(alice.email)
+    response = browser.post("/forms/vendor_invoice/new", invoice_post(notes="x" * 3000))
+    assert response.status_code == 422
+    assert "Use at most 2000 characters (this has 3000)." in response.text
+    assert count(Submission) == 0

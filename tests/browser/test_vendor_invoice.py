@@ -118,3 +118,22 @@ def test_remove_row_and_keyboard_only_submit_path(page, live_server, alice, vend
     page.get_by_label("Vendor name").press("Enter")
     expect(page.get_by_label("Vendor name")).to_have_value("Keyboard Ltd")
     assert db.session.scalars(select(Submission)).all() == []
+
+
+def test_the_form_works_without_javascript(chromium, live_server, alice, vendor_invoice):
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, alice.email)
+        page.goto(f"{live_server}/forms/vendor_invoice/new")
+        fill_line(page, 0, "Paper", "10", "4.50")
+        page.get_by_role("button", name="+ Add a line").click()  # a full POST, shown again
+        fill_line(page, 1, "Toner", "2", "80")
+        page.get_by_label("This is a new vendor").check()
+        page.get_by_role("button", name="Update the form").click()
+        expect(page.locator("#out-total")).to_have_text("EUR 205.00")
+        expect(page.locator("#wrap-vendor_tax_id")).to_be_visible()
+        expect(page.locator("#lines-0-description")).to_have_value("Paper")
+    finally:
+        context.close()
+    assert db.session.scalars(select(Submission)).all() == []
