@@ -29,6 +29,8 @@ DEMO_USERS = [
     ("fiona@example.com", "Fiona Walsh", ["finance"], "carol@example.com"),
     ("frank@example.com", "Frank Meyer", ["finance"], "carol@example.com"),
     ("ivan@example.com", "Ivan Novak", ["it"], "carol@example.com"),
+    ("iris@example.com", "Iris Berg", ["it"], "carol@example.com"),
+    ("pat@example.com", "Pat Quinn", ["procurement"], "carol@example.com"),
     ("cora@example.com", "Cora Lindqvist", ["compliance"], "carol@example.com"),
     ("ada@example.com", "Ada Byrne", ["admin"], None),
 ]

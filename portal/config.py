@@ -47,7 +47,24 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SECURE": env == "production",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Links in emails point here (workers have no request to take the host from).
+        "BASE_URL": environ.get("BATON_BASE_URL")
+        or f"http://127.0.0.1:{environ.get('PORT', '5000')}",
+        "MAIL_SERVER": environ.get("MAIL_SERVER", "127.0.0.1"),
+        # 8025 is where `make run` starts its development mailbox.
+        "MAIL_PORT": int(environ.get("MAIL_PORT") or (8025 if env == "development" else 25)),
+        "MAIL_USERNAME": environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": environ.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _flag(environ.get("MAIL_USE_TLS")),
+        "MAIL_USE_SSL": _flag(environ.get("MAIL_USE_SSL")),
+        "MAIL_DEFAULT_SENDER": environ.get("MAIL_DEFAULT_SENDER", "Baton <baton@localhost>"),
+        "ACTION_LINK_MAX_AGE": int(environ.get("BATON_LINK_DAYS", "14")) * 24 * 3600,
+        "DEV_MAILBOX": str(instance / "mailbox") if env == "development" else None,
     }
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def database_url(url: str) -> str:

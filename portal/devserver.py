@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,8 @@ GRACE_SECONDS = 10
 def run(app: Flask, host: str, port: int) -> int:
     """Start the processes and wait; if one of them stops, stop the others. Returns an exit code."""
     url = queue.redis_url(app)  # starts the embedded Redis when REDIS_URL is unset
-    env = dict(os.environ, REDIS_URL=url, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, REDIS_URL=url, PYTHONUNBUFFERED="1", PORT=str(port))
+    mailbox = app.config.get("DEV_MAILBOX") if not os.environ.get("MAIL_SERVER") else None
     bin_dir = Path(sys.executable).parent
     commands = {
         "web": [
@@ -38,6 +40,8 @@ def run(app: Flask, host: str, port: int) -> int:
         "worker": [
             str(bin_dir / "rq"),
             "worker",
+            "--worker-class",
+            "portal.worker.BatonWorker",
             "--with-scheduler",
             "--url",
             url,
@@ -45,7 +49,20 @@ def run(app: Flask, host: str, port: int) -> int:
             f"baton-dev-{os.getpid()}",
             app.config["RQ_QUEUE"],
         ],
+        "cron": [str(bin_dir / "rq"), "cron", "portal.cron_config", "--url", url],
     }
+    if mailbox:
+        mail_port = _free_port(app.config["MAIL_PORT"])  # another Baton may have 8025 already
+        env.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=str(mail_port))
+        commands["mailbox"] = [
+            sys.executable,
+            "-m",
+            "portal.devmail",
+            "--port",
+            str(mail_port),
+            "--folder",
+            mailbox,
+        ]
     # Stop on Ctrl-C, and on SIGTERM from a process manager, even if started where SIGINT is
     # ignored (a background job of a script).
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,7 +72,12 @@ def run(app: Flask, host: str, port: int) -> int:
         processes[name] = subprocess.Popen(command, env=env)
     click.secho(
         f"\n  Baton is running at http://{host}:{port}/  (Redis: {_describe(url)})\n"
-        "  Press Ctrl-C to stop the web app and the worker.\n",
+        + (
+            f"  Emails land in the development mailbox: http://{host}:{port}/dev/mailbox\n"
+            if mailbox
+            else ""
+        )
+        + "  Press Ctrl-C to stop everything.\n",
         fg="green",
         bold=True,
     )
@@ -94,6 +116,16 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
             process.kill()
             process.wait()
     click.echo("Stopped.")
+
+
+def _free_port(preferred: int) -> int:
+    """`preferred` if nothing listens there, else any free port on 127.0.0.1."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _describe(url: str) -> str:

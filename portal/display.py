@@ -65,6 +65,17 @@ def local_time(value: dt.datetime | None, with_zone: bool = True) -> str:
     return f"{text} {local.tzname()}" if with_zone else text
 
 
+def waiting(delta: dt.timedelta) -> str:
+    """How long something has waited, in the largest sensible unit: '3 days', '5 hours'."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return "just now" if minutes < 2 else f"{minutes} minutes"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{hours // 24} days"
+
+
 def filesize(size: int | None) -> str:
     """1536 -> '1.5 KB'."""
     if size is None:
@@ -140,6 +151,47 @@ def accept_list(field: FieldSpec) -> str:
     return ",".join(sorted(extensions) + [kind.content_type for kind in kinds])
 
 
+def describe_event(event, form: FormSpec | None = None) -> str:
+    """One line saying what an audit event records, for a submission's history."""
+    details = event.details or {}
+    step = details.get("step")
+    if step and form is not None and form.approval is not None:
+        step = next((s.title for s in form.approval.steps if s.name == step), step)
+    action = event.action
+    if action in ("submitted", "resubmitted"):
+        return f"{action.capitalize()} (form version {details.get('version', '?')})"
+    if action == "round_started":
+        where = f", resuming at {details['resumed_at']}" if details.get("resumed_at") else ""
+        return f"Approval round {details.get('round')} started{where}"
+    if action == "step_started":
+        return f"{step}: waiting for decisions"
+    if action == "task_opened":
+        return f"{step}: {details.get('assignee')} asked to decide"
+    if action == "task_decided":
+        decision = details.get("decision", "").replace("_", " ")
+        text = f"{step}: {details.get('meaning') or decision.capitalize()}"
+        if details.get("signature_meaning"):
+            text += " (signed with password)"
+        return text + (f" — “{details['comment']}”" if details.get("comment") else "")
+    if action == "task_cancelled":
+        return f"{step}: task closed, {details.get('reason')}"
+    if action == "step_finished":
+        return f"{step}: {details.get('outcome', '').replace('_', ' ')}"
+    if action == "step_skipped":
+        return f"{step}: skipped, {details.get('reason')}"
+    if action == "step_auto_approved":
+        return f"{step}: approved automatically by rule “{details.get('rule')}”"
+    if action == "step_blocked":
+        return f"{step}: blocked, {details.get('reason')}"
+    if action == "assignee_unresolved":
+        return f"{step}: {details.get('problem')}; asked group {details.get('fallback_group')}"
+    if action == "email_sent":
+        return f"Email to {details.get('to')}: {details.get('subject')}"
+    if action in ("approved", "rejected", "changes_requested", "withdrawn"):
+        return f"Request {action.replace('_', ' ')}"
+    return action.replace("_", " ").capitalize()
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         amount=amount,
@@ -148,10 +200,12 @@ def init_app(app: Flask) -> None:
         date=date,
         local_time=local_time,
         filesize=filesize,
+        waiting=waiting,
         dom_id=dom_id,
     )
     app.jinja_env.globals.update(
         computed=computed,
+        describe_event=describe_event,
         currency=currency,
         described_by=described_by,
         field_attrs=field_attrs,

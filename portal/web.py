@@ -18,7 +18,7 @@ from portal.models import User
 logger = logging.getLogger(__name__)
 
 #: Endpoints anyone may reach without signing in.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "health"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "health", "approvals.act"})
 
 ERROR_MESSAGES = {
     400: (
@@ -47,11 +47,17 @@ ERROR_MESSAGES = {
 
 
 def init_app(app: Flask) -> None:
+    from portal.blueprints.approvals.routes import bp as approvals_bp
     from portal.blueprints.auth.routes import bp as auth_bp
     from portal.blueprints.staff.routes import bp as staff_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(approvals_bp)
+    if app.config.get("DEV_MAILBOX"):
+        from portal.blueprints.devtools.routes import bp as devtools_bp
+
+        app.register_blueprint(devtools_bp)
     display.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
@@ -64,7 +70,15 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/health", "health", _health)
-    app.context_processor(lambda: {"app_name": "Baton"})
+    app.context_processor(_page_context)
+
+
+def _page_context() -> dict:
+    """What every page's frame shows: the count of open tasks beside Inbox."""
+    from portal.services.approvals import open_task_count
+
+    count = open_task_count(current_user) if current_user.is_authenticated else 0
+    return {"app_name": "Baton", "inbox_count": count}
 
 
 @login_manager.user_loader

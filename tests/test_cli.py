@@ -138,4 +138,4 @@ def test_seed_demo_prints_users_with_passwords_and_is_repeatable(runner):
     assert users.authenticate("alice@example.com", "baton-demo").manager.email == "bob@example.com"
     second = runner.invoke(args=["baton", "seed-demo"])
     assert "(unchanged)" in second.output
-    assert len(db.session.scalars(select(User)).all()) == 9
+    assert len(db.session.scalars(select(User)).all()) == 11

@@ -102,7 +102,10 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
         assert "Vendor invoice" in home and "Good to see you, Alice" in home
         processes = descendants(make.pid)
         assert len(processes) >= 3  # web, worker, embedded redis (and make's shell)
-        assert _worker_is_running(processes)
+        assert _running(processes, "rq worker --worker-class portal.worker.BatonWorker")
+        assert _running(processes, "rq cron portal.cron_config")
+        assert _running(processes, "-m portal.devmail")
+        assert "Emails land in the development mailbox" in text
         redis_folder = (tmp_path / "instance" / "redis").resolve()
         assert embedded_redis_servers(redis_folder), "no embedded Redis in instance/redis"
     finally:
@@ -121,13 +124,14 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
     assert not embedded_redis_servers(redis_folder), "the embedded Redis survived Ctrl-C"
 
 
-def _worker_is_running(pids) -> bool:
+def _running(pids, words: str) -> bool:
+    """True if one of `pids` runs a command line containing `words`."""
     for pid in pids:
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "rq worker" in command or "/rq worker" in command:
+        if words in command:
             return True
     return False
 

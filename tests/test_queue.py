@@ -19,7 +19,10 @@ def test_job_round_trip_through_the_configured_redis(app, redis_url):
 def test_embedded_redis_lives_in_the_instance_folder(app, tmp_path):
     app.config["REDIS_URL"] = None
     app.config["EMBEDDED_REDIS_PATH"] = str(tmp_path / "redis" / "test.db")
-    url = queue.redis_url(app)
-    assert url.startswith("unix://")
-    assert queue.connection(app).ping()
-    assert (tmp_path / "redis").is_dir()
+    try:
+        url = queue.redis_url(app)
+        assert url.startswith("unix://")
+        assert queue.connection(app).ping()
+        assert (tmp_path / "redis").is_dir()
+    finally:
+        queue.stop_embedded()

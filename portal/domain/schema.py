@@ -24,6 +24,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from portal.domain import expressions
+from portal.domain.chain import AssigneeSpec, ChainSpec, PickKind, StepSpec
 from portal.domain.expressions import Expression, ExpressionError, Type, ValueKind
 from portal.domain.filetype import FILE_KINDS
 
@@ -201,6 +202,8 @@ class FormSpec:
     amount_field: str | None = None
     summary_fields: tuple[str, ...] = ()
     submit_label: str = "Submit"
+    #: The approval chain; None for a form that needs no approval.
+    approval: ChainSpec | None = None
     #: Visibility checks and computations, each after everything it reads (see evaluation_steps).
     steps: tuple[Step, ...] = ()
     _by_name: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
@@ -361,6 +364,12 @@ def _humane(error: jsonschema.ValidationError) -> str:
         "required", []
     ):
         return "a money field needs exactly one of 'currency' or 'currency_field'"
+    if error.validator == "oneOf" and "user" in error.schema.get("oneOf", [{}])[0].get(
+        "required", []
+    ):
+        return "an assignee names exactly one of 'user', 'group', 'manager', 'field' or 'lookup'"
+    if "dependentSchemas" in error.relative_schema_path:
+        return "'pick' chooses among a group's members, so it needs 'group'"
     if error.validator == "pattern" and error.schema.get("description"):
         return f"{error.instance!r} must be {error.schema['description']}"
     if error.context:
@@ -442,8 +451,10 @@ class _Builder:
                 self.fail(
                     f"summary_fields[{index}]", f"{name!r} must name a field with a single value"
                 )
+        approval = self.approval(self.document.get("approval"), by_name)
         return FormSpec(
             slug=slug,
+            approval=approval,
             title=self.document["title"],
             description=self.document.get("description", ""),
             fields=fields,
@@ -453,6 +464,91 @@ class _Builder:
             submit_label=self.document.get("submit_label", "Submit"),
             steps=steps,
             _by_name=by_name,
+        )
+
+    def approval(self, raw: dict | None, by_name: dict[str, FieldSpec]) -> ChainSpec | None:
+        """The approval section as a ChainSpec, its expressions and field references checked."""
+        if raw is None:
+            return None
+        steps = []
+        seen: dict[str, str] = {}
+        form_signature = raw.get("signature") == "password"
+        for index, step in enumerate(raw["steps"]):
+            path = f"approval.steps[{index}]"
+            if step["name"] in seen:
+                self.fail(
+                    f"{path}.name", f"{step['name']!r} is already used by {seen[step['name']]}"
+                )
+            else:
+                seen[step["name"]] = path
+            expressions_ = {}
+            for key in ("when", "auto_approve_if"):
+                if key in step:
+                    expressions_[key] = self.expression(step[key], f"{path}.{key}")
+                    if expressions_[key] is not None:
+                        self.check_expression(
+                            expressions_[key], f"{path}.{key}", by_name, expressions.BOOLEAN
+                        )
+            policy = step.get("policy", "any")
+            assignees = tuple(
+                self.assignee(entry, f"{path}.assignees[{i}]", by_name)
+                for i, entry in enumerate(step["assignees"])
+            )
+            steps.append(
+                StepSpec(
+                    name=step["name"],
+                    title=step["title"],
+                    assignees=assignees,
+                    policy="quorum" if isinstance(policy, dict) else policy,
+                    quorum=policy["quorum"] if isinstance(policy, dict) else 1,
+                    when=expressions_.get("when"),
+                    auto_approve_if=expressions_.get("auto_approve_if"),
+                    signature=form_signature or step.get("signature") == "password",
+                    sign_as=step.get("sign_as", ""),
+                    path=path,
+                )
+            )
+        return ChainSpec(
+            steps=tuple(steps),
+            fallback_group=raw["fallback_group"],
+            resume_after_changes=raw.get("after_changes", "restart") == "resume",
+        )
+
+    def assignee(self, raw: dict, path: str, by_name: dict[str, FieldSpec]) -> AssigneeSpec:
+        if "field" in raw:
+            target = by_name.get(raw["field"])
+            if target is None or target.kind not in STRING_KINDS - {FieldKind.TEXTAREA}:
+                self.fail(
+                    f"{path}.field",
+                    f"{raw['field']!r} must name an email, text, select or radio field "
+                    "that holds the approver's email address",
+                )
+        lookup = raw.get("lookup")
+        if lookup is not None:
+            target = by_name.get(lookup["field"])
+            if target is None or target.kind not in (FieldKind.SELECT, FieldKind.RADIO):
+                self.fail(
+                    f"{path}.lookup.field", f"{lookup['field']!r} must name a select or radio field"
+                )
+            else:
+                offered = {choice.value for choice in target.choices}
+                for value in lookup["users"]:
+                    if value not in offered:
+                        self.fail(
+                            f"{path}.lookup.users",
+                            f"{value!r} is not one of the choices of {lookup['field']!r}",
+                        )
+        return AssigneeSpec(
+            user=raw.get("user", "").strip().lower() or None,
+            group=raw.get("group"),
+            pick=PickKind(raw.get("pick", "all")),
+            manager=raw.get("manager"),
+            field=raw.get("field"),
+            lookup_field=lookup["field"] if lookup else None,
+            lookup=tuple(
+                (value, email.strip().lower())
+                for value, email in (lookup or {}).get("users", {}).items()
+            ),
         )
 
     def field(self, raw: dict, path: str, is_column: bool = False) -> FieldSpec:

@@ -1,20 +1,29 @@
 """The database tables, one module per entity; importing this package registers them all."""
 
+from portal.models.approval import ApprovalStep, GroupCursor, Task
 from portal.models.audit_event import AuditChain, AuditEvent
+from portal.models.email import EmailMessage, EmailState
 from portal.models.form import Form, FormVersion
+from portal.models.outbox import OutboxMessage
 from portal.models.stored_file import StoredFile
 from portal.models.submission import Attachment, Submission, SubmissionStatus
 from portal.models.user import Group, User
 
 __all__ = [
+    "ApprovalStep",
     "Attachment",
     "AuditChain",
     "AuditEvent",
+    "EmailMessage",
+    "EmailState",
     "Form",
     "FormVersion",
     "Group",
+    "GroupCursor",
+    "OutboxMessage",
     "StoredFile",
     "Submission",
     "SubmissionStatus",
+    "Task",
     "User",
 ]

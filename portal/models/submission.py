@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.extensions import db
+from portal.models.approval import ApprovalStep, Task
 from portal.models.form import Form, FormVersion
 from portal.models.types import JSONDocument, UTCDateTime
 from portal.models.user import User
@@ -65,6 +66,10 @@ class Submission(db.Model):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(20, 4), index=True)
     currency: Mapped[str | None] = mapped_column(String(3))
     summary: Mapped[str] = mapped_column(String(300), default="")
+    #: How many times it has been submitted: the chain round it should be in.
+    submit_count: Mapped[int] = mapped_column(default=0)
+    #: SHA-256 of the submitted data: what an approver saw must be what they decide on.
+    data_hash: Mapped[str | None] = mapped_column(String(64))
     #: Set by the page that started this submission, so a double-clicked Submit makes one.
     client_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -77,6 +82,12 @@ class Submission(db.Model):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="Attachment.id"
     )
+    steps: Mapped[list[ApprovalStep]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="(ApprovalStep.round, ApprovalStep.position)",
+        viewonly=False,
+    )
+    tasks: Mapped[list[Task]] = relationship(cascade="all, delete-orphan", order_by="Task.id")
 
     @property
     def is_editable(self) -> bool:

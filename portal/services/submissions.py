@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from portal import audit, clock, uploads
+from portal import audit, clock, outbox, uploads
 from portal.domain import values
 from portal.domain.schema import FieldKind, FormSpec
 from portal.domain.values import Evaluation, FileValue
@@ -23,6 +23,7 @@ from portal.models import (
     SubmissionStatus,
     User,
 )
+from portal.services import approvals
 from portal.services.access import can_edit_submission
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def save_draft(
     Drafts are private working copies: they are not audited, and a discarded one is deleted.
     A submission's audit chain starts when it is submitted.
     """
-    draft = dict(raw)
+    draft = _storable(raw)
     for name, items in files.raw.items():
         draft[name] = [item.as_record() for item in items]
     if submission is None:
@@ -138,7 +139,8 @@ def submit(
     client_token: str | None = None,
 ) -> tuple[Submission | None, Evaluation]:
     """Submit the form if it is valid; if not, change nothing and return the evaluation."""
-    if not version.form.is_open and (submission is None or submission.is_editable):
+    never_submitted = submission is None or submission.submitted_at is None
+    if not version.form.is_open and never_submitted:
         raise SubmissionRefused(
             f"“{version.form.title}” no longer accepts requests: it was archived."
         )
@@ -154,22 +156,31 @@ def submit(
     else:
         submission = _lock_editable(user, submission)
     now = clock.now()
+    resubmitted = submission.status == SubmissionStatus.CHANGES_REQUESTED
     submission.data = evaluation.data
     submission.draft = None
     submission.status = SubmissionStatus.IN_REVIEW
-    submission.submitted_at = now
+    submission.submitted_at = submission.submitted_at or now
     submission.updated_at = now
+    submission.submit_count += 1
+    submission.data_hash = approvals.data_hash(evaluation.data, submission.submit_count)
     submission.amount, submission.currency = values.amount(spec, evaluation.data)
     submission.summary = values.summary(spec, evaluation.data)
     _attach(submission, _files_in(spec, evaluation.data))
     db.session.flush()
     audit.record(
         audit.submission_chain(submission.id),
-        "submitted",
+        "resubmitted" if resubmitted else "submitted",
         audit.Actor(user),
-        {"form": version.form.slug, "version": version.number, "data": evaluation.data},
+        {
+            "form": version.form.slug,
+            "version": version.number,
+            "data": evaluation.data,
+            "data_hash": submission.data_hash,
+        },
         submission_id=submission.id,
     )
+    outbox.add("start_chain", submission_id=submission.id)
     logger.info("submission %s submitted by user %s", submission.id, user.id)
     return submission, evaluation
 
@@ -211,6 +222,21 @@ def kept_choices(user: User, files: Files) -> dict[str, list[tuple[FileValue, st
         name: [(item, uploads.keep_token(secret, user.id, item)) for item in items]
         for name, items in files.raw.items()
     }
+
+
+def _storable(value):
+    """Raw input made safe to keep as JSON in any database: no NUL, no lone surrogates.
+
+    A draft keeps what the person typed, valid or not; these two cannot be stored (PostgreSQL
+    refuses them) and no keyboard produces them, so they are dropped or replaced.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _files_in(spec: FormSpec, data: dict) -> dict[str, list[FileValue]]:

@@ -424,3 +424,15 @@ def test_long_text_within_the_request_limit_is_refused_by_the_field_limit(
     assert response.status_code == 422
     assert "Use at most 2000 characters (this has 3000)." in response.text
     assert count(Submission) == 0
+
+
+def test_draft_with_unstorable_characters_is_saved_without_them(browser, alice, vendor_invoice):
+    """Found by the fuzz test on PostgreSQL, which refuses NUL in JSON: a draft keeps the rest."""
+    browser.login(alice.email)
+    response = browser.post(
+        "/forms/vendor_invoice/new",
+        {"vendor_name": "Ac\x00me", "notes": "line\x00two", "_action": "save_draft"},
+    )
+    assert response.status_code == 302
+    draft = db.session.scalars(select(Submission)).one().draft
+    assert (draft["vendor_name"], draft["notes"]) == ("Acme", "linetwo")

@@ -20,11 +20,10 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal import audit, clock, forms, uploads
-from portal.domain.schema import FieldKind
 from portal.domain.values import Evaluation
 from portal.extensions import db
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
-from portal.services import submissions
+from portal.services import approvals, submissions
 from portal.services.access import can_edit_submission, can_view_submission
 from portal.services.forms import find_form
 
@@ -269,8 +268,28 @@ def submission(submission_id: int):
         events=events,
         attachments_by_field=_attachments_by_field(found),
         can_edit=can_edit_submission(current_user, found),
-        FieldKind=FieldKind,
+        can_withdraw=found.submitter_id == current_user.id
+        and found.status in (SubmissionStatus.IN_REVIEW, SubmissionStatus.CHANGES_REQUESTED),
+        rounds=approvals.rounds(found),
+        my_open_task=next(
+            (t for t in found.tasks if t.assignee_id == current_user.id and t.is_open), None
+        ),
     )
+
+
+@bp.post("/submissions/<int:submission_id>/withdraw")
+def withdraw(submission_id: int):
+    """The submitter takes back a request in review or sent back for changes."""
+    found = _visible_submission(submission_id)
+    try:
+        approvals.withdraw(current_user, found)
+    except approvals.DecisionRefused as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
+    else:
+        db.session.commit()
+        flash(f"{found.reference} was withdrawn. Nobody needs to act on it any more.", "info")
+    return redirect(url_for("staff.submission", submission_id=submission_id))
 
 
 @bp.post("/submissions/<int:submission_id>/discard")

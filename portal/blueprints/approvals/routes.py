@@ -1,0 +1,197 @@
+"""Approvers: the inbox, deciding a task there, and the page an emailed link opens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, TextAreaField
+from wtforms.validators import Length
+
+from portal import clock, mail
+from portal.domain.chain import Decision
+from portal.extensions import db
+from portal.models import Submission, Task, User
+from portal.services import approvals
+
+bp = Blueprint("approvals", __name__)
+
+
+class DecisionForm(FlaskForm):
+    """The comment, signature and seen-version fields beside the decision buttons."""
+
+    comment = TextAreaField(
+        "Comment", validators=[Length(max=4000, message="Keep the comment under 4,000 characters.")]
+    )
+    password = PasswordField("Your password")
+    seen = HiddenField()
+
+
+@bp.get("/inbox")
+def inbox():
+    """Open tasks for the signed-in person, oldest first."""
+    tasks = approvals.open_tasks_for(current_user)
+    return render_template("approvals/inbox.html", tasks=tasks, now=clock.now())
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+def task(task_id: int):
+    """Decide one of your tasks from inside Baton."""
+    found = db.session.get(Task, task_id)
+    if found is None or found.assignee_id != current_user.id:
+        abort(404)
+    return _decision_page(found, current_user, channel="web", token=None)
+
+
+@bp.route("/act/<token>", methods=["GET", "POST"])
+def act(token: str):
+    """The page an emailed link opens. Looking changes nothing; only its form's POST decides."""
+    try:
+        link = mail.read_action_token(token)
+    except mail.LinkProblem as problem:
+        return _link_problem(problem.reason)
+    found = db.session.get(Task, link.task_id)
+    if found is None:
+        return _link_problem("invalid")
+    if found.assignee_id != link.assignee_id:
+        return _link_problem("foreign")
+    if current_user.is_authenticated and current_user.id != link.assignee_id:
+        return _link_problem("foreign")
+    assignee = db.session.get(User, link.assignee_id)
+    if assignee is None or not assignee.is_active:
+        return _link_problem("invalid")
+    return _decision_page(found, assignee, channel="email", token=token)
+
+
+def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
+    submission = db.session.get(Submission, task.submission_id)
+    spec = submission.form_version.spec
+    step = spec.approval.step(task.step)
+    form = DecisionForm()
+    if request.method == "GET":
+        form.seen.data = submission.data_hash
+    elif form.seen.data and form.seen.data != submission.data_hash:
+        # The request was changed and resubmitted since this page was shown: whatever the
+        # old task's state, show what the request says now (and the task now open, if any).
+        return _stale(submission, assignee, channel)
+    if not task.is_open:
+        status = 200 if request.method == "GET" else 409
+        if channel == "email":
+            return _link_problem("used", status=410 if request.method == "POST" else 200)
+        return render_template(
+            "approvals/closed.html", task=task, submission=submission, spec=spec, step=step
+        ), status
+    error = None
+    if request.method == "POST" and not form.seen.data:
+        error = "This page was incomplete. Reload it and decide again."
+    elif request.method == "POST" and form.validate_on_submit():
+        try:
+            decision = Decision(request.form.get("decision", ""))
+        except ValueError:
+            error = "Choose Approve, Request changes or Reject."
+        else:
+            try:
+                approvals.decide(
+                    assignee,
+                    task.id,
+                    decision,
+                    form.comment.data or "",
+                    password=form.password.data,
+                    seen_hash=form.seen.data,
+                    channel=channel,
+                )
+            except approvals.StaleDecision:
+                db.session.rollback()
+                return _stale(db.session.get(Submission, task.submission_id), assignee, channel)
+            except approvals.DecisionRefused as refusal:
+                db.session.rollback()
+                error = str(refusal)
+            else:
+                db.session.commit()
+                if channel == "email":
+                    return render_template(
+                        "approvals/act_done.html",
+                        decision=decision,
+                        submission=submission,
+                        spec=spec,
+                    )
+                flash(f"{decision.label}: {spec.title} {submission.reference}.", "success")
+                return redirect(url_for("approvals.inbox"))
+    elif request.method == "POST":
+        error = " ".join(message for messages in form.errors.values() for message in messages)
+    status = 422 if error else 200
+    return _render(task, submission, spec, step, form, channel, token, error=error), status
+
+
+def _stale(submission: Submission, assignee: User, channel: str):
+    """Refuse a decision made on an older version; show the current one instead."""
+    current = next(
+        (t for t in submission.tasks if t.assignee_id == assignee.id and t.is_open), None
+    )
+    spec = submission.form_version.spec
+    if current is None:
+        return render_template(
+            "approvals/stale.html", submission=submission, spec=spec, data=submission.data or {}
+        ), 409
+    form = DecisionForm(formdata=None)
+    form.seen.data = submission.data_hash
+    step = spec.approval.step(current.step)
+    token = mail.action_token(current.id, assignee.id) if channel == "email" else None
+    return _render(current, submission, spec, step, form, channel, token, stale=True), 409
+
+
+def _render(task, submission, spec, step, form, channel, token, error=None, stale=False):
+    action = (
+        url_for("approvals.act", token=token)
+        if token
+        else url_for("approvals.task", task_id=task.id)
+    )
+    return render_template(
+        "approvals/decide.html",
+        task=task,
+        submission=submission,
+        spec=spec,
+        step=step,
+        form=form,
+        action=action,
+        channel=channel,
+        error=error,
+        stale=stale,
+        data=submission.data or {},
+        rounds=approvals.rounds(submission),
+        approve_meaning=step.meaning(Decision.APPROVE),
+    )
+
+
+_LINK_PROBLEMS = {
+    "invalid": (
+        404,
+        "This link does not work",
+        "It may have been copied incompletely. Open the request from your Baton inbox instead.",
+    ),
+    "expired": (
+        410,
+        "This link has expired",
+        "Links in approval emails work for a limited time. "
+        "Sign in to Baton and open the request from your inbox.",
+    ),
+    "used": (
+        410,
+        "This task is already closed",
+        "A decision has been recorded for it, the step was decided without it, "
+        "or the request was withdrawn. Nothing more is needed from this link.",
+    ),
+    "foreign": (
+        403,
+        "This link is not for you",
+        "It was sent to someone else, or the task has since been given to someone else. "
+        "Nothing was changed. If you expected to decide this request, open your Baton inbox.",
+    ),
+}
+
+
+def _link_problem(reason: str, status: int | None = None):
+    code, title, message = _LINK_PROBLEMS[reason]
+    return render_template(
+        "approvals/link_problem.html", title=title, message=message
+    ), status or code

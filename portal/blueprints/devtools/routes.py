@@ -1,0 +1,55 @@
+"""Development tools: the mailbox `make run` fills. Registered only when BATON_ENV=development."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template
+from markupsafe import Markup, escape
+
+bp = Blueprint("devtools", __name__, url_prefix="/dev")
+_NAME = re.compile(r"[0-9T]+-[0-9a-f]{8}\.eml")
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _folder() -> Path:
+    return Path(current_app.config["DEV_MAILBOX"])
+
+
+def _read(path: Path):
+    return message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+@bp.get("/mailbox")
+def mailbox():
+    """Every message the development mailbox received, newest first."""
+    folder = _folder()
+    paths = sorted(folder.glob("*.eml"), reverse=True)[:200] if folder.exists() else []
+    messages = [(path.name, _read(path)) for path in paths]
+    return render_template("devtools/mailbox.html", messages=messages, folder=folder)
+
+
+@bp.get("/mailbox/<name>")
+def message(name: str):
+    """One message: its text with working links, and its HTML as the recipient would see it."""
+    if not _NAME.fullmatch(name):
+        abort(404)
+    path = _folder() / name
+    if not path.exists():
+        abort(404)
+    email = _read(path)
+    text_part = email.get_body(preferencelist=("plain",))
+    html_part = email.get_body(preferencelist=("html",))
+    text = text_part.get_content() if text_part else ""
+    linked = Markup(
+        _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(escape(text)))
+    )
+    return render_template(
+        "devtools/message.html",
+        name=name,
+        email=email,
+        text=linked,
+        html=html_part.get_content() if html_part else "",
+    )

@@ -1,0 +1,526 @@
+"""The approval chain: state plus event in, new state plus actions out. No I/O of any kind.
+
+A form's `approval` section becomes a ChainSpec: steps in order, each with who is asked, how
+their answers combine (the policy), and when the step applies at all. A submission's progress
+is a ChainState. Each event (start, assignees found, a decision, withdraw) is a function here
+that returns a Transition: the next state and the actions that describe what changed, which
+the service persists, audits and turns into emails.
+
+The rules:
+- Steps run one after another. A step whose `when` is not true is skipped; a step whose
+  `auto_approve_if` is true is approved by the system, naming the rule.
+- A step asks its assignees in parallel. `any`: the first answer decides. `all`: everyone must
+  approve; one rejection rejects. `quorum` N: N approvals approve; the step is rejected as soon
+  as N can no longer be reached.
+- A rejection ends the chain as rejected. Request changes sends it back to the submitter; when
+  they resubmit, the chain restarts from the first step or resumes at the step that asked,
+  as the form says.
+- The submitter is never an assignee and can never decide (segregation of duties).
+- Only open tasks of a running chain can be decided; everything else is refused, so a decision
+  repeated (a double click, a retried job) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from portal.domain.expressions import Expression, is_true
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_CHANGES = "request_changes"
+
+    @property
+    def label(self) -> str:
+        return {
+            "approve": "Approved",
+            "reject": "Rejected",
+            "request_changes": "Changes requested",
+        }[self.value]
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    CANCELLED = "cancelled"
+
+
+class StepState(StrEnum):
+    WAITING = "waiting"  # not reached yet
+    ACTIVE = "active"  # its tasks are open
+    BLOCKED = "blocked"  # nobody can act on it; an admin must assign someone
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+#: The chain's own states use the same words as a submission's status.
+class ChainState(StrEnum):
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    WITHDRAWN = "withdrawn"
+
+
+class PickKind(StrEnum):
+    """Who in a group is asked."""
+
+    ALL = "all"
+    ROUND_ROBIN = "round_robin"
+    FEWEST_OPEN = "fewest_open"
+
+
+_DECIDED = {
+    Decision.APPROVE: TaskState.APPROVED,
+    Decision.REJECT: TaskState.REJECTED,
+    Decision.REQUEST_CHANGES: TaskState.CHANGES_REQUESTED,
+}
+DONE_STEPS = frozenset({StepState.APPROVED, StepState.SKIPPED})
+
+
+class DecisionRefused(Exception):
+    """The decision cannot be taken; the message is for the person who tried."""
+
+
+# -- the definition ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssigneeSpec:
+    """Exactly one way of finding people: a user, a group, a manager level, a field, a lookup."""
+
+    user: str | None = None
+    group: str | None = None
+    pick: PickKind = PickKind.ALL
+    manager: int | None = None
+    field: str | None = None
+    lookup_field: str | None = None
+    lookup: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        if self.user:
+            return self.user
+        if self.group:
+            how = {
+                "all": "everyone in",
+                "round_robin": "one of (in turn)",
+                "fewest_open": "the least busy of",
+            }
+            return f"{how[self.pick]} group {self.group}"
+        if self.manager:
+            return "the submitter's manager" + (
+                "" if self.manager == 1 else f" ({self.manager} levels up)"
+            )
+        if self.field:
+            return f"the person named in “{self.field}”"
+        return f"the owner of the chosen “{self.lookup_field}”"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    title: str
+    assignees: tuple[AssigneeSpec, ...]
+    policy: str = "any"  # any, all, or quorum
+    quorum: int = 1
+    when: Expression | None = None
+    auto_approve_if: Expression | None = None
+    signature: bool = False
+    sign_as: str = ""
+    path: str = ""
+
+    def meaning(self, decision: Decision) -> str:
+        """What a signed decision means: 'Approved as Finance'."""
+        return f"{decision.label} as {self.sign_as or self.title}"
+
+    @property
+    def policy_text(self) -> str:
+        if self.policy == "quorum":
+            return f"{self.quorum} approvals needed"
+        return "everyone must approve" if self.policy == "all" else "the first answer decides"
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    steps: tuple[StepSpec, ...]
+    fallback_group: str
+    resume_after_changes: bool = False
+
+    def step(self, name: str) -> StepSpec:
+        return next(step for step in self.steps if step.name == name)
+
+
+# -- the state --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    step: str
+    assignee: int
+    state: TaskState = TaskState.OPEN
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    state: StepState = StepState.WAITING
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Where a submission's chain stands in its current round."""
+
+    submitter: int
+    state: ChainState = ChainState.IN_REVIEW
+    round: int = 0
+    steps: tuple[Step, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    #: The step that asked for changes (where a resumed round starts).
+    sent_back_by: str | None = None
+
+    def step(self, name: str) -> Step:
+        return next(step for step in self.steps if step.name == name)
+
+    def task(self, key: str) -> Task | None:
+        return next((task for task in self.tasks if task.key == key), None)
+
+    def open_tasks(self, step: str | None = None) -> list[Task]:
+        return [t for t in self.tasks if t.state == TaskState.OPEN and step in (None, t.step)]
+
+    @property
+    def active_step(self) -> Step | None:
+        return next(
+            (s for s in self.steps if s.state in (StepState.ACTIVE, StepState.BLOCKED)), None
+        )
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in (ChainState.APPROVED, ChainState.REJECTED, ChainState.WITHDRAWN)
+
+
+def state_of(steps: tuple[Step, ...] | list[Step]) -> ChainState:
+    """A round's chain state, read off its steps (so it need not be stored twice)."""
+    states = {step.state for step in steps}
+    # Only a withdrawal cancels steps, and it may follow a request for changes.
+    if StepState.CANCELLED in states:
+        return ChainState.WITHDRAWN
+    if StepState.CHANGES_REQUESTED in states:
+        return ChainState.CHANGES_REQUESTED
+    if StepState.REJECTED in states:
+        return ChainState.REJECTED
+    if steps and states <= DONE_STEPS:
+        return ChainState.APPROVED
+    return ChainState.IN_REVIEW
+
+
+def sent_back_by(steps: tuple[Step, ...] | list[Step]) -> str | None:
+    """The step that asked for changes in this round, if one did."""
+    return next((s.name for s in steps if s.state == StepState.CHANGES_REQUESTED), None)
+
+
+# -- actions: what changed, for the service to persist, audit and announce ----------------------
+
+
+@dataclass(frozen=True)
+class RoundStarted:
+    round: int
+    resumed_at: str | None
+
+
+@dataclass(frozen=True)
+class StepSkipped:
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepAutoApproved:
+    step: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class AssigneesNeeded:
+    """The service must find the step's assignees and answer with `assignees_found`."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class StepBlocked:
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskOpened:
+    task: Task
+
+
+@dataclass(frozen=True)
+class TaskDecided:
+    task: Task
+    decision: Decision
+    comment: str
+
+
+@dataclass(frozen=True)
+class TaskCancelled:
+    task: Task
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    step: str
+    state: StepState
+
+
+@dataclass(frozen=True)
+class ChainFinished:
+    state: ChainState  # approved, rejected, changes_requested or withdrawn
+
+
+Action = (
+    RoundStarted
+    | StepSkipped
+    | StepAutoApproved
+    | AssigneesNeeded
+    | StepBlocked
+    | TaskOpened
+    | TaskDecided
+    | TaskCancelled
+    | StepFinished
+    | ChainFinished
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    chain: Chain
+    actions: tuple[Action, ...] = field(default_factory=tuple)
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+def start(spec: ChainSpec, chain: Chain, values: Mapping[str, object], today=None) -> Transition:
+    """Begin the next round: the first after submitting, or again after a resubmission.
+
+    A first round, or a restart, begins at the first step. If the form says `resume`, a round
+    after changes were requested begins at the step that asked for them; the steps before it
+    keep their outcome.
+    """
+    if chain.is_final or (chain.round and chain.state != ChainState.CHANGES_REQUESTED):
+        return Transition(chain)  # a round is running or the chain has ended: nothing to start
+    resume_at = chain.sent_back_by if spec.resume_after_changes and chain.round else None
+    kept = {step.name: step for step in chain.steps}
+    steps = []
+    reached = resume_at is None
+    for step_spec in spec.steps:
+        reached = reached or step_spec.name == resume_at
+        if not reached and kept.get(step_spec.name, Step("")).state in DONE_STEPS:
+            previous = kept[step_spec.name]
+            steps.append(replace(previous, reason=previous.reason or "decided in an earlier round"))
+        else:
+            steps.append(Step(step_spec.name))
+    fresh = Chain(
+        submitter=chain.submitter,
+        state=ChainState.IN_REVIEW,
+        round=chain.round + 1,
+        steps=tuple(steps),
+        tasks=(),
+        sent_back_by=None,
+    )
+    actions: list[Action] = [RoundStarted(fresh.round, resume_at)]
+    return _advance(spec, fresh, values, today, actions)
+
+
+def assignees_found(spec: ChainSpec, chain: Chain, step_name: str, users: list[int]) -> Transition:
+    """Open one task per person found for the active step (never for the submitter)."""
+    if chain.state != ChainState.IN_REVIEW:
+        return Transition(chain)
+    step = chain.step(step_name)
+    if step.state != StepState.ACTIVE or chain.open_tasks(step_name):
+        return Transition(chain)  # already answered: a repeat changes nothing
+    step_spec = spec.step(step_name)
+    people = list(dict.fromkeys(user for user in users if user != chain.submitter))
+    if not people:
+        return _block(chain, step_name, "nobody could be found to decide this step")
+    if step_spec.policy == "quorum" and len(people) < step_spec.quorum:
+        return _block(
+            chain,
+            step_name,
+            f"{step_spec.quorum} approvals are needed but only {len(people)} people can decide",
+        )
+    tasks = tuple(Task(f"{chain.round}.{step_name}.{user}", step_name, user) for user in people)
+    chain = replace(chain, tasks=chain.tasks + tasks)
+    return Transition(chain, tuple(TaskOpened(task) for task in tasks))
+
+
+def decide(
+    spec: ChainSpec,
+    chain: Chain,
+    task_key: str,
+    decision: Decision,
+    comment: str,
+    values: Mapping[str, object],
+    today=None,
+) -> Transition:
+    """Record one person's decision and move the chain on; refuse what cannot be decided."""
+    task = chain.task(task_key)
+    if task is None:
+        raise DecisionRefused("This task is not part of the request as it stands now.")
+    if task.assignee == chain.submitter:
+        raise DecisionRefused("You cannot decide on your own request.")
+    if chain.state != ChainState.IN_REVIEW:
+        raise DecisionRefused(f"This request is no longer in review; it is {_words(chain.state)}.")
+    if task.state != TaskState.OPEN:
+        raise DecisionRefused(
+            "This task has already been decided."
+            if task.state != TaskState.CANCELLED
+            else "This task was closed: the step was decided without it."
+        )
+    comment = (comment or "").strip()
+    if decision in (Decision.REJECT, Decision.REQUEST_CHANGES) and not comment:
+        what = "why you reject it" if decision == Decision.REJECT else "what needs to change"
+        raise DecisionRefused(f"Add a comment that says {what}.")
+    decided = replace(task, state=_DECIDED[decision])
+    chain = _replace_task(chain, decided)
+    actions: list[Action] = [TaskDecided(decided, decision, comment)]
+    outcome = _step_outcome(spec.step(task.step), chain.tasks, task.step)
+    if outcome is None:
+        return Transition(chain, tuple(actions))
+    return _finish_step(spec, chain, task.step, outcome, values, today, actions)
+
+
+def withdraw(chain: Chain) -> Transition:
+    """The submitter takes the request back while it is in review or sent back for changes."""
+    if chain.state not in (ChainState.IN_REVIEW, ChainState.CHANGES_REQUESTED):
+        raise DecisionRefused(f"A request that is {_words(chain.state)} cannot be withdrawn.")
+    actions: list[Action] = []
+    chain = _cancel_open(chain, None, "the request was withdrawn", actions)
+    steps = tuple(
+        replace(s, state=StepState.CANCELLED)
+        if s.state in (StepState.ACTIVE, StepState.BLOCKED, StepState.WAITING)
+        else s
+        for s in chain.steps
+    )
+    chain = replace(chain, state=ChainState.WITHDRAWN, steps=steps)
+    actions.append(ChainFinished(ChainState.WITHDRAWN))
+    return Transition(chain, tuple(actions))
+
+
+# -- internals --------------------------------------------------------------------------------
+
+
+def _advance(spec, chain: Chain, values, today, actions: list[Action]) -> Transition:
+    """Move to the next step that needs people, skipping and auto-approving on the way."""
+    for step_spec in spec.steps:
+        step = chain.step(step_spec.name)
+        if step.state in DONE_STEPS:
+            continue
+        if step.state != StepState.WAITING:
+            return Transition(chain, tuple(actions))  # something is active or blocked
+        if step_spec.when is not None and not is_true(step_spec.when.evaluate(values, today=today)):
+            reason = f"not needed: “{step_spec.when}” is not true"
+            chain = _set_step(chain, step_spec.name, StepState.SKIPPED, reason)
+            actions.append(StepSkipped(step_spec.name, reason))
+            continue
+        if step_spec.auto_approve_if is not None and is_true(
+            step_spec.auto_approve_if.evaluate(values, today=today)
+        ):
+            rule = str(step_spec.auto_approve_if)
+            chain = _set_step(
+                chain, step_spec.name, StepState.APPROVED, f"approved by rule “{rule}”"
+            )
+            actions.append(StepAutoApproved(step_spec.name, rule))
+            continue
+        chain = _set_step(chain, step_spec.name, StepState.ACTIVE)
+        actions.append(AssigneesNeeded(step_spec.name))
+        return Transition(chain, tuple(actions))
+    chain = replace(chain, state=ChainState.APPROVED)
+    actions.append(ChainFinished(ChainState.APPROVED))
+    return Transition(chain, tuple(actions))
+
+
+def _step_outcome(step: StepSpec, tasks: tuple[Task, ...], name: str) -> StepState | None:
+    """The step's result once its tasks say enough, or None while it is still open."""
+    mine = [task for task in tasks if task.step == name and task.state != TaskState.CANCELLED]
+    states = [task.state for task in mine]
+    if TaskState.CHANGES_REQUESTED in states:
+        return StepState.CHANGES_REQUESTED
+    approvals = states.count(TaskState.APPROVED)
+    still_open = states.count(TaskState.OPEN)
+    if step.policy == "any":
+        if approvals:
+            return StepState.APPROVED
+        if TaskState.REJECTED in states:
+            return StepState.REJECTED
+        return None
+    needed = len(mine) if step.policy == "all" else step.quorum
+    if approvals >= needed:
+        return StepState.APPROVED
+    if approvals + still_open < needed:
+        return StepState.REJECTED
+    return None
+
+
+def _finish_step(spec, chain, name, outcome, values, today, actions: list[Action]) -> Transition:
+    reasons = {
+        StepState.APPROVED: "the step was approved",
+        StepState.REJECTED: "the step was rejected",
+        StepState.CHANGES_REQUESTED: "changes were requested",
+    }
+    chain = _cancel_open(chain, name, reasons[outcome], actions)
+    chain = _set_step(chain, name, outcome)
+    actions.append(StepFinished(name, outcome))
+    if outcome == StepState.APPROVED:
+        return _advance(spec, chain, values, today, actions)
+    if outcome == StepState.REJECTED:
+        chain = replace(chain, state=ChainState.REJECTED)
+        actions.append(ChainFinished(ChainState.REJECTED))
+    else:
+        chain = replace(chain, state=ChainState.CHANGES_REQUESTED, sent_back_by=name)
+        actions.append(ChainFinished(ChainState.CHANGES_REQUESTED))
+    return Transition(chain, tuple(actions))
+
+
+def _block(chain: Chain, name: str, reason: str) -> Transition:
+    chain = _set_step(chain, name, StepState.BLOCKED, reason)
+    return Transition(chain, (StepBlocked(name, reason),))
+
+
+def _cancel_open(chain: Chain, step: str | None, reason: str, actions: list[Action]) -> Chain:
+    for task in chain.open_tasks(step):
+        cancelled = replace(task, state=TaskState.CANCELLED)
+        chain = _replace_task(chain, cancelled)
+        actions.append(TaskCancelled(cancelled, reason))
+    return chain
+
+
+def _replace_task(chain: Chain, task: Task) -> Chain:
+    return replace(chain, tasks=tuple(task if t.key == task.key else t for t in chain.tasks))
+
+
+def _set_step(chain: Chain, name: str, state: StepState, reason: str = "") -> Chain:
+    steps = tuple(
+        replace(step, state=state, reason=reason) if step.name == name else step
+        for step in chain.steps
+    )
+    return replace(chain, steps=steps)
+
+
+def _words(state: ChainState) -> str:
+    return state.value.replace("_", " ")

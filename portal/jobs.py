@@ -1,0 +1,97 @@
+"""RQ job functions: thin, import-safe, given ids. The app is built on first use in a process.
+
+Every job Baton queues is `run_outbox(message_id)`: it loads the outbox row, runs the handler
+named there, and the handler deletes the row in the transaction that commits its work. A row
+that is gone means the work is done, so a job delivered twice does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+from sqlalchemy import select
+
+logger = logging.getLogger(__name__)
+_app: Flask | None = None
+_app_pid: int | None = None
+
+
+def use_app(app: Flask | None) -> None:
+    """Run jobs in this process with `app` (tests, and the worker that preloads it)."""
+    global _app, _app_pid
+    _app, _app_pid = app, os.getpid()
+
+
+def application() -> Flask:
+    """The app for jobs in this process; after a fork, with fresh database connections."""
+    global _app, _app_pid
+    if _app is None:
+        from portal import create_app
+
+        use_app(create_app())
+    if _app_pid != os.getpid():
+        from portal.extensions import db
+
+        with _app.app_context():
+            db.engine.dispose(close=False)  # the parent's connections are not ours to use
+        _app_pid = os.getpid()
+    return _app
+
+
+def run_outbox(message_id: int) -> str:
+    """Run the work one outbox row asks for, once."""
+    from portal.extensions import db
+    from portal.models import OutboxMessage
+
+    with application().app_context():
+        message = db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if message is None:
+            db.session.rollback()
+            return "nothing to do: done already, or another worker has it"
+        handler = HANDLERS.get(message.job)
+        if handler is None:
+            logger.error("outbox message %s names an unknown job %r", message.id, message.job)
+            db.session.rollback()
+            return "unknown job"
+        try:
+            handler(message, **message.args)
+        except Exception:
+            db.session.rollback()
+            raise
+        return f"{message.job} done"
+
+
+def sweep() -> str:
+    """Every minute (rq cron): hand RQ any outbox work that was never handed over or was lost."""
+    from portal import outbox
+
+    with application().app_context():
+        return f"relayed {outbox.relay_due()}"
+
+
+def _start_chain(message, submission_id: int) -> None:
+    from portal.extensions import db
+    from portal.services import approvals
+
+    approvals.start_chain(submission_id)
+    db.session.delete(message)
+    db.session.commit()
+
+
+def _send_email(message, email_id: int) -> None:
+    from portal.services import notifications
+
+    notifications.deliver(message, email_id)
+
+
+#: Outbox job names and the functions that do their work.
+HANDLERS = {
+    "start_chain": _start_chain,
+    "send_email": _send_email,
+}

@@ -1,0 +1,134 @@
+"""Email: composing messages, signing action links, and talking to the SMTP server.
+
+Action links are signed with itsdangerous under their own salt, name the task and the
+assignee, and expire. Opening one changes nothing (mail scanners open links by themselves);
+only the POST from the page it shows decides, and a decided task's link is dead.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime, formataddr, make_msgid
+
+from flask import current_app, render_template, url_for
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from portal import clock
+
+logger = logging.getLogger(__name__)
+ACTION_SALT = "baton.task-action"
+#: What replaces a signed link in the copy of an email kept in the database.
+REDACTED_LINK = "[personal action link]"
+
+
+class LinkProblem(Exception):
+    """An action link that cannot be used; `reason` is expired, invalid."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class ActionLink:
+    task_id: int
+    assignee_id: int
+
+
+class _ClockSigner(TimestampSigner):
+    """Timestamps from portal.clock, so tests can move time past a link's expiry."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=ACTION_SALT, signer=_ClockSigner
+    )
+
+
+def action_token(task_id: int, assignee_id: int) -> str:
+    """A signed token naming the task and the person it was sent to."""
+    return _serializer().dumps(
+        {"task": task_id, "assignee": assignee_id, "n": uuid.uuid4().hex[:8]}
+    )
+
+
+def read_action_token(token: str) -> ActionLink:
+    """The task and assignee a token names; LinkProblem if it is expired or not ours."""
+    try:
+        payload = _serializer().loads(token, max_age=current_app.config["ACTION_LINK_MAX_AGE"])
+    except SignatureExpired:
+        raise LinkProblem("expired") from None
+    except BadSignature:
+        raise LinkProblem("invalid") from None
+    try:
+        return ActionLink(int(payload["task"]), int(payload["assignee"]))
+    except (KeyError, TypeError, ValueError):
+        raise LinkProblem("invalid") from None
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL for an email, built from BASE_URL (jobs have no request to go by)."""
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        return url_for(endpoint, _external=True, **values)
+
+
+@dataclass(frozen=True)
+class Composed:
+    subject: str
+    text: str
+    html: str
+    #: The text with secrets (action links) replaced, to keep as the record.
+    record: str
+
+
+def compose(template: str, subject: str, secrets: tuple[str, ...] = (), **context) -> Composed:
+    """Render templates/email/<template>.txt and .html into a message."""
+    context.setdefault("app_name", "Baton")
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        text = render_template(f"email/{template}.txt", **context)
+        html = render_template(f"email/{template}.html", **context)
+    record = text
+    for secret in secrets:
+        record = record.replace(secret, REDACTED_LINK)
+    return Composed(subject, text, html, record)
+
+
+def send(to_address: str, to_name: str, composed: Composed, message_id: str | None = None) -> str:
+    """Send one message over SMTP; returns its Message-ID. Raises on any SMTP failure."""
+    config = current_app.config
+    message = MimeMessage()
+    message["Subject"] = composed.subject
+    message["From"] = config["MAIL_DEFAULT_SENDER"]
+    message["To"] = formataddr((to_name, to_address))
+    message["Message-ID"] = message_id or make_msgid(domain="baton.local")
+    message["Date"] = format_datetime(clock.now())
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(composed.text)
+    message.add_alternative(composed.html, subtype="html")
+    host, port = config["MAIL_SERVER"], int(config["MAIL_PORT"])
+    if config.get("MAIL_USE_SSL"):
+        client = smtplib.SMTP_SSL(host, port, timeout=30, context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(host, port, timeout=30)
+    try:
+        if config.get("MAIL_USE_TLS"):
+            client.starttls(context=ssl.create_default_context())
+        if config.get("MAIL_USERNAME"):
+            client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        client.send_message(message)
+    finally:
+        # Once the server has accepted the message it is sent; a failed goodbye changes nothing.
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+    logger.info("email %s sent to %s", message["Message-ID"], to_address)
+    return message["Message-ID"]

@@ -1,0 +1,203 @@
+"""Emails about requests: written as rows in the transaction that causes them, sent by a job.
+
+Each email has a unique key (one per task assignment, one per outcome of a round), so the
+same event can never queue a message twice, and the sending job records every step before
+and after talking to the mail server, so a repeated or retried job finds the message sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal import audit, clock, display, mail, outbox
+from portal.extensions import db
+from portal.models import (
+    EmailMessage,
+    EmailState,
+    OutboxMessage,
+    Submission,
+    SubmissionStatus,
+    Task,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+#: A message claimed by a job longer ago than this, and still not sent, may be claimed again.
+SENDING_LEASE = dt.timedelta(minutes=5)
+
+
+def task_assigned(submission: Submission, task: Task, assignee: User) -> EmailMessage | None:
+    """Tell an assignee that a request waits for their decision."""
+    return _queue(
+        key=f"task:{task.id}:assigned",
+        kind="task_assigned",
+        submission=submission,
+        recipient=assignee,
+        task=task,
+    )
+
+
+def outcome(submission: Submission, status: SubmissionStatus, comment: str) -> EmailMessage | None:
+    """Tell the submitter how their request ended (or that changes are wanted)."""
+    return _queue(
+        key=f"submission:{submission.id}:{submission.submit_count}:{status.value}",
+        kind="outcome",
+        submission=submission,
+        recipient=submission.submitter,
+        context={"status": status.value, "comment": comment},
+    )
+
+
+def _queue(key, kind, submission, recipient, task=None, context=None) -> EmailMessage | None:
+    existing = db.session.scalars(select(EmailMessage).where(EmailMessage.key == key)).first()
+    if existing is not None:
+        return None
+    message = EmailMessage(
+        key=key,
+        kind=kind,
+        submission_id=submission.id,
+        task_id=task.id if task is not None else None,
+        recipient_id=recipient.id,
+        to_address=recipient.email,
+        context=context or {},
+        state=EmailState.PENDING,
+        created_at=clock.now(),
+    )
+    db.session.add(message)
+    db.session.flush()
+    outbox.add("send_email", email_id=message.id)
+    return message
+
+
+# -- sending (the send_email job) -------------------------------------------------------------
+
+
+def deliver(message_row: OutboxMessage, email_id: int) -> None:
+    """Send one queued email: claim it, send it, record it. Commits as it goes.
+
+    A message already sent is not sent again. A message another job is sending right now is
+    left to it. If this process dies while talking to the mail server, the claim expires and
+    a later job sends it (the one case where a message could go twice: accepted by the
+    server but not yet recorded; its Message-ID stays the same so mail clients can tell).
+    """
+    email = _lock(email_id)
+    if email is None or email.state == EmailState.SENT:
+        _finish(message_row)
+        return
+    now = clock.now()
+    if (
+        email.state == EmailState.SENDING
+        and email.claimed_at
+        and now - email.claimed_at < SENDING_LEASE
+    ):
+        db.session.rollback()
+        return  # another job is on it; the outbox row waits for the sweep if that job dies
+    email.state, email.claimed_at, email.attempts = EmailState.SENDING, now, email.attempts + 1
+    email.message_id = (
+        email.message_id or f"<baton-{email.id}-{email.key.replace(':', '-')}@baton.local>"
+    )
+    composed, recipient_name = _compose(email)
+    email.subject, email.body = composed.subject, composed.record
+    db.session.commit()  # the claim is on record before anything leaves this process
+
+    try:
+        mail.send(email.to_address, recipient_name, composed, email.message_id)
+    except Exception as exc:  # noqa: BLE001 - any SMTP or network failure: record, retry later
+        email = _lock(email_id)
+        email.state, email.last_error = EmailState.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
+        db.session.commit()
+        logger.warning(
+            "email %s to %s failed (%s); the sweep will retry", email_id, email.to_address, exc
+        )
+        return
+
+    email = _lock(email_id)
+    email.state, email.sent_at = EmailState.SENT, clock.now()
+    if email.submission_id is not None:
+        audit.record(
+            audit.submission_chain(email.submission_id),
+            "email_sent",
+            audit.Actor(system="send_email job", channel="worker"),
+            {
+                "kind": email.kind,
+                "to": email.to_address,
+                "subject": email.subject,
+                "email": email.id,
+            },
+            submission_id=email.submission_id,
+        )
+    _finish(message_row)
+
+
+def _lock(email_id: int) -> EmailMessage | None:
+    return db.session.scalars(
+        select(EmailMessage)
+        .where(EmailMessage.id == email_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def _finish(message_row: OutboxMessage) -> None:
+    row = db.session.get(OutboxMessage, message_row.id)
+    if row is not None:
+        db.session.delete(row)
+    db.session.commit()
+
+
+def _compose(email: EmailMessage) -> tuple[mail.Composed, str]:
+    submission = db.session.get(Submission, email.submission_id)
+    recipient = db.session.get(User, email.recipient_id)
+    spec = submission.form_version.spec
+    amount = (
+        display.amount(submission.amount, submission.currency)
+        if submission.amount is not None
+        else ""
+    )
+    common = {
+        "submission": submission,
+        "spec": spec,
+        "recipient": recipient,
+        "amount": amount,
+        "submission_url": mail.external_url("staff.submission", submission_id=submission.id),
+    }
+    title = f"{spec.title} {submission.reference}" + (
+        f" · {submission.summary}" if submission.summary else ""
+    )
+    if email.kind == "task_assigned":
+        task = db.session.get(Task, email.task_id)
+        token = mail.action_token(task.id, task.assignee_id)
+        action_url = mail.external_url("approvals.act", token=token)
+        step = spec.approval.step(task.step)
+        composed = mail.compose(
+            "task_assigned",
+            f"Approval needed: {title}" + (f" · {amount}" if amount else ""),
+            secrets=(action_url, token),
+            task=task,
+            step=step,
+            action_url=action_url,
+            inbox_url=mail.external_url("approvals.inbox"),
+            link_days=current_app.config["ACTION_LINK_MAX_AGE"] // 86400,
+            **common,
+        )
+        return composed, recipient.name
+    status = SubmissionStatus(email.context["status"])
+    headline = {
+        SubmissionStatus.APPROVED: "approved",
+        SubmissionStatus.REJECTED: "rejected",
+        SubmissionStatus.CHANGES_REQUESTED: "sent back for changes",
+    }[status]
+    composed = mail.compose(
+        "outcome",
+        f"Your request was {headline}: {title}",
+        status=status,
+        headline=headline,
+        comment=email.context.get("comment", ""),
+        edit_url=mail.external_url("staff.edit_submission", submission_id=submission.id),
+        **common,
+    )
+    return composed, recipient.name

@@ -1,0 +1,173 @@
+"""The outbox and its jobs: nothing lost when Redis loses work, nothing done twice."""
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from portal import clock, jobs, outbox, queue
+from portal.extensions import db
+from portal.models import (
+    AuditEvent,
+    EmailMessage,
+    EmailState,
+    OutboxMessage,
+    SubmissionStatus,
+    Task,
+)
+
+
+def total(model, *where) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def run_outbox_in_a_worker(message_id: int) -> str:
+    """Call the job as a worker would, in a context of its own."""
+    import contextvars
+
+    return contextvars.Context().run(jobs.run_outbox, message_id)
+
+
+def test_submitting_queues_exactly_one_start_job_after_commit(approvals, org, vendor_invoice, app):
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    (message,) = db.session.scalars(select(OutboxMessage)).all()
+    assert message.job == "start_chain" and message.enqueued_at is not None  # relayed on commit
+    q = queue.queue(app)
+    assert q.job_ids == [f"outbox-{message.id}"]
+
+
+def test_every_job_delivered_twice_does_its_work_once(approvals, org, vendor_invoice, app, mailbox):
+    """Duplicate delivery: each outbox job runs again after it finished: nothing changes."""
+    jobs.use_app(app)
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    start = db.session.scalars(select(OutboxMessage)).one()
+    start_id = start.id
+    assert run_outbox_in_a_worker(start_id) == "start_chain done"
+    email = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "send_email")).one()
+    email_id = email.id
+    assert run_outbox_in_a_worker(email_id) == "send_email done"
+    state = (total(Task), total(EmailMessage), total(AuditEvent), len(mailbox.messages))
+
+    for message_id in (start_id, email_id, start_id, email_id):
+        assert run_outbox_in_a_worker(message_id).startswith("nothing to do")
+    assert (total(Task), total(EmailMessage), total(AuditEvent), len(mailbox.messages)) == state
+    assert len(mailbox.messages) == 1
+
+    # The same work asked for again under a new outbox row (a resent job) also changes nothing.
+    from portal.services import approvals as service
+
+    with app.app_context():
+        assert service.start_chain(1) is False
+    assert total(Task) == state[0]
+    jobs.use_app(None)
+
+
+def test_redis_flushed_before_the_worker_ran_loses_nothing(
+    approvals, org, vendor_invoice, app, run_jobs
+):
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    q = queue.queue(app)
+    q.empty()  # as good as FLUSHALL for this queue: the job is gone from Redis
+    run_jobs()
+    assert total(Task) == 0  # nothing ran ...
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
+        assert outbox.relay_due() == 1  # ... until the sweep finds the row whose lease ran out
+    run_jobs()
+    assert total(Task) == 1
+    assert total(OutboxMessage) == 0  # every job removed its row when its work committed
+
+
+def test_the_sweep_leaves_fresh_work_alone(approvals, org, vendor_invoice, app):
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    assert outbox.relay_due() == 0  # just handed to RQ: not the sweep's business yet
+
+
+def test_redis_down_at_commit_keeps_the_row_for_the_sweep(
+    approvals, org, vendor_invoice, app, run_jobs
+):
+    good = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    response = approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    assert response.status_code == 302  # the person's submission is safe regardless
+    (message,) = db.session.scalars(select(OutboxMessage)).all()
+    assert message.enqueued_at is None
+    app.config["REDIS_URL"] = good
+    assert outbox.relay_due() == 1
+    run_jobs()
+    assert total(Task) == 1 and total(OutboxMessage) == 0
+
+
+def test_a_refused_email_is_recorded_and_sent_by_a_later_sweep(
+    approvals, org, vendor_invoice, app, run_jobs, mailbox
+):
+    port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = 1  # the mail server is unreachable for a while
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    run_jobs()
+    email = db.session.scalars(select(EmailMessage)).one()
+    assert email.state == EmailState.FAILED and "ConnectionRefused" in email.last_error
+    assert total(OutboxMessage) == 1
+    app.config["MAIL_PORT"] = port
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
+        outbox.relay_due()
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.get(EmailMessage, email.id).state == EmailState.SENT
+    assert len(mailbox.messages) == 1 and total(OutboxMessage) == 0
+
+
+def test_a_message_being_sent_by_another_job_is_left_to_it(
+    approvals, org, vendor_invoice, app, mailbox
+):
+    jobs.use_app(app)
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    run_outbox_in_a_worker(db.session.scalars(select(OutboxMessage)).one().id)
+    email = db.session.scalars(select(EmailMessage)).one()
+    email.state, email.claimed_at = EmailState.SENDING, clock.now()  # another worker's claim
+    db.session.commit()
+    message_id = db.session.scalars(select(OutboxMessage)).one().id
+    run_outbox_in_a_worker(message_id)
+    assert mailbox.messages == [] and total(OutboxMessage) == 1  # waits; the sweep retries
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=10)):
+        run_outbox_in_a_worker(message_id)  # that worker died: its claim has run out
+    assert len(mailbox.messages) == 1 and total(OutboxMessage) == 0
+    jobs.use_app(None)
+
+
+def test_sweep_job_runs_in_the_worker(app, run_jobs):
+    jobs.use_app(app)
+    import contextvars
+
+    assert contextvars.Context().run(jobs.sweep) == "relayed 0"
+    jobs.use_app(None)
+
+
+def test_approved_request_leaves_an_empty_outbox(approvals, org, vendor_invoice):
+    submission = approvals.submit_invoice()
+    approvals.decide_by_link("bob@example.com", "approve")
+    (task, *_) = approvals.open_tasks(submission, "finance")
+    approvals.decide_in_inbox(task.assignee.email, task, "approve")
+    assert approvals.submission(submission.id).status == SubmissionStatus.APPROVED
+    assert total(OutboxMessage) == 0
+    assert total(EmailMessage, EmailMessage.state != EmailState.SENT) == 0
