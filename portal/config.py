@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -60,7 +61,22 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "MAIL_DEFAULT_SENDER": environ.get("MAIL_DEFAULT_SENDER", "Baton <baton@localhost>"),
         "ACTION_LINK_MAX_AGE": int(environ.get("BATON_LINK_DAYS", "14")) * 24 * 3600,
         "DEV_MAILBOX": str(instance / "mailbox") if env == "development" else None,
+        # Business days skip weekends and these dates (ISO, comma-separated).
+        "BATON_HOLIDAYS": holidays(environ.get("BATON_HOLIDAYS", "")),
+        # The local hour at which daily digests go out.
+        "BATON_DIGEST_HOUR": int(environ.get("BATON_DIGEST_HOUR", "8")),
     }
+
+
+def holidays(text: str) -> tuple[dt.date, ...]:
+    """'2026-12-25, 2026-12-26' -> dates; a clear error for anything that is not a date."""
+    days = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            days.append(dt.date.fromisoformat(part))
+        except ValueError:
+            raise ValueError(f"BATON_HOLIDAYS: {part!r} is not a date like 2026-12-25") from None
+    return tuple(days)
 
 
 def _flag(value: str | None) -> bool:

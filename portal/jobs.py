@@ -67,12 +67,38 @@ def run_outbox(message_id: int) -> str:
         return f"{message.job} done"
 
 
-def sweep() -> str:
-    """Every minute (rq cron): hand RQ any outbox work that was never handed over or was lost."""
-    from portal import outbox
+def fire_timer(timer_id: int) -> str:
+    """A reminder, escalation or timeout whose time has come (once, whoever calls first)."""
+    from portal.extensions import db
+    from portal.services import deadlines
 
     with application().app_context():
-        return f"relayed {outbox.relay_due()}"
+        try:
+            outcome = deadlines.fire(timer_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        return outcome
+
+
+def sweep() -> str:
+    """Every minute (rq cron): hand RQ lost or never-handed outbox work, due timers, digests."""
+    from flask import current_app
+
+    from portal import clock, outbox
+    from portal.extensions import db
+    from portal.services import deadlines
+
+    with application().app_context():
+        relayed = outbox.relay_due()
+        timers = outbox.enqueue_due_timers(deadlines.due_timers())
+        digests = deadlines.digest_due()
+        today = clock.today(current_app.config["BATON_TIMEZONE"])
+        for user_id in digests:
+            deadlines.queue_digest(user_id, today)
+        db.session.commit()
+        return f"relayed {relayed}, timers {timers}, digests {len(digests)}"
 
 
 def _start_chain(message, submission_id: int) -> None:

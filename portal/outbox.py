@@ -23,12 +23,14 @@ from portal.extensions import db
 from portal.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
-#: RQ's job function for every outbox row.
+#: RQ's job function for every outbox row, and for every timer.
 RUNNER = "portal.jobs.run_outbox"
+TIMER_RUNNER = "portal.jobs.fire_timer"
 #: A row handed to RQ longer ago than this and still here is handed over again by the sweep:
 #: its job was lost (Redis flushed) or its worker died.
 DEFAULT_LEASE = dt.timedelta(minutes=2)
 _PENDING = "baton.outbox.pending"
+_TIMERS = "baton.outbox.timers"
 
 
 def add(job: str, **args) -> OutboxMessage:
@@ -40,16 +42,66 @@ def add(job: str, **args) -> OutboxMessage:
     return message
 
 
+def schedule_timer(timer_id: int, fire_at: dt.datetime) -> None:
+    """Ask RQ, after the commit, to fire this timer at its time (the sweep is the safety net)."""
+    db.session.info.setdefault(_TIMERS, []).append((timer_id, fire_at))
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     ids = session.info.pop(_PENDING, None)
-    if ids and has_app_context():
+    timers = session.info.pop(_TIMERS, None)
+    if not has_app_context():
+        return
+    if ids:
         relay(ids)
+    if timers:
+        _schedule(timers)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_TIMERS, None)
+
+
+def timer_job_id(timer_id: int) -> str:
+    return f"timer-{timer_id}"
+
+
+def _schedule(timers: list[tuple[int, dt.datetime]]) -> None:
+    q = queue.queue(current_app)
+    for timer_id, fire_at in timers:
+        try:
+            q.enqueue_at(
+                fire_at,
+                TIMER_RUNNER,
+                timer_id,
+                job_id=timer_job_id(timer_id),
+                result_ttl=0,
+                failure_ttl=24 * 3600,
+            )
+        except Exception:  # noqa: BLE001 - Redis down: the sweep fires it when it is due
+            logger.warning("could not schedule timer %s in RQ; the sweep will fire it", timer_id)
+
+
+def enqueue_due_timers(timer_ids: list[int]) -> int:
+    """Hand RQ the due timers it does not already hold (lost to a flush, or never scheduled)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    q = queue.queue(current_app)
+    handed = 0
+    for timer_id in timer_ids:
+        try:
+            job = Job.fetch(timer_job_id(timer_id), connection=q.connection)
+            if job.get_status(refresh=False) in ("queued", "started", "deferred"):
+                continue
+        except NoSuchJobError:
+            pass
+        q.enqueue(TIMER_RUNNER, timer_id, job_id=timer_job_id(timer_id), result_ttl=0)
+        handed += 1
+    return handed
 
 
 def relay(ids: list[int]) -> int:

@@ -47,6 +47,7 @@ ERROR_MESSAGES = {
 
 
 def init_app(app: Flask) -> None:
+    from portal.blueprints.account.routes import bp as account_bp
     from portal.blueprints.approvals.routes import bp as approvals_bp
     from portal.blueprints.auth.routes import bp as auth_bp
     from portal.blueprints.staff.routes import bp as staff_bp
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(approvals_bp)
+    app.register_blueprint(account_bp)
     if app.config.get("DEV_MAILBOX"):
         from portal.blueprints.devtools.routes import bp as devtools_bp
 

@@ -159,7 +159,7 @@ def test_sweep_job_runs_in_the_worker(app, run_jobs):
     jobs.use_app(app)
     import contextvars
 
-    assert contextvars.Context().run(jobs.sweep) == "relayed 0"
+    assert contextvars.Context().run(jobs.sweep) == "relayed 0, timers 0, digests 0"
     jobs.use_app(None)
 
 

@@ -18,6 +18,10 @@ The rules:
 - The submitter is never an assignee and can never decide (segregation of duties).
 - Only open tasks of a running chain can be decided; everything else is refused, so a decision
   repeated (a double click, a retried job) changes nothing.
+- A task can be reassigned (escalation, a delegate taking over, an admin): the new task stands
+  in the same slot, so the step still needs one decision for it, from whichever of them acts.
+- A step that runs out of time is approved, rejected or skipped by the system if the form
+  says so, naming the rule; a decision made in time leaves the timeout nothing to do.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from portal.domain.expressions import Expression, is_true
+from portal.domain.sla import Timing
 
 
 class Decision(StrEnum):
@@ -136,6 +141,8 @@ class StepSpec:
     auto_approve_if: Expression | None = None
     signature: bool = False
     sign_as: str = ""
+    #: Due time, reminders, escalation and timeout, the form's defaults filled in.
+    timing: Timing = field(default_factory=Timing)
     path: str = ""
 
     def meaning(self, decision: Decision) -> str:
@@ -168,6 +175,23 @@ class Task:
     step: str
     assignee: int
     state: TaskState = TaskState.OPEN
+    #: The person this task acts for (a delegate, or an escalation target), if not the assignee.
+    on_behalf_of: int | None = None
+    #: Tasks that stand for the same person's decision share a slot (a moved or escalated task
+    #: keeps the slot of the one it replaces); a step's policy counts slots, not tasks.
+    slot: str = ""
+
+    @property
+    def seat(self) -> str:
+        return self.slot or self.key
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Someone to ask: the person, and whom they act for when they stand in for someone."""
+
+    user: int
+    on_behalf_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +306,13 @@ class TaskCancelled:
 
 
 @dataclass(frozen=True)
+class StepTimedOut:
+    step: str
+    action: str  # approve, reject or skip
+    rule: str
+
+
+@dataclass(frozen=True)
 class StepFinished:
     step: str
     state: StepState
@@ -301,6 +332,7 @@ Action = (
     | TaskOpened
     | TaskDecided
     | TaskCancelled
+    | StepTimedOut
     | StepFinished
     | ChainFinished
 )
@@ -347,15 +379,21 @@ def start(spec: ChainSpec, chain: Chain, values: Mapping[str, object], today=Non
     return _advance(spec, fresh, values, today, actions)
 
 
-def assignees_found(spec: ChainSpec, chain: Chain, step_name: str, users: list[int]) -> Transition:
+def assignees_found(
+    spec: ChainSpec, chain: Chain, step_name: str, asks: list[Ask | int]
+) -> Transition:
     """Open one task per person found for the active step (never for the submitter)."""
-    if chain.state != ChainState.IN_REVIEW:
+    if chain.state != ChainState.IN_REVIEW or not chain.round:
         return Transition(chain)
     step = chain.step(step_name)
     if step.state != StepState.ACTIVE or chain.open_tasks(step_name):
         return Transition(chain)  # already answered: a repeat changes nothing
     step_spec = spec.step(step_name)
-    people = list(dict.fromkeys(user for user in users if user != chain.submitter))
+    people: dict[int, Ask] = {}
+    for ask in asks:
+        ask = ask if isinstance(ask, Ask) else Ask(ask)
+        if ask.user != chain.submitter and ask.user not in people:
+            people[ask.user] = ask
     if not people:
         return _block(chain, step_name, "nobody could be found to decide this step")
     if step_spec.policy == "quorum" and len(people) < step_spec.quorum:
@@ -364,9 +402,84 @@ def assignees_found(spec: ChainSpec, chain: Chain, step_name: str, users: list[i
             step_name,
             f"{step_spec.quorum} approvals are needed but only {len(people)} people can decide",
         )
-    tasks = tuple(Task(f"{chain.round}.{step_name}.{user}", step_name, user) for user in people)
+    tasks = tuple(
+        Task(
+            f"{chain.round}.{step_name}.{ask.user}",
+            step_name,
+            ask.user,
+            on_behalf_of=ask.on_behalf_of,
+        )
+        for ask in people.values()
+    )
     chain = replace(chain, tasks=chain.tasks + tasks)
     return Transition(chain, tuple(TaskOpened(task) for task in tasks))
+
+
+def reassign(chain: Chain, task_key: str, user: int, *, keep: bool, reason: str) -> Transition:
+    """Give an open task's decision to `user` too (keep=True) or instead (keep=False).
+
+    Used for escalation (add or move), handing over to a delegate and an admin's reassignment.
+    The new task takes the old one's slot, so the step still counts one decision for it.
+    """
+    task = chain.task(task_key)
+    if chain.state != ChainState.IN_REVIEW or task is None or task.state != TaskState.OPEN:
+        raise DecisionRefused("Only an open task of a request in review can be reassigned.")
+    if user == chain.submitter:
+        raise DecisionRefused("The person who submitted the request cannot decide it.")
+    if user == task.assignee:
+        raise DecisionRefused("The task is already with that person.")
+    holder = next((t for t in chain.open_tasks(task.step) if t.assignee == user), None)
+    if holder is not None:
+        raise DecisionRefused("That person already has an open task on this step.")
+    actions: list[Action] = []
+    if not keep:
+        cancelled = replace(task, state=TaskState.CANCELLED)
+        chain = _replace_task(chain, cancelled)
+        actions.append(TaskCancelled(cancelled, reason))
+    number = sum(1 for t in chain.tasks if t.step == task.step and t.assignee == user)
+    key = f"{chain.round}.{task.step}.{user}" + (f".{number + 1}" if number else "")
+    added = Task(
+        key,
+        task.step,
+        user,
+        on_behalf_of=task.on_behalf_of or task.assignee,
+        slot=task.seat,
+    )
+    chain = replace(chain, tasks=chain.tasks + (added,))
+    actions.append(TaskOpened(added))
+    return Transition(chain, tuple(actions))
+
+
+def time_out(
+    spec: ChainSpec,
+    chain: Chain,
+    step_name: str,
+    action: str,
+    rule: str,
+    values: Mapping[str, object],
+    today=None,
+) -> Transition:
+    """The step ran out of time: approve, reject or skip it as the system, naming the rule."""
+    if chain.state != ChainState.IN_REVIEW or not chain.round:
+        return Transition(chain)
+    step = chain.step(step_name)
+    if step.state not in (StepState.ACTIVE, StepState.BLOCKED):
+        return Transition(chain)  # decided in time: the timeout has nothing to do
+    outcome = {
+        "approve": StepState.APPROVED,
+        "reject": StepState.REJECTED,
+        "skip": StepState.SKIPPED,
+    }[action]
+    actions: list[Action] = [StepTimedOut(step_name, action, rule)]
+    chain = _cancel_open(chain, step_name, f"the step timed out ({rule})", actions)
+    reason = f"timed out: {rule}"
+    chain = _set_step(chain, step_name, outcome, reason)
+    actions.append(StepFinished(step_name, outcome))
+    if outcome == StepState.REJECTED:
+        chain = replace(chain, state=ChainState.REJECTED)
+        actions.append(ChainFinished(ChainState.REJECTED))
+        return Transition(chain, tuple(actions))
+    return _advance(spec, chain, values, today, actions)
 
 
 def decide(
@@ -399,6 +512,11 @@ def decide(
     decided = replace(task, state=_DECIDED[decision])
     chain = _replace_task(chain, decided)
     actions: list[Action] = [TaskDecided(decided, decision, comment)]
+    for partner in chain.open_tasks(task.step):
+        if partner.seat == decided.seat:  # the other person asked for the same decision
+            closed = replace(partner, state=TaskState.CANCELLED)
+            chain = _replace_task(chain, closed)
+            actions.append(TaskCancelled(closed, "decided by the other person asked for it"))
     outcome = _step_outcome(spec.step(task.step), chain.tasks, task.step)
     if outcome is None:
         return Transition(chain, tuple(actions))
@@ -457,8 +575,12 @@ def _advance(spec, chain: Chain, values, today, actions: list[Action]) -> Transi
 
 def _step_outcome(step: StepSpec, tasks: tuple[Task, ...], name: str) -> StepState | None:
     """The step's result once its tasks say enough, or None while it is still open."""
-    mine = [task for task in tasks if task.step == name and task.state != TaskState.CANCELLED]
-    states = [task.state for task in mine]
+    seats: dict[str, list[TaskState]] = {}
+    for task in tasks:
+        if task.step == name:
+            seats.setdefault(task.seat, []).append(task.state)
+    states = [_seat_state(found) for found in seats.values()]
+    states = [state for state in states if state != TaskState.CANCELLED]
     if TaskState.CHANGES_REQUESTED in states:
         return StepState.CHANGES_REQUESTED
     approvals = states.count(TaskState.APPROVED)
@@ -469,12 +591,20 @@ def _step_outcome(step: StepSpec, tasks: tuple[Task, ...], name: str) -> StepSta
         if TaskState.REJECTED in states:
             return StepState.REJECTED
         return None
-    needed = len(mine) if step.policy == "all" else step.quorum
+    needed = len(states) if step.policy == "all" else step.quorum
     if approvals >= needed:
         return StepState.APPROVED
     if approvals + still_open < needed:
         return StepState.REJECTED
     return None
+
+
+def _seat_state(states: list[TaskState]) -> TaskState:
+    """A slot's state: the decision made in it, else open while anyone in it may decide."""
+    for state in states:
+        if state in (TaskState.APPROVED, TaskState.REJECTED, TaskState.CHANGES_REQUESTED):
+            return state
+    return TaskState.OPEN if TaskState.OPEN in states else TaskState.CANCELLED
 
 
 def _finish_step(spec, chain, name, outcome, values, today, actions: list[Action]) -> Transition:

@@ -23,7 +23,7 @@ from importlib import resources
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from portal.domain import expressions
+from portal.domain import expressions, sla
 from portal.domain.chain import AssigneeSpec, ChainSpec, PickKind, StepSpec
 from portal.domain.expressions import Expression, ExpressionError, Type, ValueKind
 from portal.domain.filetype import FILE_KINDS
@@ -368,6 +368,14 @@ def _humane(error: jsonschema.ValidationError) -> str:
         "required", []
     ):
         return "an assignee names exactly one of 'user', 'group', 'manager', 'field' or 'lookup'"
+    if error.validator == "oneOf" and "every" in error.schema.get("oneOf", [{}])[0].get(
+        "required", []
+    ):
+        return "a reminder says either 'every' (an interval) or 'at' (a share such as 50%)"
+    if error.validator == "oneOf" and "manager" in error.schema.get("oneOf", [{}])[0].get(
+        "required", []
+    ):
+        return "escalate 'to' names exactly one of 'manager', 'group' or 'user'"
     if "dependentSchemas" in error.relative_schema_path:
         return "'pick' chooses among a group's members, so it needs 'group'"
     if error.validator == "pattern" and error.schema.get("description"):
@@ -473,6 +481,7 @@ class _Builder:
         steps = []
         seen: dict[str, str] = {}
         form_signature = raw.get("signature") == "password"
+        defaults = self.timing(raw.get("defaults", {}), "approval.defaults")
         for index, step in enumerate(raw["steps"]):
             path = f"approval.steps[{index}]"
             if step["name"] in seen:
@@ -505,14 +514,74 @@ class _Builder:
                     auto_approve_if=expressions_.get("auto_approve_if"),
                     signature=form_signature or step.get("signature") == "password",
                     sign_as=step.get("sign_as", ""),
+                    timing=self.timing(step, path).merged_over(defaults),
                     path=path,
                 )
             )
+            self.check_timing(steps[-1].timing, path)
         return ChainSpec(
             steps=tuple(steps),
             fallback_group=raw["fallback_group"],
             resume_after_changes=raw.get("after_changes", "restart") == "resume",
         )
+
+    def timing(self, raw: dict, path: str) -> sla.Timing:
+        """The timing keys of a step (or the form's defaults) as an sla.Timing."""
+
+        def duration(value: str | None, where: str) -> sla.Duration | None:
+            if value is None:
+                return None
+            try:
+                return sla.parse_duration(value)
+            except sla.DurationError as exc:
+                self.fail(where, str(exc))
+                return None
+
+        remind = raw.get("remind")
+        escalate = raw.get("escalate")
+        timeout = raw.get("on_timeout")
+        return sla.Timing(
+            due=duration(raw.get("due"), f"{path}.due"),
+            remind=None
+            if remind is None
+            else sla.Reminder(
+                every=duration(remind.get("every"), f"{path}.remind.every"),
+                at_percent=int(remind["at"].rstrip("%")) if "at" in remind else None,
+            ),
+            escalate=None
+            if escalate is None
+            else sla.Escalation(
+                manager=escalate["to"].get("manager"),
+                group=escalate["to"].get("group"),
+                user=(escalate["to"].get("user") or "").strip().lower() or None,
+                mode=sla.EscalationMode(escalate.get("mode", "add")),
+                after=duration(escalate.get("after"), f"{path}.escalate.after"),
+            ),
+            on_timeout=None
+            if timeout is None
+            else sla.Timeout(
+                action=sla.TimeoutAction(timeout["action"]),
+                after=duration(timeout.get("after"), f"{path}.on_timeout.after"),
+            ),
+        )
+
+    def check_timing(self, timing: sla.Timing, path: str) -> None:
+        """Escalation, timeouts and percentage reminders are measured from a due time."""
+        if timing.due is None:
+            if timing.escalate:
+                self.fail(
+                    f"{path}.escalate",
+                    "escalation happens after the due time, so the step needs 'due'",
+                )
+            if timing.on_timeout:
+                self.fail(
+                    f"{path}.on_timeout",
+                    "a timeout counts from the due time, so the step needs 'due'",
+                )
+            if timing.remind and timing.remind.at_percent:
+                self.fail(
+                    f"{path}.remind.at", "a reminder at a share of the time allowed needs 'due'"
+                )
 
     def assignee(self, raw: dict, path: str, by_name: dict[str, FieldSpec]) -> AssigneeSpec:
         if "field" in raw:

@@ -1,6 +1,6 @@
 """The database tables, one module per entity; importing this package registers them all."""
 
-from portal.models.approval import ApprovalStep, GroupCursor, Task
+from portal.models.approval import ApprovalStep, GroupCursor, Task, Timer
 from portal.models.audit_event import AuditChain, AuditEvent
 from portal.models.email import EmailMessage, EmailState
 from portal.models.form import Form, FormVersion
@@ -25,5 +25,6 @@ __all__ = [
     "Submission",
     "SubmissionStatus",
     "Task",
+    "Timer",
     "User",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.domain.chain import Decision, StepState, TaskState
+from portal.domain.sla import TimerKind
 from portal.extensions import db
 from portal.models.types import UTCDateTime
 from portal.models.user import User
@@ -72,13 +73,56 @@ class Task(db.Model):
     closed_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: When the decision is due (from the step's timing), if it has a deadline.
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: For a delegate or an escalation target: the person this task stands in for.
+    on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    #: The chain's slot (see portal.domain.chain.Task.slot); empty for an ordinary task.
+    slot: Mapped[str] = mapped_column(String(140), default="")
+    #: Why this task exists, when not simply because the step asked: escalated, delegated...
+    origin: Mapped[str] = mapped_column(Text, default="")
 
-    assignee: Mapped[User] = relationship()
+    assignee: Mapped[User] = relationship(foreign_keys=[assignee_id])
+    on_behalf_of: Mapped[User | None] = relationship(foreign_keys=[on_behalf_of_id])
+    timers: Mapped[list[Timer]] = relationship(
+        back_populates="task", cascade="all, delete-orphan", order_by="Timer.fire_at"
+    )
     submission: Mapped[Submission] = relationship(viewonly=True)
 
     @property
     def is_open(self) -> bool:
         return self.state == TaskState.OPEN
+
+
+class Timer(db.Model):
+    """A moment something must happen to an open task: a reminder, an escalation, a timeout.
+
+    Scheduled in RQ for its time and found again by the every-minute sweep, so a lost RQ job
+    delays it by a minute at most. `fired_at` is set in the transaction that does the work,
+    so whichever of the two comes first does it, once; a decision cancels what has not fired.
+    """
+
+    __tablename__ = "timer"
+    __table_args__ = (
+        UniqueConstraint("task_id", "kind", "sequence"),
+        Index("ix_timer_due", "fired_at", "cancelled_at", "fire_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[TimerKind] = mapped_column(_enum(TimerKind))
+    sequence: Mapped[int] = mapped_column(default=1)
+    fire_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: What firing did, in words, for the request's page ("reminded bob@example.com").
+    outcome: Mapped[str] = mapped_column(Text, default="")
+
+    task: Mapped[Task] = relationship(back_populates="timers")
+
+    @property
+    def is_pending(self) -> bool:
+        return self.fired_at is None and self.cancelled_at is None
 
 
 class GroupCursor(db.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, Date, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -47,8 +47,16 @@ class User(UserMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    #: Out of office: tasks created from `away_from` to `away_until` (dates in the portal's
+    #: time zone, both included) go to `delegate`, who acts on this user's behalf.
+    away_from: Mapped[dt.date | None] = mapped_column(Date)
+    away_until: Mapped[dt.date | None] = mapped_column(Date)
+    delegate_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    #: One email a day listing open tasks, instead of one per task and per reminder.
+    daily_digest: Mapped[bool] = mapped_column(default=False)
 
-    manager: Mapped[User | None] = relationship(remote_side=[id])
+    manager: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[manager_id])
+    delegate: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[delegate_id])
     groups: Mapped[list[Group]] = relationship(
         secondary=membership, back_populates="members", order_by="Group.name"
     )
@@ -56,6 +64,15 @@ class User(UserMixin, db.Model):
     @property
     def group_names(self) -> set[str]:
         return {group.name for group in self.groups}
+
+    def is_away_on(self, day: dt.date) -> bool:
+        """True if the user is out of office on `day` and has named a delegate."""
+        return bool(
+            self.delegate_id
+            and self.away_from
+            and self.away_until
+            and self.away_from <= day <= self.away_until
+        )
 
     def in_group(self, *names: str) -> bool:
         """True if the user belongs to any of the named groups."""

@@ -39,7 +39,7 @@ from portal.models import (
     Task,
     User,
 )
-from portal.services import notifications, users
+from portal.services import deadlines, notifications, users
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,104 @@ def withdraw(actor: User, submission: Submission) -> None:
     _apply(submission, spec, engine.withdraw(chain), audit.Actor(actor))
 
 
+def reassign_task(
+    submission: Submission,
+    task: Task,
+    user: User,
+    *,
+    keep: bool,
+    reason: str,
+    actor: audit.Actor,
+    origin: str,
+) -> list[Task]:
+    """Give `task`'s decision to `user` as well (keep) or instead; the submission is locked."""
+    spec = submission.form_version.spec.approval
+    chain = load(submission)
+    transition = engine.reassign(chain, task.key, user.id, keep=keep, reason=reason)
+    before = set(db.session.scalars(select(Task.id).where(Task.submission_id == submission.id)))
+    _apply(submission, spec, transition, actor, decision_extra={"origin": origin})
+    return list(
+        db.session.scalars(
+            select(Task).where(Task.submission_id == submission.id, Task.id.not_in(before))
+        )
+    )
+
+
+def reassign(admin: User, task_id: int, user_id: int, reason: str) -> Task:
+    """An admin gives an open task to someone else, saying why (audited here and in admin)."""
+    if not admin.in_group("admin"):
+        raise DecisionRefused("Only an administrator can reassign tasks.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DecisionRefused(
+            "Say why the task is reassigned; the reason goes into the audit trail."
+        )
+    task = db.session.get(Task, task_id)
+    target = db.session.get(User, user_id) if user_id else None
+    if task is None or target is None or not target.is_active:
+        raise DecisionRefused("Choose an active person to give the task to.")
+    submission = lock(task.submission_id)
+    previous = task.assignee.email
+    (new_task,) = reassign_task(
+        submission,
+        task,
+        target,
+        keep=False,
+        reason=f"reassigned by {admin.email}: {reason}",
+        actor=audit.Actor(admin),
+        origin="reassigned",
+    )
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "task_reassigned",
+        audit.Actor(admin),
+        {
+            "submission": submission.id,
+            "task": task.id,
+            "from": previous,
+            "to": target.email,
+            "reason": reason,
+        },
+    )
+    return new_task
+
+
+def hand_over(user: User) -> list[Task]:
+    """An absent user gives all their open tasks to their delegate."""
+    delegate = user.delegate
+    if delegate is None or not delegate.is_active:
+        raise DecisionRefused("Name an active delegate before handing tasks over.")
+    moved = []
+    for task in open_tasks_for(user):
+        submission = lock(task.submission_id)
+        if submission.submitter_id == delegate.id:
+            continue  # the delegate cannot decide their own request; the task stays
+        try:
+            moved += reassign_task(
+                submission,
+                task,
+                delegate,
+                keep=False,
+                reason=f"handed over to {delegate.email} (out of office)",
+                actor=audit.Actor(user),
+                origin="delegated",
+            )
+        except DecisionRefused:
+            continue  # the delegate already holds a task on that step
+    return moved
+
+
+def time_out_step(submission: Submission, step: str, action: str, rule: str) -> str:
+    """A step ran out of time: approve, reject or skip it as the system."""
+    spec = submission.form_version.spec.approval
+    chain = load(submission)
+    transition = engine.time_out(spec, chain, step, action, rule, _values(submission), _today())
+    if transition.chain is chain:
+        return "nothing to do: the step was already decided"
+    _apply(submission, spec, transition, audit.Actor(system=rule, channel="worker"))
+    return f"step {step} timed out: {action}"
+
+
 # -- applying a transition --------------------------------------------------------------------
 
 
@@ -253,7 +351,7 @@ def _apply(
         action = pending.pop(0)
         if isinstance(action, engine.AssigneesNeeded):
             _persist(context, chain, action)
-            found = _resolve_step(context, spec.step(action.step))
+            found = _delegate(context, _resolve_step(context, spec.step(action.step)))
             follow = engine.assignees_found(spec, chain, action.step, found)
             chain = follow.chain
             pending = list(follow.actions) + pending
@@ -307,22 +405,32 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
             "submission %s: step %s is blocked: %s", submission.id, action.step, action.reason
         )
     elif isinstance(action, engine.TaskOpened):
+        origin = context.decision_extra.get("origin", "")
+        if not origin and action.task.on_behalf_of:
+            origin = "delegated"
         task = Task(
             submission_id=submission.id,
             key=action.task.key,
             round=chain.round,
             step=action.task.step,
             assignee_id=action.task.assignee,
+            on_behalf_of_id=action.task.on_behalf_of,
+            slot=action.task.slot,
+            origin=origin,
             state=TaskState.OPEN,
             created_at=now,
         )
         db.session.add(task)
         db.session.flush()
         assignee = db.session.get(User, action.task.assignee)
-        record(
-            "task_opened", {"step": action.task.step, "task": task.id, "assignee": assignee.email}
-        )
-        notifications.task_assigned(submission, task, assignee)
+        details = {"step": action.task.step, "task": task.id, "assignee": assignee.email}
+        if task.on_behalf_of_id:
+            details["on_behalf_of"] = db.session.get(User, task.on_behalf_of_id).email
+        if origin:
+            details["origin"] = origin
+        record("task_opened", details)
+        deadlines.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
+        notifications.task_assigned(submission, task, assignee, urgent=origin == "escalated")
     elif isinstance(action, engine.TaskDecided):
         task = _task_row(submission, action.task.key)
         extra = context.decision_extra
@@ -342,11 +450,21 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
             details["meaning"] = extra["meaning"]
         if task.signature_meaning:
             details["signature_meaning"] = task.signature_meaning
+        if task.on_behalf_of_id:
+            details["on_behalf_of"] = task.on_behalf_of.email
         record("task_decided", details)
+        deadlines.cancel(task, "decided")
     elif isinstance(action, engine.TaskCancelled):
         task = _task_row(submission, action.task.key)
         task.state, task.closed_reason = TaskState.CANCELLED, action.reason
         record("task_cancelled", {"step": task.step, "task": task.id, "reason": action.reason})
+        deadlines.cancel(task, action.reason)
+    elif isinstance(action, engine.StepTimedOut):
+        record(
+            "step_timed_out",
+            {"step": action.step, "action": action.action, "rule": action.rule},
+            actor=audit.Actor(system=action.rule, channel=actor.channel),
+        )
     elif isinstance(action, engine.StepFinished):
         _update_step(submission, chain.round, action.step, action.state, "", now)
         record("step_finished", {"step": action.step, "outcome": action.state.value})
@@ -451,7 +569,7 @@ def _resolve_step(context: _Context, step: StepSpec) -> list[int]:
     if problems:
         fallback = [
             user.id
-            for user in _group_members(context.spec.fallback_group)
+            for user in group_members(context.spec.fallback_group)
             if user.id != submission.submitter_id
         ]
         reason = "; ".join(problems)
@@ -481,6 +599,25 @@ def _resolve_step(context: _Context, step: StepSpec) -> list[int]:
     return eligible
 
 
+def _delegate(context: _Context, people: list[int]) -> list[engine.Ask]:
+    """Send each absent person's task to their delegate, who acts on their behalf."""
+    today = _today()
+    asks = []
+    for user_id in people:
+        user = db.session.get(User, user_id)
+        delegate = user.delegate if user.is_away_on(today) else None
+        if (
+            delegate is not None
+            and delegate.is_active
+            and delegate.id != context.submission.submitter_id
+            and delegate.id not in people
+        ):
+            asks.append(engine.Ask(delegate.id, on_behalf_of=user.id))
+        else:
+            asks.append(engine.Ask(user.id))
+    return asks
+
+
 def _resolve(assignee: AssigneeSpec, submission: Submission, data: dict) -> tuple[list[int], str]:
     """(user ids, problem) for one assignee entry; a problem means the fallback group is asked."""
     if assignee.user:
@@ -489,7 +626,7 @@ def _resolve(assignee: AssigneeSpec, submission: Submission, data: dict) -> tupl
             return [], f"user {assignee.user} does not exist or is disabled"
         return [user.id], ""
     if assignee.group:
-        members = [m for m in _group_members(assignee.group) if m.id != submission.submitter_id]
+        members = [m for m in group_members(assignee.group) if m.id != submission.submitter_id]
         if not members:
             return [], f"group {assignee.group} has nobody (other than the submitter) to ask"
         return _pick(assignee, members), ""
@@ -518,7 +655,8 @@ def _resolve(assignee: AssigneeSpec, submission: Submission, data: dict) -> tupl
     return [user.id], ""
 
 
-def _group_members(name: str) -> list[User]:
+def group_members(name: str) -> list[User]:
+    """Active members of a group, by id (none if the group does not exist)."""
     group = db.session.scalars(select(Group).where(Group.name == name)).first()
     if group is None:
         return []

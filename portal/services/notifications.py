@@ -30,15 +30,78 @@ logger = logging.getLogger(__name__)
 SENDING_LEASE = dt.timedelta(minutes=5)
 
 
-def task_assigned(submission: Submission, task: Task, assignee: User) -> EmailMessage | None:
-    """Tell an assignee that a request waits for their decision."""
+def task_assigned(
+    submission: Submission, task: Task, assignee: User, urgent: bool = False
+) -> EmailMessage | None:
+    """Tell an assignee that a request waits for their decision (or leave it to their digest).
+
+    An escalated task is urgent: its email goes out at once, daily digest or not.
+    """
+    if assignee.daily_digest and not urgent:
+        return None
     return _queue(
         key=f"task:{task.id}:assigned",
         kind="task_assigned",
         submission=submission,
         recipient=assignee,
         task=task,
+        context={"urgent": urgent},
     )
+
+
+def reminder(submission: Submission, task: Task, assignee: User, timer) -> EmailMessage | None:
+    """Remind an assignee of a task still open (one email per reminder timer)."""
+    return _queue(
+        key=f"timer:{timer.id}:reminder",
+        kind="reminder",
+        submission=submission,
+        recipient=assignee,
+        task=task,
+        context={"number": timer.sequence},
+    )
+
+
+def escalation_notice(
+    submission: Submission, task: Task, targets: list[User], mode
+) -> EmailMessage | None:
+    """Tell the late assignee that their task was escalated (the targets get their own email)."""
+    return _queue(
+        key=f"task:{task.id}:escalated",
+        kind="escalation_notice",
+        submission=submission,
+        recipient=task.assignee,
+        task=task,
+        context={"targets": [t.name for t in targets], "moved": mode.value == "move"},
+    )
+
+
+def digest_sent(user: User, day) -> bool:
+    return (
+        db.session.scalar(
+            select(EmailMessage.id).where(EmailMessage.key == f"digest:{user.id}:{day.isoformat()}")
+        )
+        is not None
+    )
+
+
+def digest(user: User, day) -> EmailMessage | None:
+    """Today's list of the user's open tasks, once a day."""
+    key = f"digest:{user.id}:{day.isoformat()}"
+    if digest_sent(user, day):
+        return None
+    message = EmailMessage(
+        key=key,
+        kind="digest",
+        recipient_id=user.id,
+        to_address=user.email,
+        context={"day": day.isoformat()},
+        state=EmailState.PENDING,
+        created_at=clock.now(),
+    )
+    db.session.add(message)
+    db.session.flush()
+    outbox.add("send_email", email_id=message.id)
+    return message
 
 
 def outcome(submission: Submission, status: SubmissionStatus, comment: str) -> EmailMessage | None:
@@ -150,8 +213,10 @@ def _finish(message_row: OutboxMessage) -> None:
 
 
 def _compose(email: EmailMessage) -> tuple[mail.Composed, str]:
-    submission = db.session.get(Submission, email.submission_id)
     recipient = db.session.get(User, email.recipient_id)
+    if email.kind == "digest":
+        return _compose_digest(email, recipient), recipient.name
+    submission = db.session.get(Submission, email.submission_id)
     spec = submission.form_version.spec
     amount = (
         display.amount(submission.amount, submission.currency)
@@ -168,20 +233,40 @@ def _compose(email: EmailMessage) -> tuple[mail.Composed, str]:
     title = f"{spec.title} {submission.reference}" + (
         f" · {submission.summary}" if submission.summary else ""
     )
-    if email.kind == "task_assigned":
+    if email.kind in ("task_assigned", "reminder"):
         task = db.session.get(Task, email.task_id)
         token = mail.action_token(task.id, task.assignee_id)
         action_url = mail.external_url("approvals.act", token=token)
         step = spec.approval.step(task.step)
+        if email.kind == "reminder":
+            subject = f"Reminder: your decision is needed on {title}"
+        elif email.context.get("urgent"):
+            subject = f"Escalated to you: {title}" + (f" · {amount}" if amount else "")
+        else:
+            subject = f"Approval needed: {title}" + (f" · {amount}" if amount else "")
         composed = mail.compose(
             "task_assigned",
-            f"Approval needed: {title}" + (f" · {amount}" if amount else ""),
+            subject,
+            reminder=email.kind == "reminder",
+            urgent=email.context.get("urgent", False),
             secrets=(action_url, token),
             task=task,
             step=step,
             action_url=action_url,
             inbox_url=mail.external_url("approvals.inbox"),
             link_days=current_app.config["ACTION_LINK_MAX_AGE"] // 86400,
+            **common,
+        )
+        return composed, recipient.name
+    if email.kind == "escalation_notice":
+        task = db.session.get(Task, email.task_id)
+        composed = mail.compose(
+            "escalation_notice",
+            f"Escalated: {title}",
+            task=task,
+            step=spec.approval.step(task.step),
+            targets=email.context.get("targets", []),
+            moved=email.context.get("moved", False),
             **common,
         )
         return composed, recipient.name
@@ -201,3 +286,35 @@ def _compose(email: EmailMessage) -> tuple[mail.Composed, str]:
         **common,
     )
     return composed, recipient.name
+
+
+def _compose_digest(email: EmailMessage, recipient: User) -> mail.Composed:
+    from portal.services.approvals import open_tasks_for
+
+    tasks = open_tasks_for(recipient)
+    items = []
+    for task in tasks:
+        submission = task.submission
+        spec = submission.form_version.spec
+        items.append(
+            {
+                "title": f"{spec.title} {submission.reference}",
+                "summary": submission.summary,
+                "amount": display.amount(submission.amount, submission.currency)
+                if submission.amount is not None
+                else "",
+                "step": spec.approval.step(task.step).title,
+                "due_at": task.due_at,
+                "overdue": task.due_at is not None and task.due_at < clock.now(),
+                "url": mail.external_url("approvals.task", task_id=task.id),
+            }
+        )
+    count = len(items)
+    return mail.compose(
+        "digest",
+        f"{count} request{'s' if count != 1 else ''} waiting for your decision",
+        recipient=recipient,
+        items=items,
+        inbox_url=mail.external_url("approvals.inbox"),
+        settings_url=mail.external_url("account.settings"),
+    )

@@ -43,6 +43,28 @@ def task(task_id: int):
     return _decision_page(found, current_user, channel="web", token=None)
 
 
+@bp.post("/tasks/<int:task_id>/reassign")
+def reassign(task_id: int):
+    """An admin gives an open task to someone else, with a reason for the audit trail."""
+    if not current_user.in_group("admin"):
+        abort(403)
+    found = db.session.get(Task, task_id) or abort(404)
+    try:
+        approvals.reassign(
+            current_user,
+            task_id,
+            request.form.get("user_id", type=int),
+            request.form.get("reason", ""),
+        )
+    except approvals.DecisionRefused as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
+    else:
+        db.session.commit()
+        flash("Task reassigned. The new assignee has been told.", "success")
+    return redirect(url_for("staff.submission", submission_id=found.submission_id))
+
+
 @bp.route("/act/<token>", methods=["GET", "POST"])
 def act(token: str):
     """The page an emailed link opens. Looking changes nothing; only its form's POST decides."""
@@ -160,6 +182,7 @@ def _render(task, submission, spec, step, form, channel, token, error=None, stal
         data=submission.data or {},
         rounds=approvals.rounds(submission),
         approve_meaning=step.meaning(Decision.APPROVE),
+        now=clock.now(),
     )
 
 

@@ -23,7 +23,7 @@ from portal import audit, clock, forms, uploads
 from portal.domain.values import Evaluation
 from portal.extensions import db
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
-from portal.services import approvals, submissions
+from portal.services import account, approvals, deadlines, submissions
 from portal.services.access import can_edit_submission, can_view_submission
 from portal.services.forms import find_form
 
@@ -213,6 +213,25 @@ def _render_form(
     )
 
 
+@bp.get("/forms/<slug>/timeline")
+def timeline(slug: str):
+    """What happens after submitting: each step's deadline, reminders, escalation and timeout."""
+    form_row = find_form(slug)
+    if form_row is None or form_row.current_version is None:
+        abort(404)
+    spec = form_row.current_version.spec
+    now = clock.now()
+    rows = deadlines.preview(spec.approval, now) if spec.approval else []
+    return render_template(
+        "staff/timeline.html",
+        form_row=form_row,
+        spec=spec,
+        rows=rows,
+        now=now,
+        holidays=current_app.config.get("BATON_HOLIDAYS", ()),
+    )
+
+
 @bp.get("/submissions")
 def my_submissions():
     """Everything the person has submitted or drafted, newest first, filterable by status."""
@@ -274,6 +293,8 @@ def submission(submission_id: int):
         my_open_task=next(
             (t for t in found.tasks if t.assignee_id == current_user.id and t.is_open), None
         ),
+        now=clock.now(),
+        reassign_to=account.colleagues(current_user) if current_user.in_group("admin") else None,
     )
 
 

@@ -1,0 +1,91 @@
+"""A person's own settings: out of office, delegate, daily digest."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Optional
+
+from portal import clock
+from portal.extensions import db
+from portal.services import account, approvals
+
+bp = Blueprint("account", __name__)
+
+
+class SettingsForm(FlaskForm):
+    away_from = DateField("First day away", validators=[Optional()])
+    away_until = DateField("Last day away", validators=[Optional()])
+    delegate = SelectField("Delegate", coerce=int, validate_choice=True)
+    daily_digest = BooleanField(
+        "Send me one email a day listing my open tasks, instead of one per task"
+    )
+
+
+def _form() -> SettingsForm:
+    form = SettingsForm(obj=None)
+    form.delegate.choices = [SelectChoice(0, "Nobody")] + [
+        SelectChoice(person.id, f"{person.name} ({person.email})")
+        for person in account.colleagues(current_user)
+    ]
+    return form
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    """Out of office with a delegate, and how to be told about tasks."""
+    form = _form()
+    error = None
+    if form.validate_on_submit():
+        try:
+            account.save_settings(
+                current_user,
+                form.away_from.data,
+                form.away_until.data,
+                form.delegate.data or None,
+                form.daily_digest.data,
+            )
+        except account.SettingsRefused as refusal:
+            db.session.rollback()
+            error = str(refusal)
+        else:
+            db.session.commit()
+            flash("Settings saved.", "success")
+            return redirect(url_for("account.settings"))
+    elif not form.is_submitted():
+        form.away_from.data = current_user.away_from
+        form.away_until.data = current_user.away_until
+        form.delegate.data = current_user.delegate_id or 0
+        form.daily_digest.data = current_user.daily_digest
+    else:
+        error = " ".join(m for messages in form.errors.values() for m in messages)
+    return render_template(
+        "account/settings.html",
+        form=form,
+        error=error,
+        open_count=approvals.open_task_count(current_user),
+        away_now=current_user.is_away_on(_today()),
+    ), (422 if error else 200)
+
+
+@bp.post("/settings/hand-over")
+def hand_over():
+    """Give every open task to the delegate now (for someone already away)."""
+    try:
+        moved = approvals.hand_over(current_user)
+    except approvals.DecisionRefused as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
+        return redirect(url_for("account.settings"))
+    db.session.commit()
+    count = len(moved)
+    plural = "s" if count != 1 else ""
+    flash(f"{count} open task{plural} handed over to {current_user.delegate.name}.", "success")
+    return redirect(url_for("account.settings"))
+
+
+def _today():
+    return clock.today(current_app.config["BATON_TIMEZONE"])
