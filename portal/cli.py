@@ -22,7 +22,7 @@ CLI_ACTOR = audit.Actor(system="command line", channel="cli")
 DEMO_PASSWORD = "baton-demo"
 DEMO_USERS = [
     # email, name, groups, manager
-    ("carol@example.com", "Carol Chen", ["cfo", "finance"], None),
+    ("carol@example.com", "Carol Chen", ["cfo"], None),
     ("bob@example.com", "Bob Okafor", ["managers"], "carol@example.com"),
     ("alice@example.com", "Alice Martin", ["staff"], "bob@example.com"),
     ("sam@example.com", "Sam Patel", ["staff"], "bob@example.com"),

@@ -64,8 +64,15 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         # Business days skip weekends and these dates (ISO, comma-separated).
         "BATON_HOLIDAYS": holidays(environ.get("BATON_HOLIDAYS", "")),
         # The local hour at which daily digests go out.
-        "BATON_DIGEST_HOUR": int(environ.get("BATON_DIGEST_HOUR", "8")),
+        "BATON_DIGEST_HOUR": digest_hour(environ.get("BATON_DIGEST_HOUR", "8")),
     }
+
+
+def digest_hour(text: str) -> int:
+    """An hour of the day, 0 to 23, or a clear error."""
+    if not text.strip().isdigit() or not 0 <= int(text) <= 23:
+        raise ValueError(f"BATON_DIGEST_HOUR={text!r} must be an hour from 0 to 23")
+    return int(text)
 
 
 def holidays(text: str) -> tuple[dt.date, ...]:

@@ -65,8 +65,17 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_TIMERS, None)
 
 
+def job_id(kind: str, row_id: int) -> str:
+    """RQ's id for the job of an outbox row or a timer: '<queue>-outbox-42', '<queue>-timer-7'.
+
+    Naming the queue keeps two installations sharing a Redis (or a restored database whose ids
+    start again) from mistaking each other's jobs for their own.
+    """
+    return f"{current_app.config['RQ_QUEUE']}-{kind}-{row_id}"
+
+
 def timer_job_id(timer_id: int) -> str:
-    return f"timer-{timer_id}"
+    return job_id("timer", timer_id)
 
 
 def _schedule(timers: list[tuple[int, dt.datetime]]) -> None:
@@ -85,17 +94,26 @@ def _schedule(timers: list[tuple[int, dt.datetime]]) -> None:
             logger.warning("could not schedule timer %s in RQ; the sweep will fire it", timer_id)
 
 
-def enqueue_due_timers(timer_ids: list[int]) -> int:
-    """Hand RQ the due timers it does not already hold (lost to a flush, or never scheduled)."""
+def enqueue_due_timers(due: list[tuple[int, dt.datetime]]) -> int:
+    """Hand RQ the due timers it does not hold (lost to a flush, never scheduled, or stuck).
+
+    A timer whose job is waiting in a queue is left alone. One whose job RQ says is running is
+    left alone for a lease: longer than that, its worker has probably died (RQ only notices
+    later), and firing is safe to repeat, so it is handed over again.
+    """
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
     q = queue.queue(current_app)
+    lease = current_app.config.get("OUTBOX_LEASE", DEFAULT_LEASE)
     handed = 0
-    for timer_id in timer_ids:
+    for timer_id, fire_at in due:
         try:
             job = Job.fetch(timer_job_id(timer_id), connection=q.connection)
-            if job.get_status(refresh=False) in ("queued", "started", "deferred"):
+            status = job.get_status(refresh=False)
+            if status in ("queued", "deferred"):
+                continue
+            if status == "started" and fire_at > clock.now() - lease:
                 continue
         except NoSuchJobError:
             pass
@@ -113,7 +131,7 @@ def relay(ids: list[int]) -> int:
             q.enqueue(
                 RUNNER,
                 message_id,
-                job_id=f"outbox-{message_id}",
+                job_id=job_id("outbox", message_id),
                 job_timeout=current_app.config.get("JOB_TIMEOUT", 300),
                 result_ttl=0,
                 failure_ttl=24 * 3600,

@@ -36,7 +36,7 @@ def test_submitting_queues_exactly_one_start_job_after_commit(approvals, org, ve
     (message,) = db.session.scalars(select(OutboxMessage)).all()
     assert message.job == "start_chain" and message.enqueued_at is not None  # relayed on commit
     q = queue.queue(app)
-    assert q.job_ids == [f"outbox-{message.id}"]
+    assert q.job_ids == [outbox.job_id("outbox", message.id)]
 
 
 def test_every_job_delivered_twice_does_its_work_once(approvals, org, vendor_invoice, app, mailbox):

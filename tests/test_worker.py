@@ -115,7 +115,10 @@ def test_worker_killed_while_starting_a_chain(
     registry = StartedJobRegistry(app.config["RQ_QUEUE"], connection=queue.connection(app))
     with row_locked(app, "submission", submission_id):
         worker = start_worker(app, tmp_path)
-        wait_until(lambda: f"outbox-{start.id}" in registry.get_job_ids(), what="the job to start")
+        wait_until(
+            lambda: outbox.job_id("outbox", start.id) in registry.get_job_ids(),
+            what="the job to start",
+        )
         time.sleep(0.5)  # inside start_chain, waiting for the lock
         kill(worker)
     assert count(Task) == 0  # the killed job's work was rolled back with its connection
@@ -144,7 +147,9 @@ def test_worker_killed_while_sending_an_email_sends_it_once(
     registry = StartedJobRegistry(app.config["RQ_QUEUE"], connection=queue.connection(app))
     with row_locked(app, "email_message", email.id):
         worker = start_worker(app, tmp_path)
-        wait_until(lambda: f"outbox-{send.id}" in registry.get_job_ids(), what="the email job")
+        wait_until(
+            lambda: outbox.job_id("outbox", send.id) in registry.get_job_ids(), what="the email job"
+        )
         time.sleep(0.5)
         kill(worker)
     assert mailbox.messages == []
@@ -154,4 +159,49 @@ def test_worker_killed_while_sending_an_email_sends_it_once(
     assert db.session.get(EmailMessage, email.id).state.value == "sent"
     assert count(OutboxMessage) == 0
     assert count(AuditEvent, AuditEvent.action == "email_sent") == 1
+    jobs.use_app(None)
+
+
+def test_worker_killed_during_an_escalation_sends_one_email_and_one_audit_event(
+    approvals, org, vendor_invoice, app, mailbox, tmp_path
+):
+    import contextvars
+
+    from portal import jobs
+    from portal.domain.sla import TimerKind
+    from portal.models import Timer
+
+    submit(approvals)
+    approvals.run_jobs()  # the chain starts: Bob's task and its timers
+    escalation = db.session.scalars(select(Timer).where(Timer.kind == TimerKind.ESCALATION)).one()
+    submission_id = escalation.task.submission_id
+    for reminder in db.session.scalars(select(Timer).where(Timer.kind == TimerKind.REMINDER)):
+        reminder.cancelled_at = clock.now()  # only the escalation is due: it is the job to kill
+    db.session.commit()
+    registry = StartedJobRegistry(app.config["RQ_QUEUE"], connection=queue.connection(app))
+    jobs.use_app(app)
+    with clock.frozen_at(escalation.fire_at + dt.timedelta(minutes=1)):
+        with row_locked(app, "submission", submission_id):
+            contextvars.Context().run(jobs.sweep)  # hands the due escalation to RQ
+            worker = start_worker(app, tmp_path)
+            wait_until(
+                lambda: outbox.timer_job_id(escalation.id) in registry.get_job_ids(),
+                what="the escalation job",
+            )
+            time.sleep(0.5)
+            kill(worker)
+        assert count(AuditEvent, AuditEvent.action == "escalated") == 0
+    with clock.frozen_at(escalation.fire_at + dt.timedelta(minutes=10)):
+        contextvars.Context().run(jobs.sweep)  # RQ still thinks it runs; past the lease, resent
+    replacement = start_worker(app, tmp_path, burst=True)
+    assert replacement.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    approvals.run_jobs()
+    assert count(AuditEvent, AuditEvent.action == "escalated") == 1
+    assert (
+        len([m for m in mailbox.to("carol@example.com") if "Escalated to you" in m["Subject"]]) == 1
+    )
+    assert (
+        len([m for m in mailbox.to("bob@example.com") if m["Subject"].startswith("Escalated:")])
+        == 1
+    )
     jobs.use_app(None)

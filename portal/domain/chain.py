@@ -431,6 +431,14 @@ def reassign(chain: Chain, task_key: str, user: int, *, keep: bool, reason: str)
     holder = next((t for t in chain.open_tasks(task.step) if t.assignee == user), None)
     if holder is not None:
         raise DecisionRefused("That person already has an open task on this step.")
+    if any(
+        t.assignee == user
+        and t.step == task.step
+        and t.state not in (TaskState.OPEN, TaskState.CANCELLED)
+        for t in chain.tasks
+    ):
+        # Under all or a quorum, one person must not count twice.
+        raise DecisionRefused("That person has already decided this step.")
     actions: list[Action] = []
     if not keep:
         cancelled = replace(task, state=TaskState.CANCELLED)
@@ -438,11 +446,13 @@ def reassign(chain: Chain, task_key: str, user: int, *, keep: bool, reason: str)
         actions.append(TaskCancelled(cancelled, reason))
     number = sum(1 for t in chain.tasks if t.step == task.step and t.assignee == user)
     key = f"{chain.round}.{task.step}.{user}" + (f".{number + 1}" if number else "")
+    # Given back to the person it stood in for, the task is simply theirs again.
+    principal = task.on_behalf_of or task.assignee
     added = Task(
         key,
         task.step,
         user,
-        on_behalf_of=task.on_behalf_of or task.assignee,
+        on_behalf_of=principal if principal != user else None,
         slot=task.seat,
     )
     chain = replace(chain, tasks=chain.tasks + (added,))

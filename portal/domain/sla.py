@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-_DURATION = re.compile(r"(\d{1,4})(m|h|d|bd)")
+_DURATION = re.compile(r"([1-9][0-9]{0,3})(m|h|d|bd)")
 #: A chain reminds at most this many times per task, however short its interval.
 MAX_REMINDERS = 20
 
@@ -60,7 +60,7 @@ def parse_duration(text: str) -> Duration:
     """'3bd' -> Duration(3, 'bd'); DurationError for anything else."""
     match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise DurationError(f"{text!r} is not a duration like 30m, 48h, 2d or 3bd")
+        raise DurationError(f"{text!r} is not a duration like 30m, 48h, 2d or 3bd (more than zero)")
     return Duration(int(match.group(1)), match.group(2))
 
 
@@ -83,10 +83,15 @@ class Calendar:
         """`start` plus `duration`, in UTC. Days keep the local time of day across DST."""
         if start.tzinfo is None:
             raise ValueError("times must be timezone-aware")
+        # Elapsed time is added in UTC: Python adds to an aware time's wall clock otherwise.
         if duration.unit == "m":
-            return start + dt.timedelta(minutes=duration.amount)
+            return start.astimezone(dt.UTC) + dt.timedelta(minutes=duration.amount)
         if duration.unit == "h":
-            return start + dt.timedelta(hours=duration.amount)
+            return start.astimezone(dt.UTC) + dt.timedelta(hours=duration.amount)
+        if not duration.amount:
+            # The wall-clock arithmetic below would forget which of a repeated hour's two
+            # occurrences `start` is, and could go back an hour.
+            return start.astimezone(dt.UTC)
         local = start.astimezone(self.tz)
         wall = local.replace(tzinfo=None)
         if duration.unit == "d":
@@ -207,7 +212,7 @@ def plan(timing: Timing, start: dt.datetime, calendar: Calendar, escalate: bool 
                 timers.append(Timer(TimerKind.REMINDER, moment, number))
         elif timing.remind.at_percent and due_at:
             share = (due_at - start) * timing.remind.at_percent / 100
-            timers.append(Timer(TimerKind.REMINDER, start + share, 1))
+            timers.append(Timer(TimerKind.REMINDER, start.astimezone(dt.UTC) + share, 1))
     if timeout_at:
         timers.append(Timer(TimerKind.TIMEOUT, timeout_at))
     return Plan(due_at, tuple(sorted(timers, key=lambda t: (t.at, t.kind.value))))

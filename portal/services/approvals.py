@@ -87,7 +87,14 @@ def load(submission: Submission) -> engine.Chain:
     step_rows = _step_rows(submission, number)
     steps = tuple(engine.Step(row.name, row.state, row.reason) for row in step_rows)
     tasks = tuple(
-        engine.Task(row.key, row.step, row.assignee_id, row.state)
+        engine.Task(
+            row.key,
+            row.step,
+            row.assignee_id,
+            row.state,
+            on_behalf_of=row.on_behalf_of_id,
+            slot=row.slot,
+        )
         for row in _task_rows(submission, number)
     )
     # A withdrawal after the last step asked for changes leaves no step to mark cancelled;
@@ -291,7 +298,8 @@ def reassign(admin: User, task_id: int, user_id: int, reason: str) -> Task:
 
 
 def hand_over(user: User) -> list[Task]:
-    """An absent user gives all their open tasks to their delegate."""
+    """A user gives all their open tasks to their delegate (the settings page offers this
+    to someone going away; the dates there only decide where *new* tasks go)."""
     delegate = user.delegate
     if delegate is None or not delegate.is_active:
         raise DecisionRefused("Name an active delegate before handing tasks over.")
@@ -460,6 +468,7 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
         record("task_cancelled", {"step": task.step, "task": task.id, "reason": action.reason})
         deadlines.cancel(task, action.reason)
     elif isinstance(action, engine.StepTimedOut):
+        _step_row(submission, chain.round, action.step).reason = f"timed out: {action.rule}"
         record(
             "step_timed_out",
             {"step": action.step, "action": action.action, "rule": action.rule},

@@ -2,7 +2,8 @@
 
 When a task opens, portal.domain.sla plans its moments and each becomes a Timer row, scheduled
 in RQ for its time after the commit. The every-minute sweep also looks for timers that are due
-and have not fired, so a Redis flush or a lost job delays a timer by a minute at most. Firing
+and have not fired, so a Redis flush or a lost job delays a timer by about a minute (a job
+stuck on a worker that died is handed over again once the outbox lease has passed). Firing
 locks the submission and the timer, and does nothing if the timer already fired or the task is
 no longer open; the work and `fired_at` commit together, so a timer fires once.
 """
@@ -58,7 +59,8 @@ def cancel(task: Task, reason: str) -> None:
 
 
 def fire(timer_id: int) -> str:
-    """Do what a timer is for, once; a no-op if it fired already or its task has closed."""
+    """Do what a timer is for, once. If it fired already nothing happens; if its task has
+    closed, the timer is marked cancelled and nothing else happens."""
     from portal.services import approvals
 
     timer = db.session.get(Timer, timer_id)
@@ -91,11 +93,11 @@ def fire(timer_id: int) -> str:
     return outcome
 
 
-def due_timers(limit: int = 500) -> list[int]:
-    """Timers whose moment has come and that have neither fired nor been cancelled."""
-    return list(
-        db.session.scalars(
-            select(Timer.id)
+def due_timers(limit: int = 500) -> list[tuple[int, dt.datetime]]:
+    """(id, fire_at) of timers that are due and have neither fired nor been cancelled."""
+    rows = (
+        db.session.execute(
+            select(Timer.id, Timer.fire_at)
             .where(
                 Timer.fired_at.is_(None),
                 Timer.cancelled_at.is_(None),
@@ -104,7 +106,8 @@ def due_timers(limit: int = 500) -> list[int]:
             .order_by(Timer.fire_at)
             .limit(limit)
         )
-    )
+    ).all()
+    return [(timer_id, fire_at) for timer_id, fire_at in rows]
 
 
 def _record(submission: Submission, action: str, details: dict, rule: str) -> None:
@@ -157,20 +160,35 @@ def _escalate(submission: Submission, task: Task, step: StepSpec) -> str:
         return f"escalation found nobody: {problem}"
     keep = rule.mode == EscalationMode.ADD
     reason = f"overdue since {task.due_at:%Y-%m-%d %H:%M} UTC; escalated ({rule.describe()})"
-    opened = []
-    for index, target in enumerate(targets):
+    reached: list[User] = []
+    base = task  # after a move, the others are added beside the first target's new task
+    for target in targets:
         try:
-            opened += approvals.reassign_task(
+            opened = approvals.reassign_task(
                 submission,
-                task,
+                base,
                 target,
-                keep=keep or index > 0,
+                # A move closes the late task once, with the first target that can take it.
+                keep=keep or bool(reached),
                 reason=reason,
                 actor=audit.Actor(system=f"escalation: {rule.describe()}", channel="worker"),
                 origin="escalated",
             )
         except DecisionRefused as refusal:
             logger.info("escalation of task %s to %s skipped: %s", task.id, target.email, refusal)
+            continue
+        if not keep and not reached:
+            base = opened[0]
+        reached.append(target)
+    if not reached:
+        _record(
+            submission,
+            "escalation_failed",
+            {"task": task.id, "step": task.step, "problem": "nobody it names could take the task"},
+            f"escalation: {rule.describe()}",
+        )
+        return "escalation found nobody who could take the task"
+    targets = reached
     _record(
         submission,
         "escalated",
@@ -192,11 +210,12 @@ def _escalation_targets(
     rule: sla.Escalation, task: Task, submission: Submission
 ) -> tuple[list[User], str]:
     if rule.manager:
-        person = task.on_behalf_of or task.assignee
+        late = task.on_behalf_of or task.assignee  # a delegate's task escalates the absentee's way
+        person = late
         for level in range(rule.manager):
             person = person.manager
             if person is None:
-                return [], f"{task.assignee.email} has no manager {level + 1} level(s) up"
+                return [], f"{late.email} has no manager {level + 1} level(s) up"
         candidates = [person]
     elif rule.group:
         from portal.services.approvals import group_members

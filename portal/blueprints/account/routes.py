@@ -16,10 +16,18 @@ from portal.services import account, approvals
 bp = Blueprint("account", __name__)
 
 
+def _to_id(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 class SettingsForm(FlaskForm):
     away_from = DateField("First day away", validators=[Optional()])
     away_until = DateField("Last day away", validators=[Optional()])
-    delegate = SelectField("Delegate", coerce=int, validate_choice=True)
+    # Any id is accepted here; the service says clearly why a choice cannot be a delegate.
+    delegate = SelectField("Delegate", coerce=_to_id, validate_choice=False, default=0)
     daily_digest = BooleanField(
         "Send me one email a day listing my open tasks, instead of one per task"
     )

@@ -61,7 +61,10 @@ def reassign(task_id: int):
         flash(str(refusal), "error")
     else:
         db.session.commit()
-        flash("Task reassigned. The new assignee has been told.", "success")
+        flash(
+            "Task reassigned. The new assignee is told by email, or in their daily digest.",
+            "success",
+        )
     return redirect(url_for("staff.submission", submission_id=found.submission_id))
 
 
