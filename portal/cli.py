@@ -103,6 +103,41 @@ def seed_demo():
     click.echo("")
 
 
+audit_group = AppGroup("audit", help="The tamper-evident audit log.")
+baton.add_command(audit_group)
+
+
+@audit_group.command("verify")
+@click.argument("submission_id", required=False, type=int)
+def audit_verify(submission_id):
+    """Check the hash chain of one submission (or of every chain); name the first broken event."""
+    from sqlalchemy import select
+
+    from portal.models import AuditChain
+
+    if submission_id is not None:
+        chains = [audit.submission_chain(submission_id)]
+        if db.session.get(AuditChain, chains[0]) is None:
+            raise click.ClickException(f"submission {submission_id} has no audit events")
+    else:
+        chains = list(db.session.scalars(select(AuditChain.chain).order_by(AuditChain.chain)))
+    broken = 0
+    for chain in chains:
+        result = audit.verify(chain)
+        if result.ok:
+            click.echo(f"{chain}: ok, {result.events} events, head {result.head_hash}")
+        else:
+            broken += 1
+            click.secho(
+                f"{chain}: BROKEN at event {result.broken_seq}: {result.reason} "
+                f"({result.events} events read)",
+                fg="red",
+            )
+    click.echo(f"{len(chains)} chain(s) checked, {broken} broken.")
+    if broken:
+        sys.exit(1)
+
+
 @baton.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(

@@ -76,6 +76,32 @@ def waiting(delta: dt.timedelta) -> str:
     return f"{hours // 24} days"
 
 
+def utc(value: dt.datetime | None) -> str:
+    """A time as an auditor reads it: '2026-11-25 18:40:12 UTC'."""
+    if value is None:
+        return ""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def stored(field: FieldSpec, value: object) -> str:
+    """A stored value written out exactly, with a choice's label beside its stored value."""
+    if value is None:
+        return "(empty)"
+    if field.kind == FieldKind.MONEY:
+        return f"{value.get('amount')} {value.get('currency') or ''}".strip()
+    if field.kind in (FieldKind.SELECT, FieldKind.RADIO):
+        label = field.choice_label(value)
+        return value if label == value else f"{value} ({label})"
+    if field.kind == FieldKind.MULTI_SELECT:
+        return ", ".join(value) if value else "(none chosen)"
+    if field.kind == FieldKind.BOOLEAN:
+        return "true (yes)" if value else "false (no)"
+    if field.kind == FieldKind.FILE:
+        items = value if isinstance(value, list) else [value]
+        return ", ".join(item.get("name", "") for item in items)
+    return str(value)
+
+
 def filesize(size: int | None) -> str:
     """1536 -> '1.5 KB'."""
     if size is None:
@@ -201,10 +227,12 @@ def init_app(app: Flask) -> None:
         local_time=local_time,
         filesize=filesize,
         waiting=waiting,
+        utc=utc,
         dom_id=dom_id,
     )
     app.jinja_env.globals.update(
         computed=computed,
+        stored=stored,
         describe_event=describe_event,
         currency=currency,
         described_by=described_by,

@@ -110,6 +110,33 @@ def _start_chain(message, submission_id: int) -> None:
     db.session.commit()
 
 
+def _render_pdf(message, submission_id: int, user_id: int | None = None) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.extensions import db
+    from portal.models import OutboxMessage, Submission, User
+    from portal.services import records
+
+    submission = db.session.get(Submission, submission_id)
+    user = db.session.get(User, user_id) if user_id else None
+    if submission is not None:
+        try:
+            records.render(submission, user)
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()  # another job rendered this same state first: theirs stands
+    row = db.session.get(OutboxMessage, message.id)
+    if row is not None:
+        db.session.delete(row)
+    db.session.commit()
+
+
+def _build_export(message, export_id: int) -> None:
+    from portal.services import exports
+
+    exports.build(message, export_id)
+
+
 def _send_email(message, email_id: int) -> None:
     from portal.services import notifications
 
@@ -120,4 +147,6 @@ def _send_email(message, email_id: int) -> None:
 HANDLERS = {
     "start_chain": _start_chain,
     "send_email": _send_email,
+    "render_pdf": _render_pdf,
+    "build_export": _build_export,
 }

@@ -122,17 +122,31 @@ def enqueue_due_timers(due: list[tuple[int, dt.datetime]]) -> int:
     return handed
 
 
+#: Jobs that may run long, and how long RQ lets them (the default is JOB_TIMEOUT, 5 minutes).
+LONG_JOBS = {"build_export": 6 * 3600, "render_pdf": 15 * 60}
+
+
 def relay(ids: list[int]) -> int:
     """Hand these outbox rows to RQ; a row that cannot be handed over stays for the sweep."""
     q = queue.queue(current_app)
     sent = []
+    kinds: dict[int, str] = {}
+    if ids:
+        # Its own connection: this runs after the caller's commit, when its session is done.
+        with db.engine.connect() as connection:
+            kinds = dict(
+                connection.execute(
+                    select(OutboxMessage.id, OutboxMessage.job).where(OutboxMessage.id.in_(ids))
+                ).all()
+            )
     for message_id in ids:
+        timeout = LONG_JOBS.get(kinds.get(message_id), current_app.config.get("JOB_TIMEOUT", 300))
         try:
             q.enqueue(
                 RUNNER,
                 message_id,
                 job_id=job_id("outbox", message_id),
-                job_timeout=current_app.config.get("JOB_TIMEOUT", 300),
+                job_timeout=timeout,
                 result_ttl=0,
                 failure_ttl=24 * 3600,
             )

@@ -50,12 +50,14 @@ def init_app(app: Flask) -> None:
     from portal.blueprints.account.routes import bp as account_bp
     from portal.blueprints.approvals.routes import bp as approvals_bp
     from portal.blueprints.auth.routes import bp as auth_bp
+    from portal.blueprints.compliance.routes import bp as compliance_bp
     from portal.blueprints.staff.routes import bp as staff_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(approvals_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(compliance_bp)
     if app.config.get("DEV_MAILBOX"):
         from portal.blueprints.devtools.routes import bp as devtools_bp
 
@@ -79,7 +81,9 @@ def _page_context() -> dict:
     """What every page's frame shows: the count of open tasks beside Inbox."""
     from portal.services.approvals import open_task_count
 
-    count = open_task_count(current_user) if current_user.is_authenticated else 0
+    # Outside a request (a job rendering a PDF) there is no user at all.
+    signed_in = getattr(current_user, "is_authenticated", False)
+    count = open_task_count(current_user) if signed_in else 0
     return {"app_name": "Baton", "inbox_count": count}
 
 

@@ -7,6 +7,7 @@ Either way the schema comes from the Alembic migrations, so they are tested too.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import uuid
@@ -128,8 +129,46 @@ def _empty_tables() -> None:
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             connection.execute(text("UPDATE form SET current_version_id = NULL"))
-            for table in tables:
-                connection.execute(table.delete())
+            with _append_only_lifted(connection):
+                for table in tables:
+                    connection.execute(table.delete())
+
+
+@contextlib.contextmanager
+def _append_only_lifted(connection):
+    """Let this connection change audit events (test cleanup and tamper tests only)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET session_replication_role = replica"))
+        try:
+            yield
+        finally:
+            connection.execute(text("SET session_replication_role = DEFAULT"))
+        return
+    triggers = connection.execute(
+        text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'"
+        )
+    ).all()
+    for name, _ in triggers:
+        connection.execute(text(f'DROP TRIGGER "{name}"'))
+    try:
+        yield
+    finally:
+        for _, sql in triggers:
+            connection.execute(text(sql))
+
+
+@pytest.fixture
+def tamper(app):
+    """tamper(statement): change audit rows behind Baton's back, as a forger with DB access would."""
+
+    def run(statement) -> None:
+        db.session.commit()
+        with db.engine.begin() as connection, _append_only_lifted(connection):
+            connection.execute(statement)
+        db.session.expire_all()
+
+    return run
 
 
 @pytest.fixture

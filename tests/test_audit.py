@@ -2,7 +2,8 @@
 
 import datetime as dt
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import delete, select, update
 
 from portal import audit, clock
 from portal.extensions import db
@@ -34,48 +35,45 @@ def test_chains_are_independent(app):
     assert audit.verify("submission:1").ok and audit.verify("submission:2").ok
 
 
-def test_changed_detail_is_found_and_named(app):
+def test_changed_detail_is_found_and_named(app, tamper):
     events = append(4)
-    db.session.execute(
-        update(AuditEvent).where(AuditEvent.id == events[2].id).values(details={"n": 99})
-    )
-    db.session.commit()
+    tamper(update(AuditEvent).where(AuditEvent.id == events[2].id).values(details={"n": 99}))
     result = audit.verify("submission:1")
     assert not result.ok and result.broken_seq == 3 and result.reason == "its content was changed"
 
 
-def test_changed_timestamp_is_found(app):
+def test_changed_timestamp_is_found(app, tamper):
     events = append(2)
     moved = events[0].occurred_at - dt.timedelta(hours=1)
-    db.session.execute(
-        update(AuditEvent).where(AuditEvent.id == events[0].id).values(occurred_at=moved)
-    )
-    db.session.commit()
+    tamper(update(AuditEvent).where(AuditEvent.id == events[0].id).values(occurred_at=moved))
     assert audit.verify("submission:1").broken_seq == 1
 
 
-def test_removed_event_is_found(app):
+def test_removed_event_is_found(app, tamper):
     events = append(3)
-    db.session.delete(db.session.get(AuditEvent, events[1].id))
-    db.session.commit()
+    tamper(delete(AuditEvent).where(AuditEvent.id == events[1].id))
     result = audit.verify("submission:1")
     assert not result.ok and result.broken_seq == 2
 
 
-def test_removed_last_event_is_found_through_the_chain_head(app):
+def test_removed_last_event_is_found_through_the_chain_head(app, tamper):
     events = append(3)
-    db.session.delete(db.session.get(AuditEvent, events[2].id))
-    db.session.commit()
+    tamper(delete(AuditEvent).where(AuditEvent.id == events[2].id))
     result = audit.verify("submission:1")
     assert not result.ok and result.reason == "events after it are missing"
 
 
-def test_rehashed_forgery_is_found_by_the_next_event(app):
+def test_rehashed_forgery_is_found_by_the_next_event(app, tamper):
     events = append(3)
     forged = db.session.get(AuditEvent, events[1].id)
     forged.details = {"n": "forged"}
-    forged.hash = audit.event_hash(forged)  # a forger who recomputes this event's own hash ...
-    db.session.commit()
+    rehashed = audit.event_hash(forged)  # a forger who recomputes this event's own hash ...
+    db.session.rollback()
+    tamper(
+        update(AuditEvent)
+        .where(AuditEvent.id == events[1].id)
+        .values(details={"n": "forged"}, hash=rehashed)
+    )
     result = audit.verify("submission:1")
     assert not result.ok and result.broken_seq == 3  # ... still breaks the link from the next one
 
@@ -87,3 +85,20 @@ def test_timestamps_come_from_the_clock(app):
     stored = db.session.scalars(select(AuditEvent).where(AuditEvent.id == event.id)).one()
     assert stored.occurred_at == moment
     assert audit.verify("submission:1").ok  # the stored time hashes the same as the written one
+
+
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_the_database_refuses_to_change_or_delete_an_event(app, change):
+    from sqlalchemy.exc import DatabaseError
+
+    (event,) = append(1)
+    statement = (
+        update(AuditEvent).where(AuditEvent.id == event.id).values(action="rewritten")
+        if change == "update"
+        else delete(AuditEvent).where(AuditEvent.id == event.id)
+    )
+    with pytest.raises(DatabaseError, match="append-only"):
+        db.session.execute(statement)
+        db.session.flush()
+    db.session.rollback()
+    assert db.session.get(AuditEvent, event.id).action == "step_0"

@@ -5,6 +5,7 @@ from portal.models.audit_event import AuditChain, AuditEvent
 from portal.models.email import EmailMessage, EmailState
 from portal.models.form import Form, FormVersion
 from portal.models.outbox import OutboxMessage
+from portal.models.record import AuditPdf, Export, ExportState
 from portal.models.stored_file import StoredFile
 from portal.models.submission import Attachment, Submission, SubmissionStatus
 from portal.models.user import Group, User
@@ -12,10 +13,13 @@ from portal.models.user import Group, User
 __all__ = [
     "ApprovalStep",
     "Attachment",
+    "AuditPdf",
     "AuditChain",
     "AuditEvent",
     "EmailMessage",
     "EmailState",
+    "Export",
+    "ExportState",
     "Form",
     "FormVersion",
     "Group",

@@ -23,7 +23,7 @@ from portal import audit, clock, forms, uploads
 from portal.domain.values import Evaluation
 from portal.extensions import db
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
-from portal.services import account, approvals, deadlines, submissions
+from portal.services import account, approvals, deadlines, records, submissions
 from portal.services.access import can_edit_submission, can_view_submission
 from portal.services.forms import find_form
 
@@ -295,6 +295,8 @@ def submission(submission_id: int):
         ),
         now=clock.now(),
         reassign_to=account.colleagues(current_user) if current_user.in_group("admin") else None,
+        verification=audit.verify(audit.submission_chain(found.id)) if events else None,
+        can_download=records.can_download(current_user, found),
     )
 
 
@@ -311,6 +313,43 @@ def withdraw(submission_id: int):
         db.session.commit()
         flash(f"{found.reference} was withdrawn. Nobody needs to act on it any more.", "info")
     return redirect(url_for("staff.submission", submission_id=submission_id))
+
+
+@bp.get("/submissions/<int:submission_id>/audit.pdf")
+def audit_pdf(submission_id: int):
+    """The audit-trail PDF: sent if rendered for the record as it stands, else queued."""
+    found = _downloadable(submission_id)
+    rendering = records.request(found, current_user)
+    if rendering is None:
+        db.session.commit()  # the render job goes out after this commit
+        return render_template("staff/pdf_pending.html", submission=found), 202
+    records.note_download(found, rendering, current_user)
+    db.session.commit()
+    response = send_file(
+        records.file_path(rendering),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"baton-{found.form.slug}-{found.id}-audit-trail.pdf",
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/submissions/<int:submission_id>/audit.pdf/status")
+def audit_pdf_status(submission_id: int):
+    """htmx: polled by the waiting page until the PDF is ready."""
+    found = _downloadable(submission_id)
+    return render_template(
+        "staff/_pdf_status.html", submission=found, ready=records.cached(found) is not None
+    )
+
+
+def _downloadable(submission_id: int) -> Submission:
+    found = _visible_submission(submission_id)
+    if not records.can_download(current_user, found):
+        abort(404)
+    return found
 
 
 @bp.post("/submissions/<int:submission_id>/discard")

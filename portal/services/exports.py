@@ -1,0 +1,328 @@
+"""Searching every record, and bulk exports: a ZIP of audit-trail PDFs, a CSV index and a
+manifest with the SHA-256 of every file, built by a job while the page shows its progress."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+import time
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from multiprocessing import get_context
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import Select, func, or_, select
+
+from portal import audit, clock, outbox, pdf
+from portal.extensions import db
+from portal.models import (
+    AuditPdf,
+    Export,
+    ExportState,
+    Form,
+    OutboxMessage,
+    Submission,
+    SubmissionStatus,
+    Task,
+    User,
+)
+from portal.services import records
+
+logger = logging.getLogger(__name__)
+EXPORT_FOLDER = "exports"
+MAX_EXPORT = 10_000
+
+
+class SearchRefused(ValueError):
+    """A search that cannot be run as given; the message says which filter is wrong."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    form: str = ""
+    status: str = ""
+    submitted_from: dt.date | None = None
+    submitted_to: dt.date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    person: str = ""
+
+    @classmethod
+    def parse(cls, args) -> Filters:
+        """From a query string (or a posted form), with a clear error for a bad value."""
+
+        def date(key: str) -> dt.date | None:
+            text = (args.get(key) or "").strip()
+            if not text:
+                return None
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                raise SearchRefused(f"{text!r} is not a date like 2026-11-25.") from None
+
+        def amount(key: str) -> Decimal | None:
+            text = (args.get(key) or "").strip().replace(",", "")
+            if not text:
+                return None
+            try:
+                value = Decimal(text)
+            except InvalidOperation:
+                raise SearchRefused(f"{text!r} is not an amount like 1000 or 1250.50.") from None
+            if not value.is_finite() or abs(value) >= Decimal("1e15"):
+                raise SearchRefused(f"{text!r} is not an amount like 1000 or 1250.50.")
+            return value
+
+        status = (args.get("status") or "").strip()
+        if status and status not in {s.value for s in SubmissionStatus}:
+            raise SearchRefused(f"There is no status called {status!r}.")
+        filters = cls(
+            form=(args.get("form") or "").strip()[:64],
+            status=status,
+            submitted_from=date("submitted_from"),
+            submitted_to=date("submitted_to"),
+            amount_min=amount("amount_min"),
+            amount_max=amount("amount_max"),
+            person=(args.get("person") or "").strip()[:200],
+        )
+        if (
+            filters.submitted_from
+            and filters.submitted_to
+            and filters.submitted_from > filters.submitted_to
+        ):
+            raise SearchRefused("The 'from' date is after the 'to' date.")
+        return filters
+
+    def as_dict(self) -> dict:
+        return {
+            key: (
+                value.isoformat()
+                if isinstance(value, dt.date)
+                else str(value)
+                if value is not None
+                else ""
+            )
+            for key, value in self.__dict__.items()
+        }
+
+
+def search(filters: Filters) -> Select:
+    """Submitted records (never drafts) matching the filters, newest first."""
+    query = select(Submission).where(Submission.submitted_at.is_not(None))
+    if filters.form:
+        query = query.join(Form, Form.id == Submission.form_id).where(Form.slug == filters.form)
+    if filters.status:
+        query = query.where(Submission.status == SubmissionStatus(filters.status))
+    zone = current_app.config["BATON_TIMEZONE"]
+    if filters.submitted_from:
+        query = query.where(Submission.submitted_at >= _start_of(filters.submitted_from, zone))
+    if filters.submitted_to:
+        query = query.where(
+            Submission.submitted_at < _start_of(filters.submitted_to + dt.timedelta(days=1), zone)
+        )
+    if filters.amount_min is not None:
+        query = query.where(Submission.amount >= filters.amount_min)
+    if filters.amount_max is not None:
+        query = query.where(Submission.amount <= filters.amount_max)
+    if filters.person:
+        like = f"%{filters.person.lower()}%"
+        people = select(User.id).where(
+            or_(func.lower(User.email).like(like), func.lower(User.name).like(like))
+        )
+        asked = select(Task.submission_id).where(Task.assignee_id.in_(people))
+        query = query.where(or_(Submission.submitter_id.in_(people), Submission.id.in_(asked)))
+    return query.order_by(Submission.submitted_at.desc(), Submission.id.desc())
+
+
+def _start_of(day: dt.date, zone: str) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+
+
+def start(user: User, filters: Filters) -> Export:
+    """Queue an export of every record the filters match now."""
+    ids = list(
+        db.session.scalars(search(filters).with_only_columns(Submission.id).limit(MAX_EXPORT + 1))
+    )
+    if not ids:
+        raise SearchRefused("Nothing matches these filters, so there is nothing to export.")
+    if len(ids) > MAX_EXPORT:
+        raise SearchRefused(f"More than {MAX_EXPORT:,} records match; narrow the search first.")
+    export = Export(
+        requested_by_id=user.id,
+        filters=filters.as_dict(),
+        submission_ids=ids,
+        total=len(ids),
+        state=ExportState.QUEUED,
+        created_at=clock.now(),
+    )
+    db.session.add(export)
+    db.session.flush()
+    outbox.add("build_export", export_id=export.id)
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "export_started",
+        audit.Actor(user),
+        {"export": export.id, "filters": export.filters, "records": len(ids)},
+    )
+    return export
+
+
+def build(message: OutboxMessage, export_id: int) -> None:
+    """The build_export job. Commits as it goes, so the page can show the progress."""
+    export = db.session.get(Export, export_id)
+    if export is None or export.state == ExportState.DONE:
+        _finish(message)
+        return
+    export.state, export.done, export.error = ExportState.RUNNING, 0, ""
+    requester = export.requested_by
+    db.session.commit()
+    relative = Path(EXPORT_FOLDER) / f"baton-export-{export.id}.zip"
+    target = Path(current_app.instance_path) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    try:
+        manifest: list[tuple[str, str, int]] = []
+        index = io.StringIO()
+        writer = csv.writer(index)
+        writer.writerow(
+            [
+                "submission",
+                "form",
+                "version",
+                "status",
+                "submitter",
+                "submitted_at",
+                "amount",
+                "currency",
+                "summary",
+                "file",
+                "file_sha256",
+                "audit_head_hash",
+                "audit_verified",
+            ]
+        )
+        with (
+            zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+            _renderers() as pool,
+        ):
+            for number, (submission, rendering) in enumerate(
+                _renderings(export.submission_ids, requester, pool), start=1
+            ):
+                content = records.file_path(rendering).read_bytes()
+                name = f"records/{submission.form.slug}-{submission.id:06d}.pdf"
+                archive.writestr(name, content)
+                manifest.append((name, rendering.sha256, rendering.size))
+                writer.writerow(
+                    [
+                        submission.id,
+                        submission.form.slug,
+                        submission.form_version.number,
+                        submission.status.value,
+                        submission.submitter.email,
+                        submission.submitted_at.isoformat(),
+                        "" if submission.amount is None else f"{submission.amount:f}",
+                        submission.currency or "",
+                        submission.summary,
+                        name,
+                        rendering.sha256,
+                        rendering.head_hash,
+                        "yes" if rendering.verified else "NO",
+                    ]
+                )
+                export.done = number
+                db.session.commit()
+            index_bytes = index.getvalue().encode("utf-8")
+            archive.writestr("index.csv", index_bytes)
+            manifest.append(
+                ("index.csv", hashlib.sha256(index_bytes).hexdigest(), len(index_bytes))
+            )
+            lines = [f"{digest}  {name}" for name, digest, _ in manifest]
+            archive.writestr("manifest.sha256", "\n".join(lines) + "\n")
+        partial.replace(target)
+    except Exception as exc:
+        db.session.rollback()
+        export = db.session.get(Export, export_id)
+        export.state, export.error = ExportState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        partial.unlink(missing_ok=True)
+        logger.exception("export %s failed", export_id)
+        _finish(message)
+        return
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    export = db.session.get(Export, export_id)
+    export.state, export.path, export.sha256 = ExportState.DONE, str(relative), digest
+    export.size, export.finished_at = target.stat().st_size, clock.now()
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "export_finished",
+        audit.Actor(system="build_export job", channel="worker"),
+        {"export": export.id, "records": export.total, "sha256": digest, "size": export.size},
+    )
+    _finish(message)
+
+
+@contextlib.contextmanager
+def _renderers():
+    """Processes that turn HTML into PDF in parallel (WeasyPrint is CPU-bound, one core each).
+
+    Spawned, not forked: a forked child would inherit this job's database connections.
+    """
+    workers = current_app.config.get("EXPORT_WORKERS") or min(4, os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        yield pool
+
+
+def _renderings(ids: list[int], requester: User, pool) -> Iterator[tuple[Submission, AuditPdf]]:
+    """(submission, rendering) for each id, in order; cached renderings are reused, the rest
+    rendered a batch at a time across the pool, and stored as they come back."""
+    batch = max(4, pool._max_workers * 4)
+    static = current_app.static_folder
+    for start in range(0, len(ids), batch):
+        pending = []
+        for submission_id in ids[start : start + batch]:
+            submission = db.session.get(Submission, submission_id)
+            ready = records.cached(submission)
+            if ready is not None:
+                pending.append((submission, ready, None, None))
+                continue
+            doc = records.document(submission, requester)
+            future = pool.submit(pdf.render, doc.html, static, doc.attachments)
+            pending.append((submission, None, doc, (future, time.monotonic())))
+        for submission, ready, doc, work in pending:
+            if ready is None:
+                future, started = work
+                content, _ = future.result()
+                ready = records.store(
+                    submission, doc, content, requester, time.monotonic() - started
+                )
+            yield submission, ready
+
+
+def _finish(message: OutboxMessage) -> None:
+    row = db.session.get(OutboxMessage, message.id)
+    if row is not None:
+        db.session.delete(row)
+    db.session.commit()
+
+
+def note_download(export: Export, user: User) -> None:
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "export_downloaded",
+        audit.Actor(user),
+        {"export": export.id, "sha256": export.sha256},
+    )
+
+
+def can_search(user: User) -> bool:
+    """Compliance officers and admins, nobody else."""
+    return user.is_authenticated and user.is_active and user.in_group("compliance", "admin")

@@ -1,0 +1,300 @@
+"""A submission's whole record, for auditors: the audit-trail PDF and the JSON inside it.
+
+The PDF is rendered by a job, never in a web request, and kept per head hash of the
+submission's audit chain: until another event is written, the record has not changed and the
+same file is served. Downloads are written to the admin chain, not the submission's own, so
+looking at a record does not change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from portal import audit, clock, pdf
+from portal.extensions import db
+from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
+from portal.services import approvals
+
+logger = logging.getLogger(__name__)
+PDF_FOLDER = "pdfs"
+
+
+@dataclass
+class Record:
+    submission: Submission
+    events: list[AuditEvent]
+    verification: audit.Verification
+    rounds: list
+    timers: list[Timer]
+
+    @property
+    def next_pending(self) -> list[Timer]:
+        """The next pending timer of each kind for each task (the rest follow on schedule)."""
+        seen, found = set(), []
+        for timer in self.timers:
+            key = (timer.task_id, timer.kind)
+            if timer.is_pending and key not in seen:
+                seen.add(key)
+                found.append(timer)
+        return found
+
+    @property
+    def pending_count(self) -> int:
+        return sum(1 for timer in self.timers if timer.is_pending)
+
+
+def head(submission: Submission) -> tuple[str, int]:
+    """The submission's audit chain head: (hash, number of events)."""
+    row = db.session.get(AuditChain, audit.submission_chain(submission.id))
+    return (row.head_hash, row.seq) if row is not None else (audit.GENESIS, 0)
+
+
+def gather(submission: Submission) -> Record:
+    events = list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.chain == audit.submission_chain(submission.id))
+            .order_by(AuditEvent.seq)
+        )
+    )
+    timers = list(
+        db.session.scalars(
+            select(Timer)
+            .join(Task, Timer.task_id == Task.id)
+            .where(Task.submission_id == submission.id)
+            .order_by(Timer.fire_at, Timer.id)
+        )
+    )
+    return Record(
+        submission=submission,
+        events=events,
+        verification=audit.verify(audit.submission_chain(submission.id)),
+        rounds=approvals.rounds(submission),
+        timers=timers,
+    )
+
+
+def as_json(record: Record, generated_at, generated_by: str) -> dict:
+    """The record as plain JSON: what is embedded in the PDF, for machines to read."""
+    submission = record.submission
+    version = submission.form_version
+    tasks = []
+    for task in submission.tasks:
+        tasks.append(
+            {
+                "id": task.id,
+                "round": task.round,
+                "step": task.step,
+                "assignee": task.assignee.email,
+                "on_behalf_of": task.on_behalf_of.email if task.on_behalf_of else None,
+                "state": task.state.value,
+                "decision": task.decision.value if task.decision else None,
+                "comment": task.comment,
+                "signature_meaning": task.signature_meaning,
+                "channel": task.channel,
+                "created_at": _iso(task.created_at),
+                "due_at": _iso(task.due_at),
+                "decided_at": _iso(task.decided_at),
+                "closed_reason": task.closed_reason,
+            }
+        )
+    return {
+        "generated_at": _iso(generated_at),
+        "generated_by": generated_by,
+        "submission": {
+            "id": submission.id,
+            "status": submission.status.value,
+            "submitter": submission.submitter.email,
+            "submitted_at": _iso(submission.submitted_at),
+            "submit_count": submission.submit_count,
+            "data_hash": submission.data_hash,
+        },
+        "form": {
+            "slug": version.form.slug,
+            "title": version.title,
+            "version": version.number,
+            "schema_hash": version.schema_hash,
+        },
+        "data": submission.data,
+        "attachments": [
+            {
+                "field": a.field,
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
+            for a in submission.attachments
+        ],
+        "tasks": tasks,
+        "timers": [
+            {
+                "task": t.task_id,
+                "kind": t.kind.value,
+                "sequence": t.sequence,
+                "fire_at": _iso(t.fire_at),
+                "fired_at": _iso(t.fired_at),
+                "cancelled_at": _iso(t.cancelled_at),
+                "outcome": t.outcome,
+            }
+            for t in record.timers
+        ],
+        "events": [json.loads(audit.canonical(e)) | {"hash": e.hash} for e in record.events],
+        "verification": {
+            "ok": record.verification.ok,
+            "events": record.verification.events,
+            "head_hash": record.verification.head_hash,
+            "broken_seq": record.verification.broken_seq,
+            "reason": record.verification.reason,
+        },
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def cached(submission: Submission) -> AuditPdf | None:
+    """The rendering of the record as it stands now, if there is one (and its file is there)."""
+    head_hash, _ = head(submission)
+    found = db.session.scalars(
+        select(AuditPdf).where(
+            AuditPdf.submission_id == submission.id, AuditPdf.head_hash == head_hash
+        )
+    ).first()
+    if found is not None and file_path(found).exists():
+        return found
+    return None
+
+
+def file_path(rendering: AuditPdf) -> Path:
+    return Path(current_app.instance_path) / rendering.path
+
+
+@dataclass
+class Document:
+    """Everything needed to render a record, gathered from the database (rendering needs none)."""
+
+    submission_id: int
+    html: str
+    attachments: list[tuple[str, bytes, str]]
+    head_hash: str
+    events: int
+    verified: bool
+    generated_at: object
+
+
+def document(submission: Submission, requested_by: User | None) -> Document:
+    """The HTML and the embedded JSON of the record as it stands now."""
+    record = gather(submission)
+    now = clock.now()
+    who = requested_by.email if requested_by else "system"
+    html = render_template(
+        "pdf/audit_trail.html",
+        record=record,
+        submission=submission,
+        spec=submission.form_version.spec,
+        data=submission.data or {},
+        generated_at=now,
+        generated_by=who,
+        head_hash=record.verification.head_hash,
+    )
+    as_text = json.dumps(as_json(record, now, who), indent=2, ensure_ascii=False, sort_keys=True)
+    return Document(
+        submission_id=submission.id,
+        html=html,
+        attachments=[
+            ("record.json", as_text.encode("utf-8"), f"Record of submission {submission.reference}")
+        ],
+        head_hash=head(submission)[0],
+        events=record.verification.events,
+        verified=record.verification.ok,
+        generated_at=now,
+    )
+
+
+def store(
+    submission: Submission, doc: Document, content: bytes, requested_by: User | None, seconds: float
+) -> AuditPdf:
+    """Keep a rendering on disk (written whole, then renamed) and on record."""
+    relative = Path(PDF_FOLDER) / str(submission.id) / f"{doc.head_hash}.pdf"
+    target = Path(current_app.instance_path) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".incoming")
+    temporary.write_bytes(content)
+    temporary.replace(target)
+    rendering = AuditPdf(
+        submission_id=submission.id,
+        head_hash=doc.head_hash,
+        events=doc.events,
+        verified=doc.verified,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        path=str(relative),
+        rendered_at=doc.generated_at,
+        rendered_for_id=requested_by.id if requested_by else None,
+        render_seconds=round(seconds, 3),
+    )
+    db.session.add(rendering)
+    db.session.flush()
+    logger.info(
+        "submission %s: audit trail PDF rendered (%d events, %.2fs)",
+        submission.id,
+        doc.events,
+        seconds,
+    )
+    return rendering
+
+
+def render(submission: Submission, requested_by: User | None) -> AuditPdf:
+    """Render the record as it stands now (or return the rendering already made for it)."""
+    existing = cached(submission)
+    if existing is not None:
+        return existing
+    started = time.monotonic()
+    doc = document(submission, requested_by)
+    content, refused = pdf.render(doc.html, current_app.static_folder, doc.attachments)
+    if refused:
+        logger.warning(
+            "submission %s: the PDF renderer refused %d URL(s)", submission.id, len(refused)
+        )
+    return store(submission, doc, content, requested_by, time.monotonic() - started)
+
+
+def request(submission: Submission, user: User) -> AuditPdf | None:
+    """The PDF if it is ready; otherwise queue its rendering and return None."""
+    from portal import outbox
+
+    ready = cached(submission)
+    if ready is None:
+        outbox.add("render_pdf", submission_id=submission.id, user_id=user.id)
+    return ready
+
+
+def note_download(submission: Submission, rendering: AuditPdf, user: User) -> None:
+    """Who took a copy of which rendering (in the admin chain: the record itself is unchanged)."""
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "record_downloaded",
+        audit.Actor(user),
+        {
+            "submission": submission.id,
+            "head_hash": rendering.head_hash,
+            "sha256": rendering.sha256,
+        },
+    )
+
+
+def can_download(user: User, submission: Submission) -> bool:
+    """The submitter, compliance officers and admins; nobody else, whatever the URL."""
+    if not user.is_authenticated or not user.is_active or submission.submitted_at is None:
+        return False
+    return submission.submitter_id == user.id or user.in_group("compliance", "admin")

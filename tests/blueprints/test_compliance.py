@@ -1,0 +1,213 @@
+"""Compliance: searching every record, and bulk exports with a manifest that checks out."""
+
+import csv
+import hashlib
+import io
+import zipfile
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AuditEvent, Export, ExportState, SubmissionStatus
+from portal.services import submissions
+from portal.services.submissions import Files
+
+PETTY_CASH = {
+    "title": "Petty cash",
+    "amount_field": "amount",
+    "summary_fields": ["purpose"],
+    "fields": [
+        {"type": "text", "name": "purpose", "label": "Purpose", "required": True},
+        {"type": "money", "name": "amount", "label": "Amount", "currency": "EUR", "required": True},
+    ],
+}
+
+
+@pytest.fixture
+def many(app, org, publish):
+    """submit_many(n): n petty-cash requests by Alice (and a few by Bob), straight through the service."""
+    version = publish("petty_cash", PETTY_CASH)
+
+    def submit_many(count: int, submitter=None, start: int = 0):
+        made = []
+        for number in range(start, start + count):
+            person = submitter or (org.bob if number % 10 == 0 else org.alice)
+            raw = {"purpose": f"Taxi receipt {number}", "amount": f"{10 + number}.50"}
+            submission, evaluation = submissions.submit(person, version, raw, Files())
+            assert submission is not None, evaluation.errors
+            made.append(submission)
+        db.session.commit()
+        return made
+
+    return submit_many
+
+
+def compliance_urls(app) -> list[str]:
+    """Every compliance route, from the URL map, so a new one cannot escape this test."""
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("compliance."):
+            urls.append(rule.rule.replace("<int:export_id>", "1"))
+    assert len(urls) >= 5
+    return urls
+
+
+@pytest.mark.parametrize("email", ["alice@example.com", "bob@example.com", "fiona@example.com"])
+def test_every_compliance_url_is_403_for_everyone_else(app, browser, org, email):
+    browser.login(email)
+    for url in compliance_urls(app):
+        response = browser.get(url) if not url.endswith("/exports") else browser.post(url, {})
+        assert response.status_code == 403, url
+
+
+def test_compliance_officers_and_admins_may_search(browser, org, many, make_user):
+    make_user("ada@example.com", "Ada Byrne", groups=["admin"])
+    many(3)
+    for email in ("cora@example.com", "ada@example.com"):
+        browser.login(email)
+        page = browser.get("/compliance/")
+        assert page.status_code == 200 and "3 records" in page.text
+        browser.post("/logout")
+
+
+def test_search_filters_by_form_status_amount_and_person(browser, org, many, vendor_invoice):
+    many(20)
+    browser.login("cora@example.com")
+    assert "20 records" in browser.get("/compliance/?form=petty_cash").text
+    assert "0 records" in browser.get("/compliance/?form=vendor_invoice").text
+    assert "20 records" in browser.get("/compliance/?status=in_review").text
+    assert "0 records" in browser.get("/compliance/?status=approved").text
+    page = browser.get("/compliance/?amount_min=20&amount_max=25").text
+    assert "5 records" in page  # 20.50 .. 24.50
+    assert "2 records" in browser.get("/compliance/?person=bob").text  # Bob submitted 0 and 10
+    assert "18 records" in browser.get("/compliance/?person=Alice%20Martin").text
+
+
+def test_search_by_approver_finds_what_they_were_asked(approvals, org, vendor_invoice):
+    approvals.submit_invoice()
+    approvals.browser.login("cora@example.com")
+    assert "1 record" in approvals.browser.get("/compliance/?person=bob@example.com").text
+    assert "0 records" in approvals.browser.get("/compliance/?person=ivan").text
+
+
+def test_search_by_submission_date_uses_the_portal_time_zone(browser, org, many, app):
+    from portal import clock
+
+    made = many(2)
+    day = clock.today(app.config["BATON_TIMEZONE"]).isoformat()
+    browser.login("cora@example.com")
+    assert (
+        f"{len(made)} records"
+        in browser.get(f"/compliance/?submitted_from={day}&submitted_to={day}").text
+    )
+    assert "0 records" in browser.get("/compliance/?submitted_to=2000-01-01").text
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("submitted_from=yesterday", "is not a date like 2026-11-25"),
+        ("amount_min=lots", "is not an amount like 1000 or 1250.50"),
+        ("amount_min=1e999", "is not an amount like 1000 or 1250.50"),
+        ("status=lost", "There is no status called &#39;lost&#39;"),
+        (
+            "submitted_from=2026-12-01&submitted_to=2026-11-01",
+            "The &#39;from&#39; date is after the &#39;to&#39; date.",
+        ),
+    ],
+)
+def test_a_bad_filter_is_explained(browser, org, query, message):
+    browser.login("cora@example.com")
+    page = browser.get(f"/compliance/?{query}")
+    assert page.status_code == 422 and message in page.text
+
+
+def test_an_export_with_nothing_in_it_is_refused(browser, org, many):
+    browser.login("cora@example.com")
+    response = browser.post("/compliance/exports", {"form": "no_such_form"})
+    assert response.status_code == 302
+    assert "Nothing matches these filters" in browser.get(response.location).text
+    assert db.session.scalars(select(Export)).all() == []
+
+
+@pytest.mark.slow
+def test_bulk_export_of_200_records_has_a_manifest_that_checks_out(
+    browser, org, many, app, run_jobs
+):
+    app.config["EXPORT_WORKERS"] = 2
+    many(200)
+    browser.login("cora@example.com")
+    response = browser.post("/compliance/exports", {"form": "petty_cash", "status": "in_review"})
+    # The worker below also runs the chains these requests started (this form has none, so
+    # each is approved at once): the export shows each record as it is when rendered.
+    assert response.status_code == 302
+    export = db.session.scalars(select(Export)).one()
+    assert export.total == 200 and export.state == ExportState.QUEUED
+    progress = browser.get(f"/compliance/exports/{export.id}/progress").text
+    assert 'hx-trigger="every 1s"' in progress and "Waiting for a worker" in progress
+
+    run_jobs()
+    db.session.expire_all()
+    export = db.session.get(Export, export.id)
+    assert export.state == ExportState.DONE, export.error
+    done = browser.get(f"/compliance/exports/{export.id}/progress").text
+    assert "hx-trigger" not in done and "Download the ZIP" in done and "200 records" in done
+
+    download = browser.get(f"/compliance/exports/{export.id}/download")
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    body = download.get_data()
+    download.close()
+    assert hashlib.sha256(body).hexdigest() == export.sha256
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    names = archive.namelist()
+    assert len([n for n in names if n.startswith("records/")]) == 200
+    manifest = archive.read("manifest.sha256").decode().splitlines()
+    assert len(manifest) == 201  # 200 PDFs and the index
+    for line in manifest:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256(archive.read(name)).hexdigest() == digest, name
+    rows = list(csv.DictReader(io.StringIO(archive.read("index.csv").decode())))
+    assert len(rows) == 200 and {row["status"] for row in rows} == {"approved"}
+    assert all(row["audit_verified"] == "yes" for row in rows)
+    amounts = sorted(Decimal(row["amount"]) for row in rows)
+    assert amounts[0] == Decimal("10.50") and amounts[-1] == Decimal("209.50")
+    sample = PdfReader(io.BytesIO(archive.read(rows[0]["file"])))
+    assert "Petty cash" in sample.pages[0].extract_text()
+    actions = [
+        e.action for e in db.session.scalars(select(AuditEvent).where(AuditEvent.chain == "admin"))
+    ]
+    assert {"export_started", "export_finished", "export_downloaded"} <= set(actions)
+
+
+def test_an_export_reuses_renderings_that_exist(browser, org, many, app, run_jobs, mailbox):
+    from portal.models import AuditPdf
+    from portal.services import records
+
+    app.config["EXPORT_WORKERS"] = 1
+    made = many(2)
+    run_jobs()  # the requests' own jobs first, so the records stop changing
+    records.render(made[0], org.cora)
+    db.session.commit()
+    browser.login("cora@example.com")
+    browser.post("/compliance/exports", {"form": "petty_cash"})
+    run_jobs()
+    assert len(db.session.scalars(select(AuditPdf)).all()) == 2  # one new, one reused
+    assert db.session.scalars(select(Export)).one().state == ExportState.DONE
+
+
+def test_the_records_page_lists_newest_first_with_links(browser, org, many):
+    many(3)
+    browser.login("cora@example.com")
+    page = browser.get("/compliance/").text
+    assert page.index("Taxi receipt 2") < page.index("Taxi receipt 0")
+    assert 'href="/submissions/3/audit.pdf"' in page
+    assert "Export these 3 as PDFs (ZIP)" in page
+
+
+def test_statuses_offered_are_the_submitted_ones(browser, org):
+    browser.login("cora@example.com")
+    page = browser.get("/compliance/").text
+    assert SubmissionStatus.DRAFT.label not in page.split('id="status"')[1].split("</select>")[0]
