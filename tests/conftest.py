@@ -146,7 +146,8 @@ def _append_only_lifted(connection):
         return
     triggers = connection.execute(
         text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'"
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'trigger' AND tbl_name = 'audit_event'"
         )
     ).all()
     for name, _ in triggers:
@@ -160,7 +161,7 @@ def _append_only_lifted(connection):
 
 @pytest.fixture
 def tamper(app):
-    """tamper(statement): change audit rows behind Baton's back, as a forger with DB access would."""
+    """tamper(statement): change audit rows behind Baton's back, as a forger with DB access."""
 
     def run(statement) -> None:
         db.session.commit()

@@ -28,7 +28,7 @@ PETTY_CASH = {
 
 @pytest.fixture
 def many(app, org, publish):
-    """submit_many(n): n petty-cash requests by Alice (and a few by Bob), straight through the service."""
+    """submit_many(n): n petty-cash requests (Alice's, every tenth Bob's), through the service."""
     version = publish("petty_cash", PETTY_CASH)
 
     def submit_many(count: int, submitter=None, start: int = 0):
