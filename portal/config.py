@@ -53,7 +53,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         or f"http://127.0.0.1:{environ.get('PORT', '5000')}",
         "MAIL_SERVER": environ.get("MAIL_SERVER", "127.0.0.1"),
         # 8025 is where `make run` starts its development mailbox.
-        "MAIL_PORT": int(environ.get("MAIL_PORT") or (8025 if env == "development" else 25)),
+        "MAIL_PORT": whole_number("MAIL_PORT", environ.get("MAIL_PORT"), low=1, high=65535)
+        or (8025 if env == "development" else 25),
         "MAIL_USERNAME": environ.get("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": environ.get("MAIL_PASSWORD") or None,
         "MAIL_USE_TLS": _flag(environ.get("MAIL_USE_TLS")),
@@ -65,7 +66,20 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "BATON_HOLIDAYS": holidays(environ.get("BATON_HOLIDAYS", "")),
         # The local hour at which daily digests go out.
         "BATON_DIGEST_HOUR": digest_hour(environ.get("BATON_DIGEST_HOUR", "8")),
+        # Processes rendering PDFs in parallel during an export (default: the cores, up to 4).
+        "EXPORT_WORKERS": whole_number(
+            "BATON_EXPORT_WORKERS", environ.get("BATON_EXPORT_WORKERS"), low=1, high=64
+        ),
     }
+
+
+def whole_number(name: str, text: str | None, low: int, high: int) -> int | None:
+    """A whole number from `low` to `high`, None when unset, or a clear error."""
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{name}={text!r} must be a whole number from {low} to {high}")
+    return int(text)
 
 
 def digest_hour(text: str) -> int:

@@ -59,3 +59,21 @@ def test_factory_uses_instance_folder_from_environment(tmp_path, monkeypatch):
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.instance_path == str(tmp_path / "elsewhere")
     assert (tmp_path / "elsewhere" / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BATON_EXPORT_WORKERS", "four"), ("BATON_EXPORT_WORKERS", "0"), ("MAIL_PORT", "70000")],
+)
+def test_bad_numbers_are_refused_naming_the_setting(tmp_path, name, value):
+    with pytest.raises(ValueError, match=f"{name}='{value}' must be a whole number"):
+        config.from_environment(str(tmp_path), environ={name: value})
+
+
+def test_numbers_have_defaults_and_can_be_set(tmp_path):
+    assert config.from_environment(str(tmp_path), environ={})["EXPORT_WORKERS"] is None
+    assert config.from_environment(str(tmp_path), environ={})["MAIL_PORT"] == 8025
+    settings = config.from_environment(
+        str(tmp_path), environ={"BATON_EXPORT_WORKERS": "2", "MAIL_PORT": "2525"}
+    )
+    assert (settings["EXPORT_WORKERS"], settings["MAIL_PORT"]) == (2, 2525)
