@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -186,10 +187,14 @@ def build(message: OutboxMessage, export_id: int) -> None:
     export.state, export.done, export.error = ExportState.RUNNING, 0, ""
     requester = export.requested_by
     db.session.commit()
+    if not _keep_claim(message.id):
+        return  # another worker took this export over in the moment the claim was released
     relative = Path(EXPORT_FOLDER) / f"baton-export-{export.id}.zip"
     target = Path(current_app.instance_path) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    # This attempt's own file: a second attempt (after a worker was presumed dead) never
+    # writes into it, and only a finished archive is renamed into place.
+    partial = target.with_suffix(f".{uuid.uuid4().hex[:12]}.partial")
     try:
         manifest: list[tuple[str, str, int]] = []
         index = io.StringIO()
@@ -241,6 +246,8 @@ def build(message: OutboxMessage, export_id: int) -> None:
                 )
                 export.done = number
                 db.session.commit()
+                if not _keep_claim(message.id):
+                    raise _ClaimLost
             index_bytes = index.getvalue().encode("utf-8")
             archive.writestr("index.csv", index_bytes)
             manifest.append(
@@ -249,12 +256,23 @@ def build(message: OutboxMessage, export_id: int) -> None:
             lines = [f"{digest}  {name}" for name, digest, _ in manifest]
             archive.writestr("manifest.sha256", "\n".join(lines) + "\n")
         partial.replace(target)
+    except _ClaimLost:
+        db.session.rollback()
+        partial.unlink(missing_ok=True)
+        logger.warning("export %s: another worker took it over; this attempt stops", export_id)
+        return
     except Exception as exc:
         db.session.rollback()
         export = db.session.get(Export, export_id)
         export.state, export.error = ExportState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
         partial.unlink(missing_ok=True)
         logger.exception("export %s failed", export_id)
+        audit.record(
+            audit.ADMIN_CHAIN,
+            "export_failed",
+            audit.Actor(system="build_export job", channel="worker"),
+            {"export": export.id, "records_done": export.done, "error": export.error[:500]},
+        )
         _finish(message)
         return
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -268,6 +286,28 @@ def build(message: OutboxMessage, export_id: int) -> None:
         {"export": export.id, "records": export.total, "sha256": digest, "size": export.size},
     )
     _finish(message)
+
+
+class _ClaimLost(Exception):
+    """Another worker holds this export's outbox row now: this attempt must stop."""
+
+
+def _keep_claim(message_id: int) -> bool:
+    """Lock the export's outbox row again after a progress commit, and renew its lease.
+
+    Committing progress releases the row lock the job runner took. Taking it back (and moving
+    `enqueued_at` on, so the sweep sees the job is alive) keeps a long export to one worker;
+    if the row is locked by someone else or gone, this attempt has been superseded.
+    """
+    row = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if row is None:
+        return False
+    row.enqueued_at = clock.now()
+    return True
 
 
 @contextlib.contextmanager

@@ -163,16 +163,22 @@ def _iso(moment) -> str | None:
 
 
 def cached(submission: Submission) -> AuditPdf | None:
-    """The rendering of the record as it stands now, if there is one (and its file is there)."""
+    """The rendering of the record as it stands now, if there is one (and its file is there).
+
+    "As it stands" is the chain head and the verification result now: a row altered in the
+    database behind Baton's back leaves the head as it was, and a PDF that said "verified"
+    must not be handed out for a chain that no longer verifies.
+    """
     head_hash, _ = head(submission)
+    verified = audit.verify(audit.submission_chain(submission.id)).ok
     found = db.session.scalars(
         select(AuditPdf).where(
             AuditPdf.submission_id == submission.id, AuditPdf.head_hash == head_hash
         )
     ).first()
-    if found is not None and file_path(found).exists():
-        return found
-    return None
+    if found is None or found.verified != verified or not file_path(found).exists():
+        return None
+    return found
 
 
 def file_path(rendering: AuditPdf) -> Path:
@@ -224,26 +230,38 @@ def document(submission: Submission, requested_by: User | None) -> Document:
 def store(
     submission: Submission, doc: Document, content: bytes, requested_by: User | None, seconds: float
 ) -> AuditPdf:
-    """Keep a rendering on disk (written whole, then renamed) and on record."""
-    relative = Path(PDF_FOLDER) / str(submission.id) / f"{doc.head_hash}.pdf"
+    """Keep a rendering on disk (written whole, then renamed) and on record.
+
+    The file is named by the chain head and its own content, so a second rendering of the same
+    head (the first one's file was lost) never takes the name a recorded SHA-256 belongs to.
+    """
+    digest = hashlib.sha256(content).hexdigest()
+    relative = Path(PDF_FOLDER) / str(submission.id) / f"{doc.head_hash}-{digest[:16]}.pdf"
     target = Path(current_app.instance_path) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".incoming")
     temporary.write_bytes(content)
     temporary.replace(target)
-    rendering = AuditPdf(
-        submission_id=submission.id,
-        head_hash=doc.head_hash,
-        events=doc.events,
-        verified=doc.verified,
-        sha256=hashlib.sha256(content).hexdigest(),
-        size=len(content),
-        path=str(relative),
-        rendered_at=doc.generated_at,
-        rendered_for_id=requested_by.id if requested_by else None,
-        render_seconds=round(seconds, 3),
-    )
-    db.session.add(rendering)
+    rendering = db.session.scalars(
+        select(AuditPdf)
+        .where(AuditPdf.submission_id == submission.id, AuditPdf.head_hash == doc.head_hash)
+        .with_for_update()
+    ).first()
+    if rendering is None:
+        rendering = AuditPdf(submission_id=submission.id, head_hash=doc.head_hash)
+        db.session.add(rendering)
+    elif rendering.path != str(relative):
+        # The earlier rendering of this head lost its file, or no longer tells the truth
+        # about the chain (an event was altered behind Baton's back): this one replaces it.
+        file_path(rendering).unlink(missing_ok=True)
+    rendering.events = doc.events
+    rendering.verified = doc.verified
+    rendering.sha256 = digest
+    rendering.size = len(content)
+    rendering.path = str(relative)
+    rendering.rendered_at = doc.generated_at
+    rendering.rendered_for_id = requested_by.id if requested_by else None
+    rendering.render_seconds = round(seconds, 3)
     db.session.flush()
     logger.info(
         "submission %s: audit trail PDF rendered (%d events, %.2fs)",
@@ -274,9 +292,19 @@ def request(submission: Submission, user: User) -> AuditPdf | None:
     from portal import outbox
 
     ready = cached(submission)
-    if ready is None:
+    if ready is None and not _render_pending(submission):
         outbox.add("render_pdf", submission_id=submission.id, user_id=user.id)
     return ready
+
+
+def _render_pending(submission: Submission) -> bool:
+    """True if a render_pdf job for this submission is already waiting (the page reloads)."""
+    from portal.models import OutboxMessage
+
+    waiting = db.session.scalars(
+        select(OutboxMessage.args).where(OutboxMessage.job == "render_pdf")
+    ).all()
+    return any(args.get("submission_id") == submission.id for args in waiting)
 
 
 def note_download(submission: Submission, rendering: AuditPdf, user: User) -> None:

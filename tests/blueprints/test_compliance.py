@@ -1,10 +1,12 @@
 """Compliance: searching every record, and bulk exports with a manifest that checks out."""
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import zipfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -119,10 +121,13 @@ def test_search_by_submission_date_uses_the_portal_time_zone(browser, org, many,
         ),
     ],
 )
-def test_a_bad_filter_is_explained(browser, org, query, message):
+def test_a_bad_filter_is_explained_and_lists_nothing(browser, org, many, query, message):
+    many(3)
     browser.login("cora@example.com")
     page = browser.get(f"/compliance/?{query}")
     assert page.status_code == 422 and message in page.text
+    assert "Taxi receipt" not in page.text and "0 records" in page.text
+    assert "as PDFs (ZIP)" not in page.text  # nothing to export from a search that did not run
 
 
 def test_an_export_with_nothing_in_it_is_refused(browser, org, many):
@@ -211,3 +216,86 @@ def test_statuses_offered_are_the_submitted_ones(browser, org):
     browser.login("cora@example.com")
     page = browser.get("/compliance/").text
     assert SubmissionStatus.DRAFT.label not in page.split('id="status"')[1].split("</select>")[0]
+
+
+def export_of(browser, many, count: int) -> Export:
+    many(count)
+    browser.login("cora@example.com")
+    browser.post("/compliance/exports", {"form": "petty_cash"})
+    return db.session.scalars(select(Export)).one()
+
+
+def test_an_export_taken_over_by_another_worker_stops_without_finishing(
+    browser, org, many, app, run_jobs, monkeypatch
+):
+    """A worker presumed dead (its lease ran out) may still be alive: it must step aside."""
+    from portal import clock, outbox
+    from portal.models import OutboxMessage
+    from portal.services import exports
+
+    app.config["EXPORT_WORKERS"] = 1
+    export = export_of(browser, many, 3)
+    claims = []
+
+    def claim(message_id):
+        claims.append(message_id)
+        return len(claims) < 3  # the claim is lost after the second record
+
+    monkeypatch.setattr(exports, "_keep_claim", claim)
+    run_jobs()
+    db.session.expire_all()
+    export = db.session.get(Export, export.id)
+    assert export.state == ExportState.RUNNING and export.done == 2 and export.path is None
+    folder = Path(app.instance_path) / exports.EXPORT_FOLDER
+    assert not list(folder.glob("*.zip")) and not list(folder.glob("*.partial"))
+    row = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "build_export")).one()
+    monkeypatch.undo()
+    # The worker that took it over finishes it: handed over again by the sweep, built once.
+    row.enqueued_at = clock.now() - dt.timedelta(minutes=10)
+    db.session.commit()
+    assert outbox.relay_due() == 1
+    run_jobs()
+    db.session.expire_all()
+    export = db.session.get(Export, export.id)
+    assert export.state == ExportState.DONE and export.done == 3
+    assert len(list(folder.glob("*.zip"))) == 1 and not list(folder.glob("*.partial"))
+
+
+def test_keeping_the_claim_renews_the_lease_and_fails_once_the_row_is_gone(browser, org, many, app):
+    from portal import clock
+    from portal.models import OutboxMessage
+    from portal.services import exports
+
+    export_of(browser, many, 1)
+    row = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "build_export")).one()
+    row.enqueued_at = clock.now() - dt.timedelta(minutes=10)
+    db.session.commit()
+    assert exports._keep_claim(row.id) is True
+    db.session.commit()
+    db.session.refresh(row)
+    assert row.enqueued_at > clock.now() - dt.timedelta(minutes=1)
+    db.session.delete(row)
+    db.session.commit()
+    assert exports._keep_claim(row.id) is False
+
+
+def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jobs, monkeypatch):
+    from portal.services import records
+
+    app.config["EXPORT_WORKERS"] = 1
+    export = export_of(browser, many, 2)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(records, "file_path", broken)
+    run_jobs()
+    db.session.expire_all()
+    export = db.session.get(Export, export.id)
+    assert export.state == ExportState.FAILED and "disk full" in export.error
+    failed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "export_failed")
+    ).one()
+    assert failed.chain == "admin" and failed.details["export"] == export.id
+    page = browser.get(f"/compliance/exports/{export.id}/progress").text
+    assert "disk full" in page

@@ -115,3 +115,23 @@ def test_all_approvers_at_once_each_record_exactly_one_decision(approvals, org, 
         select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "step_finished")
     )
     assert finished == 1
+
+
+def test_an_export_claim_held_by_another_worker_is_not_taken(app, org):
+    """While one worker holds a long export's outbox row, a second attempt cannot claim it."""
+    from sqlalchemy import text
+
+    from portal import outbox
+    from portal.services import exports
+
+    message = outbox.add("build_export", export_id=999)
+    db.session.commit()
+    with db.engine.connect() as other:
+        other.execute(
+            text("SELECT id FROM outbox_message WHERE id = :id FOR UPDATE"), {"id": message.id}
+        )
+        assert exports._keep_claim(message.id) is False
+        db.session.rollback()
+        other.rollback()
+    assert exports._keep_claim(message.id) is True
+    db.session.rollback()

@@ -1,5 +1,6 @@
 """The audit-trail PDF: rendered by a job, cached by head hash, read back with pypdf."""
 
+import hashlib
 import io
 import json
 
@@ -223,6 +224,44 @@ def test_a_changed_event_is_found_by_verify_on_the_page_in_the_pdf_and_by_the_co
     db.session.commit()
     _, text = text_of(records.file_path(rendering).read_bytes())
     assert "AUDIT CHAIN BROKEN at event 3: its content was changed." in text
+
+
+def test_a_cached_verified_pdf_is_not_served_once_the_chain_is_altered(
+    approvals, org, vendor_invoice, tamper
+):
+    submission = approved_invoice(approvals)
+    _, before = download(approvals, "cora@example.com", submission)
+    assert "Audit chain verified" in text_of(before.data)[1]
+    tamper(
+        update(AuditEvent)
+        .where(AuditEvent.submission_id == submission.id, AuditEvent.seq == 2)
+        .values(details={"forged": True})
+    )
+    assert records.cached(submission) is None  # same head hash, but it no longer verifies
+    first, after = download(approvals, "cora@example.com", submission)
+    assert first.status_code == 202 and after.status_code == 200
+    assert "AUDIT CHAIN BROKEN at event 2" in text_of(after.data)[1]
+    rendering = db.session.scalars(select(AuditPdf)).one()
+    assert rendering.verified is False
+    assert rendering.sha256 == hashlib.sha256(after.data).hexdigest()
+
+
+def test_a_lost_pdf_file_is_rendered_again_and_its_hash_recorded(approvals, org, vendor_invoice):
+    submission = approved_invoice(approvals)
+    _, first = download(approvals, "alice@example.com", submission)
+    lost = db.session.scalars(select(AuditPdf)).one()
+    records.file_path(lost).unlink()
+    again, second = download(approvals, "alice@example.com", submission)
+    assert again.status_code == 202 and second.status_code == 200
+    rendering = db.session.scalars(select(AuditPdf)).one()
+    db.session.refresh(rendering)
+    assert rendering.sha256 == hashlib.sha256(second.data).hexdigest()
+    assert rendering.sha256 != hashlib.sha256(first.data).hexdigest()
+    assert records.file_path(rendering).read_bytes() == second.data
+    downloads = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "record_downloaded")
+    ).all()
+    assert downloads[-1].details["sha256"] == hashlib.sha256(second.data).hexdigest()
 
 
 def test_verify_command_checks_every_chain(approvals, org, vendor_invoice, runner):

@@ -41,10 +41,13 @@ def search():
         filters = exports.Filters.parse(request.args)
     except exports.SearchRefused as refusal:
         error, filters = str(refusal), exports.Filters()
-    query = exports.search(filters)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     page = max(1, request.args.get("page", 1, type=int) or 1)
-    rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    if error:
+        total, rows = 0, []  # a search that could not be run lists nothing, not everything
+    else:
+        query = exports.search(filters)
+        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     forms = db.session.scalars(select(Form).order_by(Form.title)).all()
     recent = db.session.scalars(
         select(Export).order_by(Export.created_at.desc(), Export.id.desc()).limit(5)
