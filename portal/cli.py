@@ -61,10 +61,15 @@ def create_user(email, name, password, groups, manager_email):
 
 @baton.command("load-schemas")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
-def load_schemas(folder):
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also load files that match an older version (undoing later edits made in the browser).",
+)
+def load_schemas(folder, force):
     """Publish every FOLDER/*.json form schema; all or nothing."""
     try:
-        published = form_service.load_directory(folder, CLI_ACTOR)
+        published = form_service.load_directory(folder, CLI_ACTOR, force=force)
     except SchemaInvalid as exc:
         db.session.rollback()
         for line in exc.lines():
@@ -74,12 +79,31 @@ def load_schemas(folder):
         ) from None
     db.session.commit()
     for item in published:
+        if item.kept_newer is not None:
+            click.secho(
+                f"{item.form.slug}: kept version {item.kept_newer.number}, published in the "
+                "editor after the version in this file; run dump-schemas to update the file "
+                "(or load-schemas --force to go back to it)",
+                fg="yellow",
+            )
+            continue
         state = (
             f"new version {item.version.number}"
             if item.changed
             else f"unchanged (version {item.version.number})"
         )
         click.echo(f"{item.form.slug}: {state}")
+
+
+@baton.command("dump-schemas")
+@click.argument("folder", type=click.Path(file_okay=False))
+def dump_schemas(folder):
+    """Write each form's current schema to FOLDER/<form>.json, exactly as published."""
+    written = form_service.dump_directory(folder)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not written:
+        click.echo("No forms have been published yet; nothing written.")
 
 
 @baton.command("seed-demo")

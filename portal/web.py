@@ -48,6 +48,7 @@ ERROR_MESSAGES = {
 
 def init_app(app: Flask) -> None:
     from portal.blueprints.account.routes import bp as account_bp
+    from portal.blueprints.admin.routes import bp as admin_bp
     from portal.blueprints.approvals.routes import bp as approvals_bp
     from portal.blueprints.auth.routes import bp as auth_bp
     from portal.blueprints.compliance.routes import bp as compliance_bp
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(approvals_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(compliance_bp)
+    app.register_blueprint(admin_bp)
     if app.config.get("DEV_MAILBOX"):
         from portal.blueprints.devtools.routes import bp as devtools_bp
 

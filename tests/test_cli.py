@@ -131,6 +131,59 @@ def test_load_schemas_with_a_fault_prints_file_and_path_and_loads_nothing(runner
     assert db.session.scalars(select(Form)).all() == []
 
 
+def test_dump_schemas_writes_what_was_published_and_loads_back_unchanged(runner, tmp_path):
+    assert runner.invoke(args=["baton", "load-schemas", str(SCHEMAS)]).exit_code == 0
+    out = tmp_path / "dumped"
+    result = runner.invoke(args=["baton", "dump-schemas", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'vendor_invoice.json'}" in result.output
+    for path in SCHEMAS.glob("*.json"):
+        assert (out / path.name).read_text("utf-8") == path.read_text("utf-8")
+    again = runner.invoke(args=["baton", "load-schemas", str(out)])
+    assert "vendor_invoice: unchanged (version 1)" in again.output
+
+
+def test_dump_schemas_with_no_forms_says_so(runner, tmp_path):
+    out = tmp_path / "schemas"
+    result = runner.invoke(args=["baton", "dump-schemas", str(out)])
+    assert result.exit_code == 0 and "No forms have been published yet" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_load_schemas_keeps_a_newer_version_published_in_the_editor(runner, org, ada):
+    from portal.services import forms as form_service
+
+    assert runner.invoke(args=["baton", "load-schemas", str(SCHEMAS)]).exit_code == 0
+    edited = json.loads((SCHEMAS / "vendor_invoice.json").read_text())
+    edited["title"] = "Supplier invoice"
+    form_service.publish_checked(json.dumps(edited, indent=2), "vendor_invoice", ada, based_on=1)
+    db.session.commit()
+    stale = runner.invoke(args=["baton", "load-schemas", str(SCHEMAS)])
+    assert stale.exit_code == 0, stale.output
+    assert "vendor_invoice: kept version 2, published in the editor" in stale.output
+    assert "run dump-schemas to update the file" in stale.output
+    form = form_service.find_form("vendor_invoice")
+    assert form.current_version.number == 2 and form.title == "Supplier invoice"
+    forced = runner.invoke(args=["baton", "load-schemas", "--force", str(SCHEMAS)])
+    assert "vendor_invoice: new version 3" in forced.output
+    db.session.expire_all()
+    assert form_service.find_form("vendor_invoice").title == "Vendor invoice"
+
+
+def test_a_changed_file_is_still_loaded_after_editor_changes(runner, tmp_path, org, ada):
+    from portal.services import forms as form_service
+
+    assert runner.invoke(args=["baton", "load-schemas", str(SCHEMAS)]).exit_code == 0
+    edited = json.loads((SCHEMAS / "vendor_invoice.json").read_text())
+    edited["title"] = "Supplier invoice"
+    form_service.publish_checked(json.dumps(edited), "vendor_invoice", ada, based_on=1)
+    db.session.commit()
+    edited["title"] = "Invoice from a supplier"
+    (tmp_path / "vendor_invoice.json").write_text(json.dumps(edited))
+    result = runner.invoke(args=["baton", "load-schemas", str(tmp_path)])
+    assert "vendor_invoice: new version 3" in result.output
+
+
 def test_seed_demo_prints_users_with_passwords_and_is_repeatable(runner):
     first = runner.invoke(args=["baton", "seed-demo"])
     assert first.exit_code == 0, first.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,6 +14,9 @@ from portal.domain import schema
 from portal.domain.schema import FormSpec
 from portal.extensions import db
 from portal.models.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from portal.models.user import User
 
 
 class Form(db.Model):
@@ -59,6 +63,7 @@ class FormVersion(db.Model):
     source: Mapped[str] = mapped_column(String(200), default="")
 
     form: Mapped[Form] = relationship(back_populates="versions", foreign_keys=[form_id])
+    created_by: Mapped[User | None] = relationship()
 
     @property
     def spec(self) -> FormSpec:

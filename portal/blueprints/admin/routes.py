@@ -1,0 +1,222 @@
+"""The form editor: list forms, edit a schema beside its live preview, publish, compare, roll back.
+
+Every view is for members of the `admin` group; everyone else gets a 403. The views parse the
+request and call portal.services.forms, which owns the checks and the transaction.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal import clock, forms
+from portal.domain.schema import SchemaInvalid
+from portal.extensions import db
+from portal.services import forms as form_service
+from portal.services import submissions
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+#: The editor refuses text larger than this; real schemas are a few tens of kilobytes.
+MAX_SCHEMA_CHARS = 500_000
+
+
+@bp.before_request
+def _only_admins():
+    if not (current_user.is_authenticated and current_user.in_group("admin")):
+        abort(403)
+
+
+@bp.get("/forms")
+def form_list():
+    """Every form with its current version, submissions and last change."""
+    return render_template("admin/forms.html", rows=form_service.overview())
+
+
+@bp.route("/forms/new", methods=["GET", "POST"])
+def new_form():
+    """Name a new form and choose what it starts from: a blank template or another form."""
+    existing = [form for form, _ in form_service.overview() if form.current_version]
+    slug = request.form.get("slug", "").strip()
+    copy_from = request.values.get("copy_from", "")
+    error = None
+    if request.method == "POST":
+        error = form_service.new_form_refusal(slug)
+        if error is None:
+            return redirect(url_for("admin.edit_form", slug=slug, copy_from=copy_from or None))
+    return render_template(
+        "admin/new.html", existing=existing, slug=slug, copy_from=copy_from, error=error
+    ), (422 if error else 200)
+
+
+@bp.get("/forms/<slug>/edit")
+def edit_form(slug: str):
+    """The schema as JSON beside its live preview."""
+    form = form_service.find_form(slug)
+    if form is None:
+        refusal = form_service.new_form_refusal(slug)
+        if refusal:
+            flash(refusal, "error")
+            return redirect(url_for("admin.new_form"))
+        text = form_service.starting_text(request.args.get("copy_from"))
+    else:
+        text = form.current_version.schema_text if form.current_version else ""
+    based_on = form.current_version.number if form and form.current_version else None
+    return _editor(slug, form, text, based_on)
+
+
+@bp.post("/forms/<slug>/preview")
+def preview(slug: str):
+    """htmx: the preview of the text in the editor, re-rendered as the admin types."""
+    text = _schema_text()
+    if text is None:
+        return render_template("admin/_preview.html", too_large=True, slug=slug), 413
+    return render_template("admin/_preview.html", slug=slug, **_preview_context(text, slug))
+
+
+@bp.post("/forms/<slug>/publish")
+def publish(slug: str):
+    """Publish the editor's text as the form's next version, if it passes every check."""
+    text = _schema_text()
+    if text is None:
+        abort(413)
+    base = request.form.get("based_on", "")
+    based_on = int(base) if base.isdigit() else None
+    note = request.form.get("note", "").strip()[:150]
+    form = form_service.find_form(slug)
+    try:
+        published = form_service.publish_checked(
+            text, slug, current_user, f"editor: {note}" if note else "editor", based_on
+        )
+    except SchemaInvalid as refusal:
+        db.session.rollback()
+        if form_service.preview(text, slug).errors:
+            flash("Not published: fix the problems listed beside the editor first.", "error")
+        else:  # a refusal about the form, not the text (it is archived)
+            flash("Not published: " + "; ".join(e.message for e in refusal.errors), "error")
+        return _editor(slug, form, text, based_on, status=422)
+    except form_service.PublishConflict as conflict:
+        db.session.rollback()
+        flash(f"Not published: {conflict}", "error")
+        current = conflict.current.number if conflict.current else None
+        return _editor(slug, form, text, current, status=409, conflict_with=based_on)
+    db.session.commit()
+    if published.changed:
+        flash(
+            f"Published {published.form.title} version {published.version.number}. "
+            "New requests use it; requests already started keep their version.",
+            "success",
+        )
+    else:
+        flash(f"Nothing to publish: this is already version {published.version.number}.", "info")
+    return redirect(url_for("admin.versions", slug=slug))
+
+
+@bp.get("/forms/<slug>/versions")
+def versions(slug: str):
+    """Who published what and when; compare any two versions; roll back to one."""
+    form = form_service.find_form(slug) or abort(404)
+    return render_template(
+        "admin/versions.html",
+        form=form,
+        versions=list(reversed(form.versions)),
+        usage=form_service.submissions_per_version(form),
+    )
+
+
+@bp.get("/forms/<slug>/compare")
+def compare(slug: str):
+    """A readable diff between two versions: the changes in words, then the JSON lines."""
+    form = form_service.find_form(slug) or abort(404)
+    newest = form.versions[-1].number if form.versions else 0
+    older_number = request.args.get("from", type=int) or max(1, newest - 1)
+    newer_number = request.args.get("to", type=int) or newest
+    older = form_service.version_of(form, older_number)
+    newer = form_service.version_of(form, newer_number)
+    if older is None or newer is None:
+        abort(404)
+    return render_template(
+        "admin/compare.html", form=form, comparison=form_service.compare(older, newer)
+    )
+
+
+@bp.get("/forms/<slug>/versions/<int:number>")
+def version(slug: str, number: int):
+    """One version's schema exactly as it was published, and its form as people saw it."""
+    form = form_service.find_form(slug) or abort(404)
+    found = form_service.version_of(form, number) or abort(404)
+    context = _preview_context(found.schema_text, slug, spec=found.spec)
+    return render_template("admin/version.html", form=form, version=found, **context)
+
+
+@bp.post("/forms/<slug>/versions/<int:number>/rollback")
+def rollback(slug: str, number: int):
+    """Publish an old version again, as a new version."""
+    try:
+        published = form_service.rollback(slug, number, current_user)
+    except SchemaInvalid as refusal:
+        db.session.rollback()
+        flash(f"Version {number} cannot be published again: " + "; ".join(refusal.lines()), "error")
+        return redirect(url_for("admin.versions", slug=slug))
+    db.session.commit()
+    if published.changed:
+        flash(
+            f"Rolled back: version {published.version.number} is a copy of version {number} "
+            "and is now the current version.",
+            "success",
+        )
+    else:
+        flash(f"Version {number} is the same as the current version; nothing changed.", "info")
+    return redirect(url_for("admin.versions", slug=slug))
+
+
+@bp.post("/forms/<slug>/archive")
+def archive(slug: str):
+    form = form_service.find_form(slug) or abort(404)
+    archiving = request.form.get("archived") == "1"
+    form_service.set_archived(form, archiving, current_user)
+    db.session.commit()
+    if archiving:
+        flash(
+            f"Archived {form.title}: nobody can start a new request with it. "
+            "Its records, and requests already in review, are kept.",
+            "success",
+        )
+    else:
+        flash(f"Restored {form.title}: people can start requests with it again.", "success")
+    if request.form.get("next") == "versions":
+        return redirect(url_for("admin.versions", slug=slug))
+    return redirect(url_for("admin.form_list"))
+
+
+def _schema_text() -> str | None:
+    text = request.form.get("schema_text", "")
+    return None if len(text) > MAX_SCHEMA_CHARS else text
+
+
+def _editor(slug, form, text, based_on, status=200, conflict_with=None):
+    return render_template(
+        "admin/editor.html",
+        slug=slug,
+        form=form,
+        text=text,
+        based_on=based_on,
+        conflict_with=conflict_with,
+        **_preview_context(text, slug),
+    ), status
+
+
+def _preview_context(text: str, slug: str, spec=None) -> dict:
+    """The preview of `text`; given the `spec` of a published version, it is shown as it was."""
+    result = form_service.Preview(spec, []) if spec else form_service.preview(text, slug)
+    context = {"preview": result, "too_large": False}
+    if result.spec is not None:
+        today = clock.today(current_app.config["BATON_TIMEZONE"])
+        raw = forms.blank_input(result.spec, today)
+        evaluation = submissions.evaluate(result.spec, raw, submissions.Files())
+        evaluation.errors.clear()
+        context.update(
+            spec=result.spec,
+            form_fields=forms.build(result.spec, raw, evaluation),
+            evaluation=evaluation,
+        )
+    return context
