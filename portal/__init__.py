@@ -39,8 +39,10 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
 
     from portal import web
+    from portal.services import webhooks
 
     web.init_app(app)
+    webhooks.init_app(app)
 
     from portal import cli
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import select
 
 from portal import clock
@@ -58,6 +58,7 @@ def record(
         head = AuditChain(chain=chain, seq=0, head_hash=GENESIS)
         db.session.add(head)
     ip, user_agent = _client()
+    channel, details = _through_api(actor, details or {})
     event = AuditEvent(
         chain=chain,
         seq=head.seq + 1,
@@ -66,8 +67,8 @@ def record(
         actor_id=actor.user.id if actor.user is not None else None,
         actor=actor.label,
         action=action,
-        channel=actor.channel,
-        details=details or {},
+        channel=channel,
+        details=details,
         ip=ip,
         user_agent=user_agent,
         prev_hash=head.head_hash,
@@ -77,7 +78,30 @@ def record(
     head.head_hash = event.hash
     db.session.add(event)
     db.session.flush()
+    for listener in _LISTENERS:
+        listener(event)
     return event
+
+
+#: Called with every event as it is recorded, in the same transaction (webhooks, for one).
+_LISTENERS: list = []
+
+
+def subscribe(listener) -> None:
+    """Have `listener(event)` called for every event recorded from now on (once per listener)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
+def _through_api(actor: Actor, details: dict) -> tuple[str, dict]:
+    """A person acting through an API token: channel "api", and the token named in the details.
+
+    The API sets `g.api_token`; services need not know which door the request came through.
+    """
+    token = g.get("api_token") if has_request_context() else None
+    if token is None or actor.channel not in ("web", "api"):
+        return actor.channel, details
+    return "api", {**details, "api_token": token.name}
 
 
 def _client() -> tuple[str | None, str | None]:

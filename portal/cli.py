@@ -13,7 +13,7 @@ from portal import audit
 from portal.domain.schema import SchemaInvalid
 from portal.extensions import db
 from portal.services import forms as form_service
-from portal.services import users
+from portal.services import tokens, users
 
 baton = AppGroup("baton", help="Baton administration commands.")
 
@@ -104,6 +104,24 @@ def dump_schemas(folder):
         click.echo(f"wrote {path}")
     if not written:
         click.echo("No forms have been published yet; nothing written.")
+
+
+@baton.command("create-token")
+@click.argument("email")
+@click.option("--name", default="", help="What uses the token, such as “ERP import”.")
+def create_token(email, name):
+    """Create an API token that acts as the user with this EMAIL; it is printed once."""
+    user = users.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email!r}")
+    try:
+        row, token = tokens.create(user, name or f"token for {user.email}", CLI_ACTOR)
+    except tokens.TokenRefused as refusal:
+        db.session.rollback()
+        raise click.ClickException(str(refusal)) from None
+    db.session.commit()
+    click.echo(f"Token {row.name!r} for {user.email} (shown once; store it now):")
+    click.echo(token)
 
 
 @baton.command("seed-demo")

@@ -218,8 +218,19 @@ def describe_event(event, form: FormSpec | None = None) -> str:
     return action.replace("_", " ").capitalize()
 
 
+def pretty_json(text: str) -> str:
+    """JSON text laid out for reading (the text itself if it is not JSON)."""
+    import json
+
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
+        pretty_json=pretty_json,
         amount=amount,
         money=money,
         number=number,

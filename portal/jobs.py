@@ -144,8 +144,19 @@ def _send_email(message, email_id: int) -> None:
 
 
 #: Outbox job names and the functions that do their work.
+def _deliver_webhook(message, delivery_id: int) -> None:
+    from portal.extensions import db
+    from portal.services import webhooks
+
+    outcome = webhooks.send(delivery_id)
+    logger.info("webhook delivery %s: %s", delivery_id, outcome)
+    db.session.delete(message)
+    db.session.commit()
+
+
 HANDLERS = {
     "start_chain": _start_chain,
+    "deliver_webhook": _deliver_webhook,
     "send_email": _send_email,
     "render_pdf": _render_pdf,
     "build_export": _build_export,

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock, queue
@@ -33,9 +33,9 @@ _PENDING = "baton.outbox.pending"
 _TIMERS = "baton.outbox.timers"
 
 
-def add(job: str, **args) -> OutboxMessage:
-    """Write a job to run after the current transaction commits."""
-    message = OutboxMessage(job=job, args=args, created_at=clock.now())
+def add(job: str, run_at: dt.datetime | None = None, **args) -> OutboxMessage:
+    """Write a job to run after the current transaction commits (not before `run_at`)."""
+    message = OutboxMessage(job=job, args=args, created_at=clock.now(), run_at=run_at)
     db.session.add(message)
     db.session.flush()
     db.session.info.setdefault(_PENDING, []).append(message.id)
@@ -130,26 +130,35 @@ def relay(ids: list[int]) -> int:
     """Hand these outbox rows to RQ; a row that cannot be handed over stays for the sweep."""
     q = queue.queue(current_app)
     sent = []
-    kinds: dict[int, str] = {}
+    rows: dict[int, tuple[str, dt.datetime | None]] = {}
     if ids:
         # Its own connection: this runs after the caller's commit, when its session is done.
         with db.engine.connect() as connection:
-            kinds = dict(
-                connection.execute(
-                    select(OutboxMessage.id, OutboxMessage.job).where(OutboxMessage.id.in_(ids))
-                ).all()
-            )
+            rows = {
+                row.id: (row.job, row.run_at)
+                for row in connection.execute(
+                    select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.run_at).where(
+                        OutboxMessage.id.in_(ids)
+                    )
+                )
+            }
+    now = clock.now()
     for message_id in ids:
-        timeout = LONG_JOBS.get(kinds.get(message_id), current_app.config.get("JOB_TIMEOUT", 300))
+        kind, run_at = rows.get(message_id, (None, None))
+        if run_at is not None and run_at.tzinfo is None:
+            run_at = run_at.replace(tzinfo=dt.UTC)  # SQLite through a bare connection
+        timeout = LONG_JOBS.get(kind, current_app.config.get("JOB_TIMEOUT", 300))
+        options = {
+            "job_id": job_id("outbox", message_id),
+            "job_timeout": timeout,
+            "result_ttl": 0,
+            "failure_ttl": 24 * 3600,
+        }
         try:
-            q.enqueue(
-                RUNNER,
-                message_id,
-                job_id=job_id("outbox", message_id),
-                job_timeout=timeout,
-                result_ttl=0,
-                failure_ttl=24 * 3600,
-            )
+            if run_at is not None and run_at > now:
+                q.enqueue_at(run_at, RUNNER, message_id, **options)
+            else:
+                q.enqueue(RUNNER, message_id, **options)
         except Exception:  # noqa: BLE001 - Redis down: the row waits for the sweep
             logger.warning(
                 "could not hand outbox message %s to RQ; the sweep will retry", message_id
@@ -170,11 +179,19 @@ def relay(ids: list[int]) -> int:
 def relay_due(lease: dt.timedelta | None = None, limit: int = 500) -> int:
     """Hand RQ every row never handed over, and every row whose lease ran out (the sweep)."""
     lease = lease if lease is not None else current_app.config.get("OUTBOX_LEASE", DEFAULT_LEASE)
-    stale = clock.now() - lease
+    now = clock.now()
+    stale = now - lease
+    never_handed = OutboxMessage.enqueued_at.is_(None)
+    # A row waiting for its run_at was handed to RQ's scheduler long ago: it is lost only if
+    # its time has passed by a whole lease too.
+    lost = and_(
+        OutboxMessage.enqueued_at <= stale,
+        or_(OutboxMessage.run_at.is_(None), OutboxMessage.run_at <= stale),
+    )
     with db.engine.connect() as connection:
         ids = connection.scalars(
             select(OutboxMessage.id)
-            .where(or_(OutboxMessage.enqueued_at.is_(None), OutboxMessage.enqueued_at <= stale))
+            .where(or_(never_handed, lost))
             .order_by(OutboxMessage.id)
             .limit(limit)
         ).all()

@@ -12,11 +12,13 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from portal import display
-from portal.extensions import db, login_manager
+from portal.extensions import csrf, db, login_manager
 from portal.models import User
 
 logger = logging.getLogger(__name__)
 
+#: Everything under here is the JSON API: its own authentication, JSON errors.
+API_PREFIX = "/api"
 #: Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "health", "approvals.act"})
 
@@ -49,6 +51,7 @@ ERROR_MESSAGES = {
 def init_app(app: Flask) -> None:
     from portal.blueprints.account.routes import bp as account_bp
     from portal.blueprints.admin.routes import bp as admin_bp
+    from portal.blueprints.api.routes import bp as api_bp
     from portal.blueprints.approvals.routes import bp as approvals_bp
     from portal.blueprints.auth.routes import bp as auth_bp
     from portal.blueprints.compliance.routes import bp as compliance_bp
@@ -60,6 +63,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(compliance_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # bearer tokens only: no cookie, so nothing for a CSRF to ride on
     if app.config.get("DEV_MAILBOX"):
         from portal.blueprints.devtools.routes import bp as devtools_bp
 
@@ -100,6 +105,8 @@ def _load_user(user_id: str) -> User | None:
 def _require_login():
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
+    if _is_api():
+        return None  # the API checks its own bearer tokens and answers in JSON
     if request.headers.get("HX-Request"):
         response = make_response("", 401)
         response.headers["HX-Redirect"] = url_for("auth.login")
@@ -132,7 +139,27 @@ def _csrf_error(error: CSRFError):
     )
 
 
+def _is_api() -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+def _api_error(code: int, message: str, headers=None):
+    response = make_response({"message": message}, code)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def _http_error(error: HTTPException):
+    if _is_api():
+        message = error.description or error.name
+        if error.code == 405:
+            message = f"{request.method} is not allowed here; allowed: " + ", ".join(
+                sorted(m for m in (error.valid_methods or []) if m not in ("HEAD", "OPTIONS"))
+            )
+        headers = dict(error.get_headers()) if error.code in (401, 405, 429) else {}
+        headers.pop("Content-Type", None)
+        return _api_error(error.code, message, headers)
     title, message = ERROR_MESSAGES.get(error.code, (error.name, error.description))
     if error.code == 400 and error.description and not error.description.startswith("The browser"):
         message = error.description
@@ -146,6 +173,8 @@ def _unexpected_error(error: Exception):
         return _http_error(error)
     logger.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
+    if _is_api():
+        return _api_error(500, "Something went wrong on our side; nothing was saved.")
     title, message = ERROR_MESSAGES[500]
     return render_template("errors/error.html", code=500, title=title, message=message), 500
 

@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.fixtures.web",
     "tests.fixtures.jobs",
     "tests.fixtures.approvals",
+    "tests.fixtures.api",
 ]
 
 

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal import clock, jobs, outbox, queue
 from portal.extensions import db
@@ -171,3 +171,42 @@ def test_approved_request_leaves_an_empty_outbox(approvals, org, vendor_invoice)
     assert approvals.submission(submission.id).status == SubmissionStatus.APPROVED
     assert total(OutboxMessage) == 0
     assert total(EmailMessage, EmailMessage.state != EmailState.SENT) == 0
+
+
+def test_a_job_that_waits_is_scheduled_and_left_alone_by_the_sweep_until_lost(app):
+    """run_at: RQ's scheduler holds it; the sweep hands it over only a lease after its time."""
+    from rq.registry import ScheduledJobRegistry
+
+    later = clock.now() + dt.timedelta(minutes=30)
+    message = outbox.add("deliver_webhook", run_at=later, delivery_id=1)
+    db.session.commit()
+    q = queue.queue(app)
+    scheduled = ScheduledJobRegistry(queue=q)
+    assert outbox.job_id("outbox", message.id) in scheduled.get_job_ids()
+    assert q.count == 0  # nothing to run yet
+    assert outbox.relay_due() == 0  # handed to the scheduler: not lost
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(
+            run_at=clock.now() - dt.timedelta(minutes=10),
+            enqueued_at=clock.now() - dt.timedelta(minutes=40),
+        )
+    )
+    db.session.commit()
+    assert outbox.relay_due() == 1  # its time passed a lease ago and it is still here: lost
+
+
+def test_a_waiting_job_that_never_reached_redis_is_handed_over_by_the_sweep(app):
+    later = clock.now() + dt.timedelta(minutes=30)
+    message = outbox.add("deliver_webhook", run_at=later, delivery_id=1)
+    db.session.flush()
+    db.session.info.pop("baton.outbox.pending", None)  # as if Redis was down at commit
+    db.session.commit()
+    assert outbox.relay_due() == 1
+    from rq.registry import ScheduledJobRegistry
+
+    assert (
+        outbox.job_id("outbox", message.id)
+        in ScheduledJobRegistry(queue=queue.queue(app)).get_job_ids()
+    )

@@ -4,6 +4,7 @@ from portal.models.approval import ApprovalStep, GroupCursor, Task, Timer
 from portal.models.audit_event import AuditChain, AuditEvent
 from portal.models.email import EmailMessage, EmailState
 from portal.models.form import Form, FormVersion
+from portal.models.integration import ApiToken, DeliveryState, WebhookDelivery, WebhookEndpoint
 from portal.models.outbox import OutboxMessage
 from portal.models.record import AuditPdf, Export, ExportState
 from portal.models.stored_file import StoredFile
@@ -11,11 +12,13 @@ from portal.models.submission import Attachment, Submission, SubmissionStatus
 from portal.models.user import Group, User
 
 __all__ = [
+    "ApiToken",
     "ApprovalStep",
     "Attachment",
     "AuditPdf",
     "AuditChain",
     "AuditEvent",
+    "DeliveryState",
     "EmailMessage",
     "EmailState",
     "Export",
@@ -31,4 +34,6 @@ __all__ = [
     "Task",
     "Timer",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -28,3 +28,5 @@ class OutboxMessage(db.Model):
     #: When it was last handed to RQ; empty until the relay (or the sweep) has done so.
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    #: Not before this time (a retry that waits); empty means as soon as possible.
+    run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

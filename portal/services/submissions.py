@@ -89,12 +89,16 @@ def read_files(
     return found
 
 
-def evaluate(spec: FormSpec, raw: dict, files: Files) -> Evaluation:
-    """Evaluate a posted form, its files included, against the form's rules."""
+def evaluate(spec: FormSpec, raw: dict, files: Files, strict: bool = False) -> Evaluation:
+    """Evaluate a posted form, its files included, against the form's rules.
+
+    `strict` (the API) also refuses keys the form does not have; a browser only posts fields.
+    """
     merged = dict(raw)
     for name, items in files.raw.items():
         merged[name] = items if spec.field(name).multiple else (items[0] if items else None)
-    evaluation = values.evaluate(spec, merged, clock.today(current_app.config["BATON_TIMEZONE"]))
+    today = clock.today(current_app.config["BATON_TIMEZONE"])
+    evaluation = values.evaluate(spec, merged, today, strict=strict)
     for name, faults in files.faults.items():
         for message in faults:
             evaluation.add_error(name, message)
@@ -137,6 +141,7 @@ def submit(
     files: Files,
     submission: Submission | None = None,
     client_token: str | None = None,
+    strict: bool = False,
 ) -> tuple[Submission | None, Evaluation]:
     """Submit the form if it is valid; if not, change nothing and return the evaluation."""
     never_submitted = submission is None or submission.submitted_at is None
@@ -145,7 +150,7 @@ def submit(
             f"“{version.form.title}” no longer accepts requests: it was archived."
         )
     spec = version.spec
-    evaluation = evaluate(spec, raw, files)
+    evaluation = evaluate(spec, raw, files, strict)
     if not evaluation.ok:
         return None, evaluation
     if submission is None:

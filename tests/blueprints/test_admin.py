@@ -78,7 +78,7 @@ def admin_urls(app) -> list[tuple[str, str]]:
     urls = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):
-            url = rule.rule.replace("<slug>", "travel").replace("<int:number>", "1")
+            url = re.sub(r"<int:[a-z_]+>", "1", rule.rule.replace("<slug>", "travel"))
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 urls.append((method, url))
     assert len(urls) >= 10

@@ -1,17 +1,27 @@
-"""A person's own settings: out of office, delegate, daily digest."""
+"""A person's own settings: out of office, delegate, daily digest, API tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
-from portal import clock
+from portal import audit, clock
 from portal.extensions import db
-from portal.services import account, approvals
+from portal.services import account, approvals, tokens
 
 bp = Blueprint("account", __name__)
 
@@ -97,3 +107,52 @@ def hand_over():
 
 def _today():
     return clock.today(current_app.config["BATON_TIMEZONE"])
+
+
+@bp.route("/settings/tokens", methods=["GET", "POST"])
+def api_tokens():
+    """The person's API tokens: create one (shown once), see when each was used, revoke."""
+    error = None
+    if request.method == "POST":
+        try:
+            _, token = tokens.create(
+                current_user, request.form.get("name", ""), audit.Actor(current_user)
+            )
+        except tokens.TokenRefused as refusal:
+            db.session.rollback()
+            error = str(refusal)
+        else:
+            db.session.commit()
+            # Post/redirect/get, so a reload cannot make a second token; the new token rides
+            # in the (signed, HttpOnly) session to the next page only, and is gone after it.
+            session[_NEW_TOKEN] = token
+            return redirect(url_for("account.api_tokens"))
+    created = session.pop(_NEW_TOKEN, None)
+    response = make_response(
+        render_template(
+            "account/tokens.html",
+            tokens=tokens.tokens_of(current_user),
+            created=created,
+            error=error,
+            name=request.form.get("name", "") if error else "",
+        ),
+        422 if error else 200,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_NEW_TOKEN = "new_api_token"
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int):
+    try:
+        row = tokens.revoke(current_user, token_id)
+    except tokens.TokenRefused as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
+    else:
+        db.session.commit()
+        flash(f"Revoked “{row.name}”: it no longer works.", "success")
+    return redirect(url_for("account.api_tokens"))

@@ -1,4 +1,5 @@
-"""The form editor: list forms, edit a schema beside its live preview, publish, compare, roll back.
+"""Admin pages: the form editor (edit a schema beside its live preview, publish, compare, roll
+back) and webhooks (endpoints, their secrets and delivery logs).
 
 Every view is for members of the `admin` group; everyone else gets a 403. The views parse the
 request and call portal.services.forms, which owns the checks and the transaction.
@@ -12,8 +13,9 @@ from flask_login import current_user
 from portal import clock, forms
 from portal.domain.schema import SchemaInvalid
 from portal.extensions import db
+from portal.models import WebhookDelivery, WebhookEndpoint
 from portal.services import forms as form_service
-from portal.services import submissions
+from portal.services import submissions, webhooks
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 #: The editor refuses text larger than this; real schemas are a few tens of kilobytes.
@@ -220,3 +222,101 @@ def _preview_context(text: str, slug: str, spec=None) -> dict:
             evaluation=evaluation,
         )
     return context
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+def webhooks_list():
+    """Every endpoint with its latest deliveries; register a new one."""
+    error = None
+    if request.method == "POST":
+        try:
+            endpoint = webhooks.save_endpoint(
+                current_user,
+                request.form.get("url", ""),
+                request.form.getlist("events"),
+                request.form.get("description", ""),
+            )
+        except webhooks.WebhookRefused as refusal:
+            db.session.rollback()
+            error = str(refusal)
+        else:
+            db.session.commit()
+            flash(
+                "Registered. Give the receiver the signing secret below, then send a test.",
+                "success",
+            )
+            return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
+    return render_template(
+        "admin/webhooks.html",
+        endpoints=webhooks.endpoints(),
+        events=webhooks.EVENTS,
+        error=error,
+        form=request.form,
+    ), (422 if error else 200)
+
+
+@bp.route("/webhooks/<int:endpoint_id>", methods=["GET", "POST"])
+def webhook(endpoint_id: int):
+    """One endpoint: its settings, its secret, and the log of its deliveries."""
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id) or abort(404)
+    error = None
+    if request.method == "POST":
+        try:
+            webhooks.save_endpoint(
+                current_user,
+                request.form.get("url", ""),
+                request.form.getlist("events"),
+                request.form.get("description", ""),
+                active=request.form.get("active") == "1",
+                endpoint=endpoint,
+            )
+        except webhooks.WebhookRefused as refusal:
+            db.session.rollback()
+            error = str(refusal)
+        else:
+            db.session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
+    return render_template(
+        "admin/webhook.html",
+        hook=endpoint,
+        deliveries=webhooks.deliveries_of(endpoint),
+        events=webhooks.EVENTS,
+        error=error,
+    ), (422 if error else 200)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/ping")
+def webhook_ping(endpoint_id: int):
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id) or abort(404)
+    webhooks.ping(current_user, endpoint)
+    db.session.commit()
+    flash("A test delivery is on its way; its outcome shows in the log below.", "success")
+    return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
+
+
+@bp.post("/webhooks/<int:endpoint_id>/rotate")
+def webhook_rotate(endpoint_id: int):
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id) or abort(404)
+    webhooks.rotate_secret(current_user, endpoint)
+    db.session.commit()
+    flash("A new signing secret is in use from now on. Give it to the receiver.", "success")
+    return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
+
+
+@bp.get("/webhooks/deliveries/<int:delivery_id>")
+def webhook_delivery(delivery_id: int):
+    delivery = db.session.get(WebhookDelivery, delivery_id) or abort(404)
+    return render_template("admin/delivery.html", delivery=delivery)
+
+
+@bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
+def webhook_redeliver(delivery_id: int):
+    delivery = db.session.get(WebhookDelivery, delivery_id) or abort(404)
+    webhooks.redeliver(current_user, delivery)
+    db.session.commit()
+    flash(f"Delivery {delivery.id} will be sent again now.", "success")
+    return redirect(url_for("admin.webhook_delivery", delivery_id=delivery.id))

@@ -1,0 +1,334 @@
+"""/api/v1: the JSON API. The same services, rules and audit trail as the web pages.
+
+Every request carries `Authorization: Bearer TOKEN`; the token acts as its user. Views parse
+JSON, call portal.services, and answer with the representations in representations.py, which
+the OpenAPI document (openapi.py) describes. Errors are JSON everywhere under /api.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+from decimal import Decimal
+
+from flask import Blueprint, current_app, g, request, send_file
+from werkzeug.datastructures import FileStorage
+
+from portal.blueprints.api import representations as rep
+from portal.blueprints.api.openapi import document as openapi_document
+from portal.domain.chain import Decision, TaskState
+from portal.domain.schema import FieldKind, SchemaInvalid
+from portal.extensions import db
+from portal.models import FormVersion, Submission, Task
+from portal.services import access, approvals, records, submissions, tokens
+from portal.services import forms as form_service
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PUBLIC = frozenset({"api.openapi"})
+NO_SUCH_FIELD = "This form has no such field."
+#: While a PDF is rendered, clients are asked to come back after this many seconds.
+PDF_RETRY_SECONDS = 5
+
+
+class ApiError(Exception):
+    """An answer other than success: a status, a message and, for input, errors by path."""
+
+    def __init__(self, status: int, message: str, errors: dict | None = None, headers=None):
+        super().__init__(message)
+        self.status, self.message, self.errors, self.headers = status, message, errors, headers
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    db.session.rollback()
+    body = {"message": error.message}
+    if error.errors is not None:
+        body["errors"] = error.errors
+    return body, error.status, error.headers or {}
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in PUBLIC:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "Send an API token as 'Authorization: Bearer TOKEN'.",
+            headers={"WWW-Authenticate": 'Bearer realm="baton"'},
+        )
+    found = tokens.authenticate(token.strip())
+    if found is None:
+        raise ApiError(
+            401,
+            "This token is not valid: it is wrong, revoked, or its user is disabled.",
+            headers={"WWW-Authenticate": 'Bearer realm="baton", error="invalid_token"'},
+        )
+    g.api_token, g.api_user = found, found.user
+    db.session.commit()  # the token's last use; nothing else has happened yet
+
+
+@bp.after_request
+def _no_store(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document describing every operation here."""
+    return openapi_document(request.host_url.rstrip("/"))
+
+
+@bp.get("/forms")
+def list_forms():
+    return [rep.form_summary(form) for form in submissions.open_forms()]
+
+
+@bp.get("/forms/<slug>")
+def get_form(slug: str):
+    form = form_service.find_form(slug)
+    if form is None or form.current_version is None:
+        raise ApiError(404, f"There is no form called {slug!r}.")
+    return rep.form_detail(form)
+
+
+@bp.put("/forms/<slug>")
+def put_form(slug: str):
+    """Admins: publish a schema as the form's next version (or create the form)."""
+    user = g.api_user
+    if not user.in_group("admin"):
+        raise ApiError(403, "Only admins can publish form schemas.")
+    text = request.get_data(as_text=True)
+    _json_body()  # refuse what is not JSON with the same message as everywhere else
+    based_on = _if_match()
+    existed = form_service.find_form(slug) is not None
+    try:
+        published = form_service.publish_checked(
+            text, slug, user, source="api", based_on=based_on, check_base=based_on is not None
+        )
+    except SchemaInvalid as refusal:
+        raise ApiError(
+            422, "The schema was not published.", rep.errors_by_path(refusal.errors)
+        ) from None
+    except form_service.PublishConflict as conflict:
+        raise ApiError(412, str(conflict)) from None
+    db.session.commit()
+    body = rep.form_detail(published.form)
+    body["changed"] = published.changed
+    return body, 201 if not existed else 200
+
+
+@bp.post("/forms/<slug>/submissions")
+def create_submission(slug: str):
+    """Submit the form (or, with ?draft=1, keep a draft), validated exactly as the web form."""
+    user = g.api_user
+    form = form_service.find_form(slug)
+    if form is None or form.current_version is None:
+        raise ApiError(404, f"There is no form called {slug!r}.")
+    body = _json_body()
+    data = body.get("data")
+    if not isinstance(data, dict) or set(body) - {"data"}:
+        raise ApiError(
+            400, 'Send {"data": {...}}: an object with the form\'s fields by name, nothing else.'
+        )
+    version = form.current_version
+    draft = request.args.get("draft", "") in ("1", "true", "yes")
+    raw, files = _raw_and_files(version, data, user)
+    try:
+        token = _idempotency_token()
+        if draft:
+            unknown = {k: [NO_SUCH_FIELD] for k in raw if not _is_field(version, k)}
+            if unknown:
+                raise ApiError(422, "The draft was not saved.", unknown)
+            saved = submissions.save_draft(user, version, raw, files, None, token)
+            db.session.commit()
+            return rep.submission(saved), 201
+        saved, evaluation = submissions.submit(user, version, raw, files, None, token, strict=True)
+        if saved is None:
+            raise ApiError(422, "The submission was not accepted.", rep.errors(evaluation))
+    except submissions.SubmissionRefused as refusal:
+        raise ApiError(409, str(refusal)) from None
+    finally:
+        files.close()
+    db.session.commit()
+    return rep.submission(saved), 201
+
+
+@bp.get("/submissions/<int:submission_id>")
+def get_submission(submission_id: int):
+    return rep.submission(_visible_submission(submission_id), with_history=True)
+
+
+@bp.get("/submissions/<int:submission_id>/audit.pdf")
+def audit_pdf(submission_id: int):
+    submission = _visible_submission(submission_id)
+    if not records.can_download(g.api_user, submission):
+        raise ApiError(
+            403, "Only the submitter, compliance officers and admins can have the audit trail."
+        )
+    ready = records.request(submission, g.api_user)
+    if ready is None:
+        db.session.commit()
+        body = {"message": "The audit trail is being prepared; ask again shortly."}
+        return body, 202, {"Retry-After": str(PDF_RETRY_SECONDS)}
+    records.note_download(submission, ready, g.api_user)
+    db.session.commit()
+    response = send_file(
+        records.file_path(ready),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"baton-{submission.form.slug}-{submission.id}-audit-trail.pdf",
+        max_age=0,
+    )
+    response.headers["X-Baton-Head-Hash"] = ready.head_hash
+    return response
+
+
+@bp.get("/tasks")
+def list_tasks():
+    return [rep.task(task) for task in approvals.open_tasks_for(g.api_user)]
+
+
+@bp.post("/tasks/<int:task_id>/decision")
+def decide(task_id: int):
+    user = g.api_user
+    body = _json_body()
+    unknown = set(body) - {"decision", "comment", "password"}
+    if unknown:
+        raise ApiError(400, f"Unknown keys: {', '.join(sorted(unknown))}.")
+    try:
+        decision = Decision(body.get("decision"))
+    except ValueError:
+        raise ApiError(
+            422,
+            "The decision was not recorded.",
+            {"decision": ["Must be one of approve, reject, request_changes."]},
+        ) from None
+    comment, password = body.get("comment", ""), body.get("password")
+    if not isinstance(comment, str) or not (password is None or isinstance(password, str)):
+        raise ApiError(400, "comment and password must be strings.")
+    task = db.session.get(Task, task_id)
+    if task is None or not access.can_view_submission(user, task.submission):
+        raise ApiError(404, "There is no such task.")
+    if task.assignee_id != user.id:
+        raise ApiError(403, "This task is not assigned to you.")
+    if task.state != TaskState.OPEN:
+        raise ApiError(409, _closed_reason(task))
+    try:
+        approvals.decide(user, task.id, decision, comment, password=password, channel="api")
+    except approvals.DecisionRefused as refusal:
+        db.session.rollback()
+        fresh = db.session.get(Task, task_id)
+        if fresh is not None and fresh.state != TaskState.OPEN:
+            raise ApiError(409, _closed_reason(fresh)) from None  # decided meanwhile
+        raise ApiError(422, str(refusal), {"decision": [str(refusal)]}) from None
+    db.session.commit()
+    db.session.refresh(task)
+    return {"task": rep.task(task), "submission": rep.submission(task.submission)}
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _json_body() -> dict:
+    if not request.mimetype == "application/json":
+        raise ApiError(415, "Send the body as JSON, with Content-Type: application/json.")
+    try:
+        body = json.loads(request.get_data(as_text=True), parse_float=Decimal)
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise ApiError(400, f"The body is not valid JSON{where}.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return body
+
+
+def _if_match() -> int | None:
+    value = request.headers.get("If-Match", "").strip().strip('"')
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ApiError(400, 'If-Match takes the version number you edited, such as "3".')
+    return int(value)
+
+
+def _idempotency_token() -> str | None:
+    """Idempotency-Key: the same key from the same user makes one submission, not two."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > 200:
+        raise ApiError(400, "Idempotency-Key can be at most 200 characters.")
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _visible_submission(submission_id: int) -> Submission:
+    found = db.session.get(Submission, submission_id)
+    if found is None or not access.can_view_submission(g.api_user, found):
+        raise ApiError(404, "There is no such submission, or it is not yours to see.")
+    return found
+
+
+def _closed_reason(task: Task) -> str:
+    if task.decision is not None:
+        return f"This task was already decided: {task.decision.label.lower()}."
+    return f"This task is closed: {task.closed_reason or 'it is no longer needed'}."
+
+
+def _raw_and_files(version: FormVersion, data: dict, user):
+    """JSON data -> the raw input and the files, as the web form gives them to the services.
+
+    A file field takes {"filename", "content_base64"} (a list of them for several files).
+    """
+    spec = version.spec
+    raw = dict(data)
+    posted: dict[str, list[FileStorage]] = {}
+    faults: dict[str, list[str]] = {}
+    for field in spec.inputs:
+        if field.kind != FieldKind.FILE or field.name not in raw:
+            continue
+        value = raw.pop(field.name)
+        items = value if isinstance(value, list) else ([value] if value is not None else [])
+        posted[field.name] = []
+        for index, item in enumerate(items):
+            path = field.name if not isinstance(value, list) else f"{field.name}[{index}]"
+            storage, problem = _file_from_json(item)
+            if problem:
+                faults.setdefault(path, []).append(problem)
+            else:
+                posted[field.name].append(storage)
+    if faults:
+        raise ApiError(422, "The submission was not accepted.", faults)
+    files = submissions.read_files(spec, user, posted, {})
+    return raw, files
+
+
+def _file_from_json(item) -> tuple[FileStorage | None, str | None]:
+    if not isinstance(item, dict) or set(item) - {"filename", "content_base64", "content_type"}:
+        return None, 'A file is {"filename": "...", "content_base64": "..."}.'
+    name, content = item.get("filename"), item.get("content_base64")
+    if not isinstance(name, str) or not name.strip() or not isinstance(content, str):
+        return None, "A file needs a filename and its content_base64."
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if len(content) > limit * 4 // 3 + 4:
+        return None, "This file is larger than Baton accepts."
+    try:
+        body = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        return None, "content_base64 is not valid base64."
+    return (
+        FileStorage(io.BytesIO(body), filename=name, content_type=item.get("content_type")),
+        None,
+    )
+
+
+def _is_field(version: FormVersion, name: str) -> bool:
+    field = version.spec.field(name)
+    return field is not None and field.is_input
