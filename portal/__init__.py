@@ -38,9 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from portal import web
+    from portal import limits, web
     from portal.services import webhooks
 
+    limits.init_app(app)
     web.init_app(app)
     webhooks.init_app(app)
 

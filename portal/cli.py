@@ -59,6 +59,36 @@ def create_user(email, name, password, groups, manager_email):
     click.echo(f"{verb} {user.email} ({user.name}; {groups_text}).")
 
 
+@baton.command("disable-user")
+@click.argument("email")
+def disable_user(email):
+    """Stop EMAIL from signing in; their sessions end at once and their API tokens stop working."""
+    _set_active(email, False)
+
+
+@baton.command("enable-user")
+@click.argument("email")
+def enable_user(email):
+    """Let a disabled user sign in again (their old sessions stay ended)."""
+    _set_active(email, True)
+
+
+def _set_active(email: str, active: bool) -> None:
+    try:
+        user = users.set_active(email, active)
+    except users.UserError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{user.email} is now {'enabled' if active else 'disabled'}.")
+    waiting = users.open_task_count(user)
+    if not active and waiting:
+        click.echo(
+            f"{waiting} open approval task(s) still wait for {user.email}: an administrator "
+            "can reassign them from each request's page."
+        )
+
+
 @baton.command("load-schemas")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option(

@@ -44,9 +44,27 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env == "production",
+        # Secure everywhere but a developer's own machine (plain http on 127.0.0.1).
+        "SESSION_COOKIE_SECURE": env != "development",
         "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_SECURE": env != "development",
+        # A signed-in session ends after this long without a request (checked on the server:
+        # the cookie's signature carries its time).
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(
+            minutes=whole_number(
+                "BATON_SESSION_IDLE_MINUTES",
+                environ.get("BATON_SESSION_IDLE_MINUTES"),
+                low=5,
+                high=7 * 24 * 60,
+            )
+            or 60
+        ),
+        # How many reverse proxies in front of Baton set X-Forwarded-For/-Proto (0: none).
+        "TRUSTED_PROXIES": whole_number(
+            "BATON_TRUSTED_PROXIES", environ.get("BATON_TRUSTED_PROXIES"), low=0, high=5
+        )
+        or 0,
+        "RATELIMIT_ENABLED": not _flag(environ.get("BATON_RATE_LIMITS_OFF")),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Links in emails point here (workers have no request to take the host from).
         "BASE_URL": environ.get("BATON_BASE_URL")

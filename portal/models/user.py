@@ -45,6 +45,9 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: Part of the id in every session cookie: raising it (when the user is disabled or their
+    #: password changes) ends every session signed in before.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     #: Out of office: tasks created from `away_from` to `away_until` (dates in the portal's
@@ -60,6 +63,10 @@ class User(UserMixin, db.Model):
     groups: Mapped[list[Group]] = relationship(
         secondary=membership, back_populates="members", order_by="Group.name"
     )
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the id and the session epoch."""
+        return f"{self.id}.{self.session_epoch}"
 
     @property
     def group_names(self) -> set[str]:

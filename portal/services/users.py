@@ -9,8 +9,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
 from portal import audit
+from portal.domain.chain import TaskState
 from portal.extensions import db
-from portal.models import Group, User
+from portal.models import Group, Task, User
 
 logger = logging.getLogger(__name__)
 hasher = PasswordHasher()
@@ -86,6 +87,8 @@ def save_user(
         if len(password) < MIN_PASSWORD_LENGTH:
             raise UserError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
         user.password_hash = hasher.hash(password)
+        if not created:
+            user.session_epoch += 1  # a new password ends the sessions signed in with the old
     if groups is not None:
         user.groups = [ensure_group(group) for group in groups]
     if manager_email:
@@ -109,6 +112,36 @@ def save_user(
         },
     )
     return user, created
+
+
+def set_active(email: str, active: bool, actor: audit.Actor | None = None) -> User:
+    """Disable (or enable again) the user with this email.
+
+    A disabled user cannot sign in, their open browser sessions end at their next request
+    (and stay ended if they are enabled again) and their API tokens stop working. Their open
+    tasks stay where they are, for an administrator to reassign; `open_task_count` says how many.
+    """
+    user = find_user(email)
+    if user is None:
+        raise UserError(f"no user with email {normalise_email(email)!r}")
+    if user.is_active != active:
+        user.is_active = active
+        user.session_epoch += 1
+        db.session.flush()
+        audit.record(
+            audit.ADMIN_CHAIN,
+            "user_enabled" if active else "user_disabled",
+            actor or audit.Actor(system="command line", channel="cli"),
+            {"user": user.email},
+        )
+    return user
+
+
+def open_task_count(user: User) -> int:
+    """How many open approval tasks wait for this user."""
+    return db.session.scalar(
+        select(func.count()).where(Task.assignee_id == user.id, Task.state == TaskState.OPEN)
+    )
 
 
 def _manages(user: User, candidate: User) -> bool:

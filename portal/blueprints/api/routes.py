@@ -17,6 +17,7 @@ from decimal import Decimal
 from flask import Blueprint, current_app, g, request, send_file
 from werkzeug.datastructures import FileStorage
 
+from portal import limits
 from portal.blueprints.api import representations as rep
 from portal.blueprints.api.openapi import document as openapi_document
 from portal.domain.chain import Decision, TaskState
@@ -27,6 +28,7 @@ from portal.services import access, approvals, records, submissions, tokens
 from portal.services import forms as form_service
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+limits.limiter.limit(limits.API_PER_TOKEN, key_func=limits.api_caller)(bp)
 
 PUBLIC = frozenset({"api.openapi"})
 NO_SUCH_FIELD = "This form has no such field."

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, TextAreaField
 from wtforms.validators import Length
 
-from portal import clock, mail
+from portal import clock, limits, mail
 from portal.domain.chain import Decision
 from portal.extensions import db
 from portal.models import Submission, Task, User
@@ -69,6 +69,7 @@ def reassign(task_id: int):
 
 
 @bp.route("/act/<token>", methods=["GET", "POST"])
+@limits.limiter.limit(limits.ACTION_LINKS_PER_CLIENT)
 def act(token: str):
     """The page an emailed link opens. Looking changes nothing; only its form's POST decides."""
     try:

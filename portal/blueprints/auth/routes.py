@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from portal import limits
 from portal.extensions import db
 from portal.services import users
 
@@ -36,6 +37,15 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limits.limiter.limit(limits.LOGIN_PER_CLIENT, methods=["POST"])
+@limits.limiter.limit(
+    limits.LOGIN_FAILURES_PER_ACCOUNT,
+    key_func=limits.login_account,
+    methods=["POST"],
+    deduct_when=limits.failed_sign_in,
+    error_message="Too many failed sign-ins for this account. Wait a few minutes and try "
+    "again, or ask an administrator to set a new password.",
+)
 def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
@@ -45,6 +55,7 @@ def login():
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
             db.session.commit()  # a password rehash, if argon2's parameters moved on
+            session.permanent = True  # expires after BATON_SESSION_IDLE_MINUTES without use
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         failed = True

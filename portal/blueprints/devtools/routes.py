@@ -6,8 +6,10 @@ import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, make_response, render_template
 from markupsafe import Markup, escape
+
+from portal.web import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("devtools", __name__, url_prefix="/dev")
 _NAME = re.compile(r"[0-9T]+-[0-9a-f]{8}\.eml")
@@ -46,10 +48,17 @@ def message(name: str):
     linked = Markup(
         _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(escape(text)))
     )
-    return render_template(
-        "devtools/message.html",
-        name=name,
-        email=email,
-        text=linked,
-        html=html_part.get_content() if html_part else "",
+    response = make_response(
+        render_template(
+            "devtools/message.html",
+            name=name,
+            email=email,
+            text=linked,
+            html=html_part.get_content() if html_part else "",
+        )
     )
+    # The email's own inline styles, in its sandboxed frame (which inherits this policy).
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+    )
+    return response

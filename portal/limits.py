@@ -1,0 +1,92 @@
+"""Abuse limits: how often a client (and an account) may try to sign in, open action links,
+or call the API. Counted in the same Redis that carries the jobs (in memory when Baton runs
+with its embedded Redis, which has one web process).
+
+    LOGIN_PER_CLIENT       any sign-in attempts from one address
+    LOGIN_FAILURES_PER_ACCOUNT   failed attempts for one email, wherever they come from: after
+                           these, that account's sign-in waits (a password guesser slows down,
+                           the owner is not locked out for long)
+    ACTION_LINKS_PER_CLIENT  emailed decision links opened or used from one address
+    API_PER_TOKEN          API calls per token (per address without a valid-looking token)
+
+Each can be changed with RATE_LIMIT_<NAME> in the app's config (tests make them small).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+
+DEFAULTS = {
+    "LOGIN_PER_CLIENT": "30 per minute",
+    "LOGIN_FAILURES_PER_ACCOUNT": "5 per 15 minutes; 20 per day",
+    "ACTION_LINKS_PER_CLIENT": "60 per minute",
+    "API_PER_TOKEN": "600 per minute",
+}
+
+
+def _setting(name: str):
+    """The limit named `name`: RATE_LIMIT_<name> in the app's config, else the default."""
+
+    def value() -> str:
+        return current_app.config.get(f"RATE_LIMIT_{name}", DEFAULTS[name])
+
+    return value
+
+
+LOGIN_PER_CLIENT = _setting("LOGIN_PER_CLIENT")
+LOGIN_FAILURES_PER_ACCOUNT = _setting("LOGIN_FAILURES_PER_ACCOUNT")
+ACTION_LINKS_PER_CLIENT = _setting("ACTION_LINKS_PER_CLIENT")
+API_PER_TOKEN = _setting("API_PER_TOKEN")
+
+
+def _key(*parts: str) -> str:
+    """A limiter key, inside this installation's namespace (its queue name), so that several
+    portals, or test runs, on one Redis never share counts."""
+    return ":".join((current_app.config["RQ_QUEUE"], *parts))
+
+
+def _hashed(text: str) -> str:
+    """Keys are not a list of emails or tokens: store a hash."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def client_address() -> str:
+    """The client's address (behind a proxy, what BATON_TRUSTED_PROXIES lets ProxyFix read)."""
+    return _key("client", request.remote_addr or "unknown")
+
+
+def login_account() -> str:
+    """The account a sign-in is for."""
+    return _key("account", _hashed((request.form.get("email") or "").strip().lower()))
+
+
+def api_caller() -> str:
+    """The bearer token an API call carries, or the client's address without one."""
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    return _key("token", _hashed(token)) if token else client_address()
+
+
+def failed_sign_in(response) -> bool:
+    """Only failed attempts count against an account (a success redirects)."""
+    return response.status_code == 401
+
+
+limiter = Limiter(key_func=client_address, headers_enabled=True, swallow_errors=True)
+
+
+def init_app(app: Flask) -> None:
+    from portal.queue import redis_url
+
+    if app.config.get("REDIS_URL"):
+        storage = redis_url(app)
+        if storage.startswith("unix://"):  # make run's embedded Redis, shared by its processes
+            storage = "redis+" + storage
+    else:
+        storage = "memory://"  # the embedded Redis serves one development web process
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "limits")
+    app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER_VALUE", "delta-seconds")
+    limiter.init_app(app)
