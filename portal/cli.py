@@ -155,8 +155,26 @@ def create_token(email, name):
 
 
 @baton.command("seed-demo")
-def seed_demo():
-    """Create the demo users (only those missing) and print how to sign in."""
+@click.option(
+    "--submissions",
+    "count",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also generate this many requests with a realistic history (for Insight).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=365,
+    show_default=True,
+    help="How many days back the generated history reaches.",
+)
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="The same seed makes the same history."
+)
+def seed_demo(count, days, seed):
+    """Create the demo users (only those missing) and print how to sign in; with --submissions,
+    also generate requests with their whole history."""
     rows = []
     for email, name, groups, manager in DEMO_USERS:
         existing = users.find_user(email)
@@ -173,6 +191,29 @@ def seed_demo():
     for email, password, groups in rows:
         click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
     click.echo("")
+    if count:
+        _seed_history(count, days, seed)
+
+
+def _seed_history(count: int, days: int, seed: int) -> None:
+    from portal.services import demo_history
+
+    click.echo(f"Generating {count:,} requests over the last {days:,} days ...")
+    summary = demo_history.generate(
+        count,
+        password=DEMO_PASSWORD,
+        days=days,
+        seed=seed,
+        progress=lambda done, total: click.echo(f"  {done:,} of {total:,} ({done / total:.0%})"),
+    )
+    statuses = ", ".join(
+        f"{number:,} {status}" for status, number in sorted(summary.by_status.items())
+    )
+    click.echo(
+        f"Done in {summary.seconds:.0f} s: {summary.requests:,} requests ({statuses}), "
+        f"{summary.tasks:,} tasks, {summary.timers:,} timers, "
+        f"{summary.audit_events:,} audit events."
+    )
 
 
 audit_group = AppGroup("audit", help="The tamper-evident audit log.")

@@ -30,7 +30,12 @@ def _enum(kind):
 
 class ApprovalStep(db.Model):
     __tablename__ = "approval_step"
-    __table_args__ = (UniqueConstraint("submission_id", "round", "name"),)
+    __table_args__ = (
+        UniqueConstraint("submission_id", "round", "name"),
+        # Process insight picks the visits that started or finished in a period.
+        Index("ix_approval_step_started_at", "started_at"),
+        Index("ix_approval_step_finished_at", "finished_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"))
@@ -52,6 +57,8 @@ class Task(db.Model):
     __table_args__ = (
         UniqueConstraint("submission_id", "key"),
         Index("ix_task_assignee_state", "assignee_id", "state"),
+        # Process insight picks the tasks decided in a period.
+        Index("ix_task_decided_at", "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -106,6 +113,8 @@ class Timer(db.Model):
     __table_args__ = (
         UniqueConstraint("task_id", "kind", "sequence"),
         Index("ix_timer_due", "fired_at", "cancelled_at", "fire_at"),
+        # Process insight counts the escalations fired in a period.
+        Index("ix_timer_kind_fired", "kind", "fired_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -31,6 +31,15 @@ class SubmissionStatus(StrEnum):
     def label(self) -> str:
         return self.value.replace("_", " ").capitalize()
 
+    @property
+    def is_final(self) -> bool:
+        """True for an outcome the request can no longer leave: approved, rejected, withdrawn."""
+        return self in (
+            SubmissionStatus.APPROVED,
+            SubmissionStatus.REJECTED,
+            SubmissionStatus.WITHDRAWN,
+        )
+
 
 #: Statuses in which the submitter may still edit the data.
 EDITABLE = frozenset({SubmissionStatus.DRAFT, SubmissionStatus.CHANGES_REQUESTED})
@@ -42,6 +51,9 @@ class Submission(db.Model):
         UniqueConstraint("submitter_id", "client_token"),
         Index("ix_submission_submitter_updated", "submitter_id", "updated_at"),
         Index("ix_submission_form_status", "form_id", "status"),
+        # Process insight reads a form's requests by when they were submitted and finished.
+        Index("ix_submission_form_submitted", "form_id", "submitted_at"),
+        Index("ix_submission_form_finished", "form_id", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +87,8 @@ class Submission(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: When it reached its outcome (approved, rejected or withdrawn); empty until then.
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     form: Mapped[Form] = relationship()
     form_version: Mapped[FormVersion] = relationship()

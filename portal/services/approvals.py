@@ -503,8 +503,10 @@ def _recorder(submission: Submission, actor: audit.Actor):
 
 
 def _set_status(submission: Submission, status: SubmissionStatus) -> None:
+    now = clock.now()
     submission.status = status
-    submission.updated_at = clock.now()
+    submission.updated_at = now
+    submission.finished_at = now if status.is_final else None
 
 
 def _step_row(submission: Submission, number: int, name: str) -> ApprovalStep:

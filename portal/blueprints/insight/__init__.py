@@ -1,0 +1,1 @@
+"""Process insight: how each form's requests really run, for admins, compliance and step groups."""
