@@ -5,12 +5,14 @@ BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 PORT   ?= 5000
 
-.PHONY: run test lint format serve clean help
+.PHONY: run test lint format serve bench bench-quick clean help
 
 help:
 	@echo "make run    start the portal on http://127.0.0.1:$(PORT) (web + worker; Ctrl-C stops both)"
 	@echo "make test   run the whole test suite (lint included)"
 	@echo "make lint   ruff check and format check"
+	@echo "make serve  production: gunicorn, RQ workers and the cron sweep (needs DATABASE_URL, REDIS_URL)"
+	@echo "make bench  the web, workers, pdf and scale benchmarks (docs/benchmarks.md); make bench-quick: smoke run"
 	@echo "make clean  remove .venv and caches (instance/ keeps your data)"
 
 $(BIN)/python:
@@ -34,6 +36,24 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Production processes in the foreground, against PostgreSQL and Redis (see README, "Serving").
+serve: $(VENV)/.installed-run
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { \
+	  echo "make serve needs DATABASE_URL and REDIS_URL, for example:"; \
+	  echo "  DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baton REDIS_URL=redis://127.0.0.1:6379/0 make serve"; \
+	  exit 2; }
+	$(FLASK) db upgrade
+	$(FLASK) baton load-schemas form_schemas
+	$(BIN)/python -m portal.serve
+
+# All benchmarks, writing docs/benchmarks.md; bench-quick is the smoke run. ARGS picks scripts.
+# The first full run seeds a kept 1,000,000-submission database, which takes hours.
+bench: $(VENV)/.installed-run
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: $(VENV)/.installed-run
+	$(BIN)/python -m bench --quick $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

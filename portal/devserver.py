@@ -63,6 +63,22 @@ def run(app: Flask, host: str, port: int) -> int:
             "--folder",
             mailbox,
         ]
+    banner = (
+        f"\n  Baton is running at http://{host}:{port}/  (Redis: {_describe(url)})\n"
+        + (
+            f"  Emails land in the development mailbox: http://{host}:{port}/dev/mailbox\n"
+            if mailbox
+            else ""
+        )
+        + "  Press Ctrl-C to stop everything.\n"
+    )
+    return supervise(commands, env, banner)
+
+
+def supervise(commands: dict[str, list[str]], env: dict[str, str], banner: str) -> int:
+    """Start `commands` (name -> argv), print `banner`, and wait; if one stops, stop the others.
+
+    Also what `make serve` (portal.serve) runs its production processes with."""
     # Stop on Ctrl-C, and on SIGTERM from a process manager, even if started where SIGINT is
     # ignored (a background job of a script).
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -70,17 +86,7 @@ def run(app: Flask, host: str, port: int) -> int:
     processes: dict[str, subprocess.Popen] = {}
     for name, command in commands.items():
         processes[name] = subprocess.Popen(command, env=env)
-    click.secho(
-        f"\n  Baton is running at http://{host}:{port}/  (Redis: {_describe(url)})\n"
-        + (
-            f"  Emails land in the development mailbox: http://{host}:{port}/dev/mailbox\n"
-            if mailbox
-            else ""
-        )
-        + "  Press Ctrl-C to stop everything.\n",
-        fg="green",
-        bold=True,
-    )
+    click.secho(banner, fg="green", bold=True)
     try:
         stopped = None
         while stopped is None:

@@ -80,8 +80,10 @@ def timer_job_id(timer_id: int) -> str:
 
 def _schedule(timers: list[tuple[int, dt.datetime]]) -> None:
     q = queue.queue(current_app)
-    for timer_id, fire_at in timers:
-        try:
+    # One round trip for all of a commit's timers (a task plans a dozen or more).
+    pipe = q.connection.pipeline()
+    try:
+        for timer_id, fire_at in timers:
             q.enqueue_at(
                 fire_at,
                 TIMER_RUNNER,
@@ -89,9 +91,14 @@ def _schedule(timers: list[tuple[int, dt.datetime]]) -> None:
                 job_id=timer_job_id(timer_id),
                 result_ttl=0,
                 failure_ttl=24 * 3600,
+                pipeline=pipe,
             )
-        except Exception:  # noqa: BLE001 - Redis down: the sweep fires it when it is due
-            logger.warning("could not schedule timer %s in RQ; the sweep will fire it", timer_id)
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - Redis down: the sweep fires them when they are due
+        logger.warning(
+            "could not schedule timers %s in RQ; the sweep will fire them",
+            ", ".join(str(timer_id) for timer_id, _ in timers),
+        )
 
 
 def enqueue_due_timers(due: list[tuple[int, dt.datetime]]) -> int:
@@ -143,6 +150,12 @@ def relay(ids: list[int]) -> int:
                 )
             }
     now = clock.now()
+    if ids:
+        # Marked as handed over (and committed) before RQ has the job: a worker that picked the
+        # job up at once would otherwise find the row locked by this very update, take it for
+        # another worker's, and leave it to the sweep's lease.
+        _mark_handed(ids, handed=True)
+    failed = []
     for message_id in ids:
         kind, run_at = rows.get(message_id, (None, None))
         if run_at is not None and run_at.tzinfo is None:
@@ -163,17 +176,26 @@ def relay(ids: list[int]) -> int:
             logger.warning(
                 "could not hand outbox message %s to RQ; the sweep will retry", message_id
             )
+            failed.append(message_id)
             continue
         sent.append(message_id)
-    if sent:
-        # Its own short transaction on its own connection: the caller's has just committed.
-        with db.engine.begin() as connection:
-            connection.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(sent))
-                .values(enqueued_at=clock.now(), attempts=OutboxMessage.attempts + 1)
-            )
+    if failed:
+        _mark_handed(failed, handed=False)
     return len(sent)
+
+
+def _mark_handed(ids: list[int], handed: bool) -> None:
+    """Record rows as handed to RQ now (or, when that failed, as never handed)."""
+    # Its own short transaction on its own connection: the caller's has just committed.
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(
+                enqueued_at=clock.now() if handed else None,
+                attempts=OutboxMessage.attempts + (1 if handed else -1),
+            )
+        )
 
 
 def relay_due(lease: dt.timedelta | None = None, limit: int = 500) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 
 from flask import Flask, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -89,6 +91,52 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/health", "health", _health)
     app.context_processor(_page_context)
+    _cache_static_files(app)
+
+
+#: How long browsers may keep a static file whose URL names its content (a year, never checked).
+STATIC_MAX_AGE = 365 * 24 * 3600
+
+
+def _cache_static_files(app: Flask) -> None:
+    """`url_for('static', ...)` adds `?v=<content hash>`; a request carrying the current hash
+    may be cached for a year, since a changed file gets a new URL. Other requests for static
+    files keep Flask's default (revalidate)."""
+    digests: dict[str, tuple[float, str]] = {}
+
+    def digest(filename: str) -> str | None:
+        path = os.path.join(app.static_folder, filename)
+        try:
+            modified = os.stat(path).st_mtime
+        except OSError:
+            return None
+        known = digests.get(filename)
+        if known is None or known[0] != modified:
+            with open(path, "rb") as handle:
+                known = (modified, hashlib.sha256(handle.read()).hexdigest()[:12])
+            digests[filename] = known
+        return known[1]
+
+    @app.url_defaults
+    def _version_static_url(endpoint: str, values: dict) -> None:
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            version = digest(values["filename"])
+            if version:
+                values["v"] = version
+
+    serve_static = app.view_functions["static"]
+
+    def static(filename: str):
+        response = serve_static(filename=filename)
+        version = request.args.get("v")
+        if response.status_code == 200 and version and version == digest(filename):
+            response.cache_control.public = True
+            response.cache_control.max_age = STATIC_MAX_AGE
+            response.cache_control.immutable = True
+            response.cache_control.no_cache = None
+        return response
+
+    app.view_functions["static"] = static
 
 
 def _page_context() -> dict:

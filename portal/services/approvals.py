@@ -782,6 +782,34 @@ def open_tasks_for(user: User) -> list[Task]:
     )
 
 
+def open_tasks_page(user: User, page: int, size: int) -> tuple[list[Task], int]:
+    """One page of the user's open tasks, oldest first, and how many are open in all (a page
+    past the last is the last).
+
+    What the inbox shows of each task (its request, form version, submitter, the person it
+    is on behalf of) is loaded with the page, not one query per row.
+    """
+    from sqlalchemy.orm import selectinload
+
+    where = (Task.assignee_id == user.id, Task.state == TaskState.OPEN)
+    total = db.session.scalar(select(func.count()).select_from(Task).where(*where))
+    page = min(max(1, page), max(1, -(-total // size)))  # past the last page: the last page
+    request = selectinload(Task.submission)
+    tasks = db.session.scalars(
+        select(Task)
+        .where(*where)
+        .order_by(Task.created_at, Task.id)
+        .options(
+            request.selectinload(Submission.form_version),
+            request.selectinload(Submission.submitter),
+            selectinload(Task.on_behalf_of),
+        )
+        .offset((page - 1) * size)
+        .limit(size)
+    ).all()
+    return list(tasks), total
+
+
 def open_task_count(user: User) -> int:
     return db.session.scalar(
         select(func.count())

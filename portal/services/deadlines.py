@@ -42,10 +42,13 @@ def schedule(task: Task, step: StepSpec, escalate: bool = True) -> None:
         return
     plan = sla.plan(step.timing, task.created_at, calendar(), escalate=escalate)
     task.due_at = plan.due_at
-    for moment in plan.timers:
-        timer = Timer(task=task, kind=moment.kind, sequence=moment.sequence, fire_at=moment.at)
-        db.session.add(timer)
-        db.session.flush()
+    timers = [
+        Timer(task=task, kind=moment.kind, sequence=moment.sequence, fire_at=moment.at)
+        for moment in plan.timers
+    ]
+    db.session.add_all(timers)
+    db.session.flush()  # one round trip for all of them, not one per timer
+    for timer in timers:
         outbox.schedule_timer(timer.id, timer.fire_at)
 
 
@@ -82,13 +85,16 @@ def fire(timer_id: int) -> str:
         timer.cancelled_at, timer.outcome = clock.now(), "cancelled: the task was closed"
         return "the task was closed"
     step = submission.form_version.spec.approval.step(task.step)
+    # Fired before the work: a timeout or a move closes this very task, and closing a task
+    # cancels its pending timers, which must not include the one firing.
+    timer.fired_at = clock.now()
     if timer.kind == TimerKind.REMINDER:
         outcome = _remind(submission, task, timer)
     elif timer.kind == TimerKind.ESCALATION:
         outcome = _escalate(submission, task, step)
     else:
         outcome = _time_out(submission, task, step)
-    timer.fired_at, timer.outcome = clock.now(), outcome
+    timer.outcome = outcome
     logger.info("timer %s (%s) for task %s: %s", timer.id, timer.kind.value, task.id, outcome)
     return outcome
 

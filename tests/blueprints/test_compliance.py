@@ -299,3 +299,15 @@ def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jo
     assert failed.chain == "admin" and failed.details["export"] == export.id
     page = browser.get(f"/compliance/exports/{export.id}/progress").text
     assert "disk full" in page
+
+
+@pytest.mark.parametrize("asked", ["99999999999999999999", "40", "-2", "abc"])
+@pytest.mark.parametrize(
+    "who, url", [("cora@example.com", "/compliance/"), ("alice@example.com", "/submissions")]
+)
+def test_any_page_number_shows_a_real_page(browser, org, many, who, url, asked):
+    many(3, submitter=org.alice)
+    browser.login(who)
+    response = browser.get(f"{url}?page={asked}")
+    assert response.status_code == 200
+    assert "Taxi receipt 2" in response.text  # the only page, whatever was asked

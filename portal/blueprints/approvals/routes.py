@@ -15,6 +15,8 @@ from portal.models import Submission, Task, User
 from portal.services import approvals
 
 bp = Blueprint("approvals", __name__)
+#: Tasks per inbox page: an approver with thousands open still gets the page at once.
+INBOX_PAGE_SIZE = 50
 
 
 class DecisionForm(FlaskForm):
@@ -29,9 +31,20 @@ class DecisionForm(FlaskForm):
 
 @bp.get("/inbox")
 def inbox():
-    """Open tasks for the signed-in person, oldest first."""
-    tasks = approvals.open_tasks_for(current_user)
-    return render_template("approvals/inbox.html", tasks=tasks, now=clock.now())
+    """Open tasks for the signed-in person, oldest first, a page at a time."""
+    tasks, total = approvals.open_tasks_page(
+        current_user, request.args.get("page", 1, type=int), INBOX_PAGE_SIZE
+    )
+    pages = max(1, -(-total // INBOX_PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    return render_template(
+        "approvals/inbox.html",
+        tasks=tasks,
+        now=clock.now(),
+        page=page,
+        pages=pages,
+        total=total,
+    )
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])

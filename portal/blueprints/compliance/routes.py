@@ -17,9 +17,10 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
-from portal.models import Export, ExportState, Form, SubmissionStatus
+from portal.models import Export, ExportState, Form, Submission, SubmissionStatus
 from portal.services import exports
 
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
@@ -46,8 +47,16 @@ def search():
         total, rows = 0, []  # a search that could not be run lists nothing, not everything
     else:
         query = exports.search(filters)
-        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+        # Counted up to the export limit only: past it the number changes nothing one can do,
+        # and counting a million rows on every page would cost more than the page itself.
+        capped = query.with_only_columns(Submission.id).limit(exports.MAX_EXPORT + 1)
+        total = db.session.scalar(select(func.count()).select_from(capped.subquery()))
+        page = min(page, max(1, -(-total // PAGE_SIZE)))  # a page past the last shows the last
+        rows = db.session.scalars(
+            query.options(selectinload(Submission.form), selectinload(Submission.submitter))
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        ).all()
     forms = db.session.scalars(select(Form).order_by(Form.title)).all()
     recent = db.session.scalars(
         select(Export).order_by(Export.created_at.desc(), Export.id.desc()).limit(5)
@@ -59,6 +68,8 @@ def search():
         total=total,
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
+        more=total > exports.MAX_EXPORT,
+        limit=exports.MAX_EXPORT,
         forms=forms,
         statuses=[s for s in SubmissionStatus if s != SubmissionStatus.DRAFT],
         error=error,

@@ -1,0 +1,557 @@
+"""Worker throughput: approval-chain jobs against RQ's no-op job, per worker class, and a run of
+vendor invoices from submission to a final state.
+
+    .venv/bin/python -m bench.workers [--quick] [--invoices N]
+
+Starts its own redis-server and an SMTP server that accepts and discards mail, and makes a
+fresh PostgreSQL database (baton_bench_workers). For each worker class (RQ's forking Worker
+as Baton runs it, SimpleWorker, SpawnWorker) one worker drains a queue of no-op jobs, then a
+queue of chain jobs (start_chain for freshly submitted invoices, and the emails they send);
+the rate is jobs done over the time from the worker's start of work to an empty queue.
+
+End to end: N vendor invoices (10,000; 100 with --quick) are submitted through the service
+while BATON_WORKERS workers (default 2) of the chosen class run, and scripted approvers decide
+every task as it opens (one in twenty rejected) until every invoice is approved or rejected.
+Writes the "workers" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from bench._support import (
+    BIN,
+    PASSWORD,
+    ROOT,
+    app_env,
+    drop_database,
+    exit_cleanly_on_sigterm,
+    free_port,
+    fresh_database,
+    prepare_portal,
+    redis_server,
+    say,
+    verdict,
+)
+
+DATABASE = "baton_bench_workers"
+QUEUE = "baton"
+NOOP_QUEUE = "bench-noop"
+GOAL = 0.5
+#: name -> (class for chain jobs, how it runs a job)
+CLASSES = {
+    "Worker (fork per job)": "portal.worker.BatonWorker",
+    "SimpleWorker (in process)": "portal.worker.BatonSimpleWorker",
+    "SpawnWorker (new interpreter per job)": "bench.jobs.BatonSpawnWorker",
+}
+SPAWN = "bench.jobs.BatonSpawnWorker"
+#: How many times fewer jobs the slow classes get.
+SCALE_DOWN = {"portal.worker.BatonWorker": 5, SPAWN: 30}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer jobs, 100 invoices, no SpawnWorker"
+    )
+    parser.add_argument("--invoices", type=int, help="invoices for the end-to-end run")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
+    noop_jobs, invoices_per_run = (100, 10) if args.quick else (1000, 150)
+    invoices = args.invoices or (100 if args.quick else 10_000)
+    workers = int(os.environ.get("BATON_WORKERS") or 2)
+    with (
+        redis_server() as redis_url,
+        _smtp_sink() as mail_port,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        env = app_env(
+            fresh_database(DATABASE),
+            redis_url,
+            Path(folder) / "instance",
+            MAIL_SERVER="127.0.0.1",
+            MAIL_PORT=str(mail_port),
+            BATON_QUEUE=QUEUE,
+        )
+        prepare_portal(env)
+        os.environ.update(env)
+        from portal import create_app
+
+        app = create_app()
+        try:
+            with app.app_context():
+                rows = []
+                for label, worker_class in CLASSES.items():
+                    if args.quick and worker_class == SPAWN:
+                        continue  # a job takes seconds: too slow for a smoke run
+                    # a forked job takes a second, a spawned one seconds: fewer show the rate
+                    scale = SCALE_DOWN.get(worker_class, 1)
+                    noop = _noop_rate(redis_url, worker_class, noop_jobs // scale, env)
+                    invoices_here = max(2, invoices_per_run // scale)
+                    chain = _chain_rate(app, redis_url, worker_class, invoices_here, env)
+                    say(
+                        f"{label}: no-op {noop[0]:,.1f} jobs/s, chain {chain[0]:,.1f} jobs/s "
+                        f"({chain[1]:,} jobs), ratio {chain[0] / noop[0]:.2f}"
+                    )
+                    rows.append((label, worker_class, noop, chain))
+                chosen = max(rows, key=lambda row: row[3][0])
+                say(f"end to end: {invoices:,} invoices with {workers} x {chosen[0]} ...")
+                end_to_end = _end_to_end(app, redis_url, chosen[1], workers, invoices, env)
+        finally:
+            if not args.keep:
+                from portal.extensions import db
+
+                with app.app_context():
+                    db.engine.dispose()
+                drop_database(DATABASE)
+    _write(rows, chosen, end_to_end, workers, args.quick)
+    return {"rows": rows, "end_to_end": end_to_end}
+
+
+# -- one worker, one queue ------------------------------------------------------------------------
+
+
+def _noop_rate(redis_url: str, worker_class: str, count: int, env) -> tuple[float, int]:
+    from redis import Redis
+    from rq import Queue
+
+    queue = Queue(NOOP_QUEUE, connection=Redis.from_url(redis_url))
+    queue.enqueue_many(
+        [Queue.prepare_data("bench.jobs.do_nothing", result_ttl=0) for _ in range(count)]
+    )
+    return _drain(redis_url, worker_class, NOOP_QUEUE, env)
+
+
+def _chain_rate(app, redis_url: str, worker_class: str, count: int, env) -> tuple[float, int]:
+    _submit_invoices(app, count, random.Random(count))  # each commit queues its start_chain job
+    return _drain(redis_url, worker_class, QUEUE, env)
+
+
+def _drain(redis_url: str, worker_class: str, queue_name: str, env) -> tuple[float, int]:
+    """Start one worker on a full queue; (jobs per second, jobs) until the queue is empty."""
+    with _workers(redis_url, worker_class, queue_name, 1, env) as started:
+        began = started()
+        done = _wait_until_idle(redis_url, queue_name)
+        seconds = time.perf_counter() - began
+    return done / seconds, done
+
+
+@contextlib.contextmanager
+def _workers(redis_url: str, worker_class: str, queue_name: str, number: int, env):
+    """`number` workers of `worker_class`; yields a function that waits until they all work."""
+    from redis import Redis
+    from rq import Worker
+
+    connection = Redis.from_url(redis_url)
+    names = [f"bench-{os.getpid()}-{time.monotonic_ns()}-{n}" for n in range(number)]
+    processes = [
+        subprocess.Popen(
+            [
+                str(BIN / "rq"),
+                "worker",
+                "--worker-class",
+                worker_class,
+                "--url",
+                redis_url,
+                "--name",
+                name,
+                "--quiet",
+                "--logging_level",
+                "WARNING",
+                queue_name,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=_worker_log(),
+        )  # fmt: skip
+        for name in names
+    ]
+
+    def started() -> float:
+        deadline = time.monotonic() + 120
+        while True:
+            found = {worker.name for worker in Worker.all(connection=connection)}
+            if all(name in found for name in names):
+                return time.perf_counter()
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise SystemExit(f"{worker_class} workers did not start")
+            time.sleep(0.005)
+
+    try:
+        yield started
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_idle(redis_url: str, queue_name: str, condition=None) -> int:
+    """Wait until the queue is empty, every worker idle (and `condition()`); jobs done so far."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    connection = Redis.from_url(redis_url)
+    queue = Queue(queue_name, connection=connection)
+    quiet = 0
+    idle_since = None
+    while quiet < 2:
+        time.sleep(0.01)
+        workers = Worker.all(connection=connection)
+        idle = queue.count == 0 and all(w.get_state() == "idle" for w in workers)
+        if idle and (condition is None or condition()):
+            quiet += 1
+        else:
+            quiet = 0
+        idle_since = (idle_since or time.monotonic()) if idle else None
+        if idle_since and time.monotonic() - idle_since > 60:
+            raise SystemExit("the workers are idle but the work is not done (see workers.log)")
+    failed = queue.failed_job_registry.count
+    if failed:
+        raise SystemExit(f"{failed} jobs failed on {queue_name}: the figures would lie")
+    return sum(w.successful_job_count for w in Worker.all(connection=connection))
+
+
+def _worker_log():
+    """Where the workers' own logging goes (a file beside the script's temporary instance)."""
+    return open(Path(os.environ["BATON_INSTANCE"]).parent / "workers.log", "ab")  # noqa: SIM115
+
+
+# -- invoices -------------------------------------------------------------------------------------
+
+
+def _submit_invoices(app, count: int, rng: random.Random, lines: int | None = None) -> list[int]:
+    """Submit `count` vendor invoices through the service, one transaction each (as the web
+    does); a mix of totals (some above 10,000 need the CFO) and new vendors (procurement)."""
+    from portal.services import users
+    from portal.services.forms import find_form
+
+    version = find_form("vendor_invoice").current_version
+    people = [users.find_user(email) for email in ("alice@example.com", "sam@example.com")]
+    ids = []
+    for number in range(count):
+        fields = invoice_fields(rng, number, lines or rng.randint(1, 4))
+        ids.append(submit_invoice(people[number % len(people)], version, fields).id)
+    return ids
+
+
+def invoice_fields(rng: random.Random, number: int, lines: int) -> dict[str, str]:
+    """A valid vendor invoice as a browser posts it (without the file)."""
+    fields = {
+        "vendor_name": f"Vendor {rng.randint(1, 500)}",
+        "vendor_email": "billing@vendor.example",
+        "vendor_tax_id": "DE 123456789",
+        "invoice_number": f"INV-{number}",
+        "invoice_date": "2026-11-02",
+        "due_date": "2026-12-02",
+        "currency": "EUR",
+        "cost_centre": rng.choice(["CC-100", "CC-200", "CC-300", "CC-400", "CC-500"]),
+        "po_number": "PO-004512",
+        "notes": "",
+    }
+    if rng.random() < 0.1:
+        fields["vendor_is_new"] = "y"
+    for line in range(lines):
+        fields[f"lines-{line}-description"] = f"Item {line}"
+        fields[f"lines-{line}-quantity"] = str(rng.randint(1, 10))
+        fields[f"lines-{line}-unit_price"] = str(rng.choice([20, 150, 900, 4000]))
+    return fields
+
+
+def submit_invoice(user, version, fields: dict[str, str], submission=None):
+    """Submit (or resubmit) through the service with a PDF attached, and commit."""
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    from portal import forms
+    from portal.extensions import db
+    from portal.services import submissions
+
+    spec = version.spec
+    raw = forms.raw_input(spec, MultiDict(fields))
+    upload = FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "invoice.pdf", "invoice_file")
+    files = submissions.read_files(spec, user, {"invoice_file": [upload]}, {})
+    try:
+        saved, evaluation = submissions.submit(user, version, raw, files, submission)
+        if saved is None:
+            raise SystemExit(f"the benchmark's invoice was refused: {evaluation.errors}")
+        db.session.commit()
+    finally:
+        files.close()
+    return saved
+
+
+def decide_open_tasks(rng: random.Random, after_id: int = 0) -> int:
+    """Scripted approvers: decide every open task of submissions after `after_id` (one in
+    twenty rejected, signing with their password where a step asks); how many."""
+    from sqlalchemy import select
+
+    from portal.domain.chain import Decision, DecisionRefused, TaskState
+    from portal.extensions import db
+    from portal.models import Task, User
+    from portal.services import approvals
+
+    open_tasks = db.session.execute(
+        select(Task.id, Task.assignee_id)
+        .where(Task.state == TaskState.OPEN, Task.submission_id > after_id)
+        .order_by(Task.id)
+    ).all()
+    db.session.rollback()
+    decided = 0
+    for task_id, assignee_id in open_tasks:
+        actor = db.session.get(User, assignee_id)
+        decision = Decision.REJECT if rng.random() < 0.05 else Decision.APPROVE
+        try:
+            approvals.decide(
+                actor, task_id, decision, "Scripted decision (benchmark).", password=PASSWORD
+            )
+            db.session.commit()
+            decided += 1
+        except DecisionRefused as refusal:
+            db.session.rollback()
+            closed = ("already", "closed", "no longer in review", "not part of the request")
+            if not any(words in str(refusal) for words in closed):
+                raise SystemExit(f"a scripted decision was refused: {refusal}") from None
+    return decided
+
+
+def _unfinished(after_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import Submission, SubmissionStatus
+
+    final = (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED)
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(Submission)
+        .where(Submission.id > after_id, Submission.status.not_in(final))
+    )
+    db.session.rollback()
+    return count
+
+
+def _end_to_end(app, redis_url: str, worker_class: str, workers: int, invoices: int, env) -> dict:
+    """Submit, let the workers run the chains, decide, until everything is final."""
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import OutboxMessage, Submission
+
+    rng = random.Random(7)
+    before = db.session.scalar(select(func.max(Submission.id))) or 0
+    first_message = db.session.scalar(select(func.max(OutboxMessage.id))) or 0
+    db.session.rollback()
+    with _workers(redis_url, worker_class, QUEUE, workers, env) as started:
+        started()
+        began = time.perf_counter()
+        batch = 200
+        decided = 0
+        for start in range(0, invoices, batch):
+            _submit_invoices(app, min(batch, invoices - start), rng)
+            decided += decide_open_tasks(rng, before)
+        while _unfinished(before):
+            progress = decide_open_tasks(rng, before)
+            decided += progress
+            if not progress:
+                time.sleep(0.05)
+        done = _wait_until_idle(redis_url, QUEUE, condition=lambda: _outbox_left() == 0)
+        seconds = time.perf_counter() - began
+    by_status = dict(
+        db.session.execute(
+            select(Submission.status, func.count())
+            .where(Submission.id > before)
+            .group_by(Submission.status)
+        ).all()
+    )
+    total = sum(by_status.values())
+    messages = (db.session.scalar(select(func.max(OutboxMessage.id))) or 0) - first_message
+    db.session.rollback()
+    result = {
+        "invoices": total,
+        "decisions": decided,
+        "jobs": done,
+        "outbox_jobs": messages,
+        "seconds": seconds,
+        "by_status": {status.value: number for status, number in by_status.items()},
+    }
+    say(
+        f"  {total:,} invoices final in {seconds:,.1f} s: {done:,} jobs "
+        f"({done / seconds:,.1f} jobs/s), {decided:,} decisions; {result['by_status']}"
+    )
+    return result
+
+
+def _outbox_left() -> int:
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import OutboxMessage
+
+    count = db.session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.run_at.is_(None))
+    )
+    db.session.rollback()
+    return count
+
+
+# -- mail -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _smtp_sink():
+    """An SMTP server on a free port that accepts every message and keeps none."""
+    from aiosmtpd.controller import Controller
+
+    class Discard:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Discard(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
+    table_rows = []
+    for label, _, noop, chain in rows:
+        ratio = chain[0] / noop[0]
+        table_rows.append(
+            [
+                label + (" **(chosen)**" if label == chosen[0] else ""),
+                f"{noop[0]:,.1f}",
+                f"{chain[0]:,.1f} ({chain[1]:,} jobs)",
+                f"{ratio:.2f}",
+                verdict(ratio, GOAL),
+            ]
+        )
+    e2e = end_to_end
+    statuses = ", ".join(f"{n:,} {s}" for s, n in sorted(e2e["by_status"].items()))
+    body = (
+        report.table(
+            [
+                "worker class (one worker)",
+                "RQ no-op jobs/s",
+                "approval-chain jobs/s",
+                f"ratio (goal >= {GOAL})",
+                "",
+            ],
+            table_rows,
+        )
+        + "\n\nApproval-chain jobs are what a submission sets off in the worker: `start_chain` "
+        "(resolve assignees, open tasks, plan deadlines, audit) and the emails it sends. "
+        "The ratio compares them with RQ's no-op job on the same worker class; the chosen "
+        "class is the fastest at chain jobs and is what `make serve` starts "
+        "(portal/serve.py).\n\n"
+        + report.table(
+            ["end to end", "figure"],
+            [
+                ["vendor invoices submitted and driven to a final state", f"{e2e['invoices']:,}"],
+                ["final states", statuses],
+                ["scripted decisions", f"{e2e['decisions']:,}"],
+                ["workers", f"{workers} x {chosen[0]}"],
+                ["total time", f"{e2e['seconds']:,.1f} s"],
+                ["jobs run", f"{e2e['jobs']:,}"],
+                ["jobs per second (all workers)", f"{e2e['jobs'] / e2e['seconds']:,.1f}"],
+                ["invoices per second", f"{e2e['invoices'] / e2e['seconds']:,.1f}"],
+            ],
+        )
+        + "\n\nThe end-to-end run submits through the service (one transaction per invoice, "
+        "as the web does) in the script's process while the workers run the chains and the "
+        "script's approvers decide each task as it opens (one in twenty rejected); it ends when "
+        "every invoice is approved or rejected and the outbox is empty. "
+        "Own Redis, own PostgreSQL database, an SMTP server that discards mail."
+        + (" Quick mode: few jobs, noisy figures." if quick else "")
+        + (
+            "\n\nWhy the ratio goal is far off: RQ's no-op job costs only RQ's own bookkeeping "
+            "(a few Redis round trips). A chain job is a database transaction: `start_chain` "
+            "locks the request, resolves assignees, writes steps, tasks, their deadline timers "
+            "and hash-chained audit events, and schedules the timers in RQ; an email job "
+            "renders the message, talks SMTP and records it. That is tens of SQL statements "
+            "per job against none, so a ratio of 0.5 would need chain jobs as cheap as RQ's "
+            "overhead itself."
+            if all(chain[0] / noop[0] < GOAL for _, _, noop, chain in rows)
+            else ""
+        )
+        + "\nRun: `.venv/bin/python -m bench.workers` (`--quick`: 100 invoices, no SpawnWorker, "
+        "`--invoices N`, BATON_WORKERS workers, default 2)."
+    )
+    report.write_section("workers", "Workers: approval-chain jobs vs RQ's no-op job", body)
+    say(body)
+    _write_serving(rows, chosen)
+
+
+def _write_serving(rows, chosen) -> None:
+    """The "serving" section: what `make serve` runs, and the figures the choices rest on."""
+    from portal import gunicorn_conf
+
+    by_class = {worker_class: chain for _, worker_class, _, chain in rows}
+    fork = by_class.get("portal.worker.BatonWorker")
+    speedup = (
+        f" ({chosen[3][0] / fork[0]:.0f} times the forking Worker's rate on chain jobs)"
+        if fork and chosen[1] != "portal.worker.BatonWorker"
+        else ""
+    )
+    body = (
+        "`make serve` (portal/serve.py) starts gunicorn with portal/gunicorn_conf.py, "
+        "`BATON_WORKERS` RQ workers and RQ's cron scheduler, against `DATABASE_URL` and "
+        "`REDIS_URL`.\n\n"
+        + report.table(
+            ["choice", "what", "why"],
+            [
+                [
+                    "RQ worker class",
+                    f"`{chosen[1]}`",
+                    f"fastest on approval-chain jobs in the table above{speedup}: a forked work "
+                    "horse starts with cold caches (schemas, compiled SQL and templates, a new "
+                    "database connection) for every job",
+                ],
+                [
+                    "gunicorn workers",
+                    f"`WEB_CONCURRENCY`, default 2 x cores + 1 ({gunicorn_conf.workers} here), "
+                    f"{gunicorn_conf.worker_class}",
+                    "pages are CPU-bound Python; one spare process covers database waits",
+                ],
+                [
+                    "app loading",
+                    "`preload_app`, templates compiled in the master",
+                    "each worker (also a new one after `max_requests`) starts with the app "
+                    "built and the templates compiled, instead of paying for it in its first "
+                    "requests",
+                ],
+                [
+                    "static files",
+                    "`?v=<content hash>` in every `url_for('static')`, served with "
+                    "`max-age=31536000, immutable`",
+                    "browsers fetch each file once per version; a changed file has a new URL",
+                ],
+            ],
+        )
+    )
+    report.write_section("serving", "Serving: what `make serve` runs", body)
+
+
+if __name__ == "__main__":
+    main()
