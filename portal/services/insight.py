@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import Float, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from portal import clock
@@ -121,7 +122,10 @@ def scope_for(user: User, form: Form) -> Scope | None:
 def visible_forms(user: User) -> list[tuple[Form, Scope]]:
     """The published forms whose insight `user` may see, by title, each with its scope."""
     forms = db.session.scalars(
-        select(Form).where(Form.current_version_id.is_not(None)).order_by(Form.title)
+        select(Form)
+        .where(Form.current_version_id.is_not(None))
+        .order_by(Form.title)
+        .options(selectinload(Form.current_version))  # every page asks, for the menu
     ).all()
     found = []
     for form in forms:
