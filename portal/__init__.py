@@ -38,6 +38,11 @@ def create_app(config: dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
+    from portal.blueprints import RowIdConverter
+
+    # Before any route is added: every <int:...> in a URL is a row id (see RowIdConverter).
+    app.url_map.converters["int"] = RowIdConverter
+
     from portal import limits, web
     from portal.services import webhooks
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.datastructures import FileStorage
 
 from portal import audit, clock, outbox, uploads
@@ -260,10 +261,7 @@ def _attach(submission: Submission, by_field: dict[str, list[FileValue]]) -> Non
     for name, items in by_field.items():
         for item in items:
             if db.session.get(StoredFile, item.sha256) is None:
-                db.session.add(
-                    StoredFile(sha256=item.sha256, size=item.size, content_type=item.content_type)
-                )
-                db.session.flush()
+                _store_file_row(item)
             submission.attachments.append(
                 Attachment(
                     field=name,
@@ -273,6 +271,18 @@ def _attach(submission: Submission, by_field: dict[str, list[FileValue]]) -> Non
                     sha256=item.sha256,
                 )
             )
+
+
+def _store_file_row(item: FileValue) -> None:
+    """Insert the file's row unless it exists: two people may upload the same file at once,
+    and the second insert must not fail the second submission."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(StoredFile)
+        .values(sha256=item.sha256, size=item.size, content_type=item.content_type)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
 
 
 def _existing(user: User, client_token: str | None) -> Submission | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.blueprints import MAX_ROW_ID
 from portal.domain.chain import Decision, StepState, TaskState
 from portal.models import SubmissionStatus
 
@@ -263,7 +264,12 @@ SCHEMAS = {
 UNAUTHORISED = _error("No token, or a token that is wrong, revoked or of a disabled user.")
 NOT_FOUND = _error("No such thing, or not the caller's to see.")
 SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
-ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID},
+}
 
 
 DEFAULT = _error("Any other failure (405 method not allowed, 429 too many requests, 500).")
@@ -297,7 +303,14 @@ def _paths() -> dict:
                 "summary": "Publish a schema as the form's next version (admins)",
                 "description": 'The body is the schema itself. With `If-Match: "N"`, it is '
                 "refused (412) if the current version is no longer N.",
-                "parameters": [{"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                "parameters": [
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "description": 'The version number the schema was edited from: "3".',
+                        "schema": {"type": "string", "pattern": '^"?[0-9]+"?$'},
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object"}}},
