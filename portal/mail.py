@@ -11,6 +11,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -101,8 +102,18 @@ def compose(template: str, subject: str, secrets: tuple[str, ...] = (), **contex
     return Composed(subject, text, html, record)
 
 
-def send(to_address: str, to_name: str, composed: Composed, message_id: str | None = None) -> str:
-    """Send one message over SMTP; returns its Message-ID. Raises on any SMTP failure."""
+def send(
+    to_address: str,
+    to_name: str,
+    composed: Composed,
+    message_id: str | None = None,
+    on_accepted: Callable[[], None] | None = None,
+) -> str:
+    """Send one message over SMTP; returns its Message-ID. Raises on any SMTP failure.
+
+    `on_accepted` runs the moment the server has accepted the message, before the goodbye, so
+    the caller can record the send while as little as possible can still go wrong.
+    """
     config = current_app.config
     message = MimeMessage()
     message["Subject"] = composed.subject
@@ -124,6 +135,8 @@ def send(to_address: str, to_name: str, composed: Composed, message_id: str | No
         if config.get("MAIL_USERNAME"):
             client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
         client.send_message(message)
+        if on_accepted is not None:
+            on_accepted()
     finally:
         # Once the server has accepted the message it is sent; a failed goodbye changes nothing.
         try:

@@ -210,3 +210,46 @@ def test_a_waiting_job_that_never_reached_redis_is_handed_over_by_the_sweep(app)
         outbox.job_id("outbox", message.id)
         in ScheduledJobRegistry(queue=queue.queue(app)).get_job_ids()
     )
+
+
+class WorkerKilled(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, no except clause catches it."""
+
+
+def test_a_send_is_on_record_before_the_goodbye_to_the_mail_server(
+    approvals, org, vendor_invoice, app, mailbox, monkeypatch
+):
+    """The worker dies right after the server accepted the message: it is recorded as sent
+    already, so no later job sends it again."""
+    import smtplib
+
+    jobs.use_app(app)
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    run_outbox_in_a_worker(db.session.scalars(select(OutboxMessage)).one().id)  # start_chain
+    (send,) = db.session.scalars(select(OutboxMessage)).all()
+    assert send.job == "send_email"
+
+    def die(self):
+        self.close()  # as the kernel would for a killed process
+        raise WorkerKilled
+
+    monkeypatch.setattr(smtplib.SMTP, "quit", die)
+    try:
+        run_outbox_in_a_worker(send.id)
+    except WorkerKilled:
+        pass
+    else:
+        raise AssertionError("the goodbye was never said")
+    monkeypatch.undo()
+
+    db.session.expire_all()
+    email = db.session.scalars(select(EmailMessage)).one()
+    assert email.state == EmailState.SENT and len(mailbox.messages) == 1
+    assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
+    assert total(OutboxMessage) == 0
+    with clock.frozen_at(clock.now() + dt.timedelta(hours=1)):  # past every lease
+        assert outbox.relay_due() == 0
+    assert len(mailbox.messages) == 1

@@ -167,17 +167,33 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
     email.subject, email.body = composed.subject, composed.record
     db.session.commit()  # the claim is on record before anything leaves this process
 
+    accepted = False
+
+    def record_sent() -> None:
+        nonlocal accepted
+        accepted = True
+        _record_sent(email_id, message_row)
+
     try:
-        mail.send(email.to_address, recipient_name, composed, email.message_id)
+        mail.send(
+            email.to_address, recipient_name, composed, email.message_id, on_accepted=record_sent
+        )
     except Exception as exc:  # noqa: BLE001 - any SMTP or network failure: record, retry later
+        if accepted:
+            raise  # the server has it; only recording failed: the claim's lease decides
+        db.session.rollback()
         email = _lock(email_id)
         email.state, email.last_error = EmailState.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
         db.session.commit()
         logger.warning(
             "email %s to %s failed (%s); the sweep will retry", email_id, email.to_address, exc
         )
-        return
 
+
+def _record_sent(email_id: int, message_row: OutboxMessage) -> None:
+    """The server has accepted the message: on record at once, with its audit event, and the
+    outbox row done, in one short transaction (the less time between the server's "250 OK" and
+    this commit, the less chance that a dying worker leaves a sent message to be sent again)."""
     email = _lock(email_id)
     email.state, email.sent_at = EmailState.SENT, clock.now()
     if email.submission_id is not None:
