@@ -62,11 +62,17 @@ def data_hash(data: dict, submit_count: int) -> str:
 
 
 def lock(submission_id: int) -> Submission | None:
-    """The submission, locked until the transaction ends (concurrent deciders queue up here)."""
+    """The submission, locked until the transaction ends (concurrent deciders queue up here).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: deciders still queue up behind each other, but another
+    transaction may meanwhile insert rows that refer to the submission (an audit event, an
+    email) without waiting. With FOR UPDATE, a job holding the request's audit chain while its
+    event's foreign-key check waited for this lock, and this transaction then waiting for that
+    audit chain, was a deadlock (found by bench/chaos.py)."""
     return db.session.scalars(
         select(Submission)
         .where(Submission.id == submission_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).first()
 

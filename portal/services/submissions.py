@@ -291,7 +291,7 @@ def _existing(user: User, client_token: str | None) -> Submission | None:
     return db.session.scalars(
         select(Submission)
         .where(Submission.submitter_id == user.id, Submission.client_token == client_token)
-        .with_for_update()
+        .with_for_update(key_share=True)  # see approvals.lock
     ).first()
 
 
@@ -315,7 +315,7 @@ def _lock_editable(user: User, submission: Submission) -> Submission:
     locked = db.session.scalars(
         select(Submission)
         .where(Submission.id == submission.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # see approvals.lock
         .execution_options(populate_existing=True)
     ).one()
     if not can_edit_submission(user, locked):
