@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,24 @@ POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:543
 PASSWORD = "baton-demo"
 #: Enough of a PDF for the upload check (it starts with the PDF signature).
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def invoice_multipart(fields: dict[str, str]) -> tuple[bytes, str]:
+    """`fields` and a small PDF as invoice_file, encoded as a browser posts a form with a file:
+    the body and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="invoice_file"; '
+        'filename="invoice.pdf"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
+        + PDF_BYTES
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def exit_cleanly_on_sigterm() -> None:

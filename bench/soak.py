@@ -29,7 +29,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -45,6 +44,7 @@ from bench._support import (
     free_port,
     fresh_database,
     gunicorn,
+    invoice_multipart,
     prepare_portal,
     redis_server,
     say,
@@ -181,19 +181,7 @@ def _invoice_multipart(token: str, number: int) -> tuple[bytes, str]:
         "notes": "",
         "_action": "submit",
     }
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="invoice_file"; '
-        'filename="invoice.pdf"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
-        + PDF_BYTES
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+    return invoice_multipart(fields)
 
 
 def client_loop(base: str, email: str, token: str, until: float, index: int, results) -> None:

@@ -16,20 +16,19 @@ import http.client
 import os
 import re
 import tempfile
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from bench import report
 from bench._support import (
     PASSWORD,
-    PDF_BYTES,
     app_env,
     drop_database,
     ensure_wrk,
     exit_cleanly_on_sigterm,
     fresh_database,
     gunicorn,
+    invoice_multipart,
     prepare_portal,
     redis_server,
     run_wrk,
@@ -188,19 +187,7 @@ def _invoice_body(token: str) -> tuple[bytes, str]:
         "notes": "",
         "_action": "submit",
     }
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="invoice_file"; '
-        f'filename="invoice.pdf"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
-        + PDF_BYTES
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+    return invoice_multipart(fields)
 
 
 def _check_submission(base: str, cookie: str, body: bytes, content_type: str) -> None:
