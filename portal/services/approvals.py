@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from portal import audit, clock
 from portal.domain import chain as engine
+from portal.domain import paging
 from portal.domain import values as value_rules
 from portal.domain.chain import (
     AssigneeSpec,
@@ -788,9 +789,9 @@ def open_tasks_for(user: User) -> list[Task]:
     )
 
 
-def open_tasks_page(user: User, page: int, size: int) -> tuple[list[Task], int]:
-    """One page of the user's open tasks, oldest first, and how many are open in all (a page
-    past the last is the last).
+def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task], int, int]:
+    """One page of the user's open tasks, oldest first, how many are open in all, and which
+    page that is (see paging.page_to_show).
 
     What the inbox shows of each task (its request, form version, submitter, the person it
     is on behalf of) is loaded with the page, not one query per row.
@@ -799,7 +800,7 @@ def open_tasks_page(user: User, page: int, size: int) -> tuple[list[Task], int]:
 
     where = (Task.assignee_id == user.id, Task.state == TaskState.OPEN)
     total = db.session.scalar(select(func.count()).select_from(Task).where(*where))
-    page = min(max(1, page), max(1, -(-total // size)))  # past the last page: the last page
+    page = paging.page_to_show(page, total, size)
     request = selectinload(Task.submission)
     tasks = db.session.scalars(
         select(Task)
@@ -813,7 +814,7 @@ def open_tasks_page(user: User, page: int, size: int) -> tuple[list[Task], int]:
         .offset((page - 1) * size)
         .limit(size)
     ).all()
-    return list(tasks), total
+    return list(tasks), total, page
 
 
 def open_task_count(user: User) -> int:

@@ -9,6 +9,7 @@ from wtforms import HiddenField, PasswordField, TextAreaField
 from wtforms.validators import Length
 
 from portal import clock, limits, mail
+from portal.domain import paging
 from portal.domain.chain import Decision
 from portal.extensions import db
 from portal.models import Submission, Task, User
@@ -32,17 +33,15 @@ class DecisionForm(FlaskForm):
 @bp.get("/inbox")
 def inbox():
     """Open tasks for the signed-in person, oldest first, a page at a time."""
-    tasks, total = approvals.open_tasks_page(
+    tasks, total, page = approvals.open_tasks_page(
         current_user, request.args.get("page", 1, type=int), INBOX_PAGE_SIZE
     )
-    pages = max(1, -(-total // INBOX_PAGE_SIZE))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
     return render_template(
         "approvals/inbox.html",
         tasks=tasks,
         now=clock.now(),
         page=page,
-        pages=pages,
+        pages=paging.page_count(total, INBOX_PAGE_SIZE),
         total=total,
     )
 

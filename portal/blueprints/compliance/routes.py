@@ -19,6 +19,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from portal.domain import paging
 from portal.extensions import db
 from portal.models import Export, ExportState, Form, Submission, SubmissionStatus
 from portal.services import exports
@@ -42,16 +43,16 @@ def search():
         filters = exports.Filters.parse(request.args)
     except exports.SearchRefused as refusal:
         error, filters = str(refusal), exports.Filters()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    asked = request.args.get("page", 1, type=int)
     if error:
-        total, rows = 0, []  # a search that could not be run lists nothing, not everything
+        total, rows, page = 0, [], 1  # a search that could not be run lists nothing, not everything
     else:
         query = exports.search(filters)
         # Counted up to the export limit only: past it the number changes nothing one can do,
         # and counting a million rows on every page would cost more than the page itself.
         capped = query.with_only_columns(Submission.id).limit(exports.MAX_EXPORT + 1)
         total = db.session.scalar(select(func.count()).select_from(capped.subquery()))
-        page = min(page, max(1, -(-total // PAGE_SIZE)))  # a page past the last shows the last
+        page = paging.page_to_show(asked, total, PAGE_SIZE)
         rows = db.session.scalars(
             query.options(selectinload(Submission.form), selectinload(Submission.submitter))
             .offset((page - 1) * PAGE_SIZE)
@@ -67,7 +68,7 @@ def search():
         rows=rows,
         total=total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=paging.page_count(total, PAGE_SIZE),
         more=total > exports.MAX_EXPORT,
         limit=exports.MAX_EXPORT,
         forms=forms,

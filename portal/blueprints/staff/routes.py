@@ -20,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal import audit, clock, forms, uploads
+from portal.domain import paging
 from portal.domain.values import Evaluation
 from portal.extensions import db
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
@@ -236,7 +237,6 @@ def timeline(slug: str):
 def my_submissions():
     """Everything the person has submitted or drafted, newest first, filterable by status."""
     status = request.args.get("status", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
     query = select(Submission).where(Submission.submitter_id == current_user.id)
     if status:
         try:
@@ -252,8 +252,7 @@ def my_submissions():
     )
     # The tabs' counts already hold the total: one pass over the person's requests, not two.
     total = counts.get(SubmissionStatus(status), 0) if status else sum(counts.values())
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(page, pages)  # a page past the last shows the last
+    page = paging.page_to_show(request.args.get("page", 1, type=int), total, PAGE_SIZE)
     rows = db.session.scalars(
         query.order_by(Submission.updated_at.desc(), Submission.id.desc())
         .offset((page - 1) * PAGE_SIZE)
@@ -264,7 +263,7 @@ def my_submissions():
         rows=rows,
         status=status,
         page=page,
-        pages=pages,
+        pages=paging.page_count(total, PAGE_SIZE),
         total=total,
         counts=counts,
         statuses=list(SubmissionStatus),
