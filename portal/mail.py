@@ -8,6 +8,7 @@ only the POST from the page it shows decides, and a decided task's link is dead.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import uuid
@@ -102,17 +103,55 @@ def compose(template: str, subject: str, secrets: tuple[str, ...] = (), **contex
     return Composed(subject, text, html, record)
 
 
+class _FinalDotHook:
+    """An SMTP client that calls `before_final_dot()` after the message body has gone out and
+    before the "." that ends it: until that dot the server has accepted nothing, and closing the
+    connection discards the message (RFC 5321, 4.1.1.4)."""
+
+    before_final_dot: Callable[[], None] | None = None
+
+    def data(self, msg: bytes):  # smtplib.SMTP.data, with the hook before the dot
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        body = re.sub(rb"(?m)^\.", b"..", msg)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body)
+        if self.before_final_dot is not None:
+            try:
+                self.before_final_dot()
+            except BaseException:
+                self.close()  # no dot: the server drops the half-sent message
+                raise
+        self.send(b".\r\n")
+        return self.getreply()
+
+
+class _SMTP(_FinalDotHook, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_FinalDotHook, smtplib.SMTP_SSL):
+    pass
+
+
 def send(
     to_address: str,
     to_name: str,
     composed: Composed,
     message_id: str | None = None,
+    before_final_dot: Callable[[], None] | None = None,
     on_accepted: Callable[[], None] | None = None,
 ) -> str:
     """Send one message over SMTP; returns its Message-ID. Raises on any SMTP failure.
 
-    `on_accepted` runs the moment the server has accepted the message, before the goodbye, so
-    the caller can record the send while as little as possible can still go wrong.
+    Between the server's "250 OK" for a message and the sender recording that answer there is
+    always a moment in which a dying sender leaves a sent message looking unsent. The two hooks
+    make that moment as short as it can be: `before_final_dot` runs when everything but the
+    message's final "." has gone out (prepare the record there, uncommitted), `on_accepted`
+    the moment the server has said "250" (commit it there), before the goodbye.
     """
     config = current_app.config
     message = MimeMessage()
@@ -126,9 +165,10 @@ def send(
     message.add_alternative(composed.html, subtype="html")
     host, port = config["MAIL_SERVER"], int(config["MAIL_PORT"])
     if config.get("MAIL_USE_SSL"):
-        client = smtplib.SMTP_SSL(host, port, timeout=30, context=ssl.create_default_context())
+        client = _SMTPSSL(host, port, timeout=30, context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(host, port, timeout=30)
+        client = _SMTP(host, port, timeout=30)
+    client.before_final_dot = before_final_dot
     try:
         if config.get("MAIL_USE_TLS"):
             client.starttls(context=ssl.create_default_context())

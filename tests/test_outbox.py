@@ -253,3 +253,71 @@ def test_a_send_is_on_record_before_the_goodbye_to_the_mail_server(
     with clock.frozen_at(clock.now() + dt.timedelta(hours=1)):  # past every lease
         assert outbox.relay_due() == 0
     assert len(mailbox.messages) == 1
+
+
+def _first_send(approvals, app):
+    """Alice submits; the chain starts; the send_email job for Bob's task is waiting."""
+    jobs.use_app(app)
+    approvals.browser.login("alice@example.com")
+    from tests.fixtures.web import invoice_post
+
+    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    run_outbox_in_a_worker(db.session.scalars(select(OutboxMessage)).one().id)  # start_chain
+    (send,) = db.session.scalars(select(OutboxMessage)).all()
+    assert send.job == "send_email"
+    return send
+
+
+def test_a_message_refused_at_its_final_dot_is_not_recorded_as_sent(
+    approvals, org, vendor_invoice, app, monkeypatch
+):
+    """What was prepared before the dot is rolled back when the server answers 554."""
+    from aiosmtpd.controller import Controller
+
+    from tests.fixtures.jobs import Mailbox, free_port
+
+    class Refusing(Mailbox):
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            return "554 5.7.1 Message refused by content filter"
+
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, MAIL_USE_TLS=False)
+    try:
+        send = _first_send(approvals, app)
+        run_outbox_in_a_worker(send.id)
+    finally:
+        controller.stop()
+    db.session.expire_all()
+    email = db.session.scalars(select(EmailMessage)).one()
+    assert email.state == EmailState.FAILED and email.sent_at is None
+    assert "554" in email.last_error and "content filter" in email.last_error
+    assert total(AuditEvent, AuditEvent.action == "email_sent") == 0
+    assert total(OutboxMessage) == 1  # the sweep hands it out again
+
+
+def test_a_record_that_cannot_be_prepared_sends_nothing_and_is_retried(
+    approvals, org, vendor_invoice, app, mailbox, monkeypatch
+):
+    from portal.services import notifications
+
+    send = _first_send(approvals, app)
+
+    def database_gone(email_id, message_row):
+        raise ConnectionError("database connection lost")
+
+    monkeypatch.setattr(notifications, "_prepare_sent", database_gone)
+    run_outbox_in_a_worker(send.id)
+    monkeypatch.undo()
+    db.session.expire_all()
+    email = db.session.scalars(select(EmailMessage)).one()
+    assert mailbox.messages == []  # the message never got its final dot
+    assert email.state == EmailState.FAILED and "database connection lost" in email.last_error
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
+        assert outbox.relay_due() == 1
+    run_outbox_in_a_worker(send.id)
+    db.session.expire_all()
+    assert db.session.get(EmailMessage, email.id).state == EmailState.SENT
+    assert len(mailbox.messages) == 1
+    assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
+    assert total(OutboxMessage) == 0

@@ -169,19 +169,24 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
 
     accepted = False
 
-    def record_sent() -> None:
+    def mark_accepted() -> None:
         nonlocal accepted
         accepted = True
-        _record_sent(email_id, message_row)
+        db.session.commit()
 
     try:
         mail.send(
-            email.to_address, recipient_name, composed, email.message_id, on_accepted=record_sent
+            email.to_address,
+            recipient_name,
+            composed,
+            email.message_id,
+            before_final_dot=lambda: _prepare_sent(email_id, message_row),
+            on_accepted=mark_accepted,
         )
     except Exception as exc:  # noqa: BLE001 - any SMTP or network failure: record, retry later
         if accepted:
             raise  # the server has it; only recording failed: the claim's lease decides
-        db.session.rollback()
+        db.session.rollback()  # whatever _prepare_sent wrote was never committed
         email = _lock(email_id)
         email.state, email.last_error = EmailState.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
         db.session.commit()
@@ -190,10 +195,12 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
         )
 
 
-def _record_sent(email_id: int, message_row: OutboxMessage) -> None:
-    """The server has accepted the message: on record at once, with its audit event, and the
-    outbox row done, in one short transaction (the less time between the server's "250 OK" and
-    this commit, the less chance that a dying worker leaves a sent message to be sent again)."""
+def _prepare_sent(email_id: int, message_row: OutboxMessage) -> None:
+    """Write, without committing, everything that says the message was sent: its state, its
+    audit event, the outbox row done. Runs before the message's final dot, so that after the
+    server's "250" only the COMMIT is left: the only moment in which a dying worker leaves a
+    sent message to be sent again is one round trip to the database, not the row locks and
+    inserts as well (chaos found those long enough to be hit)."""
     email = _lock(email_id)
     email.state, email.sent_at = EmailState.SENT, clock.now()
     if email.submission_id is not None:
@@ -209,7 +216,10 @@ def _record_sent(email_id: int, message_row: OutboxMessage) -> None:
             },
             submission_id=email.submission_id,
         )
-    _finish(message_row)
+    row = db.session.get(OutboxMessage, message_row.id)
+    if row is not None:
+        db.session.delete(row)
+    db.session.flush()
 
 
 def _lock(email_id: int) -> EmailMessage | None:

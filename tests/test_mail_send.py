@@ -1,0 +1,54 @@
+"""mail.send against a real SMTP server: the record is prepared before the final dot, committed
+on the server's 250, and a failure before the dot leaves the server with nothing."""
+
+import pytest
+
+from portal import mail
+
+
+def composed(text="Hello Bob,\n\nPlease look at INV-42.\n"):
+    return mail.Composed("Please approve INV-42", text, f"<p>{text}</p>", text)
+
+
+def test_the_hooks_run_just_before_the_final_dot_and_on_the_servers_250(app, mailbox):
+    seen = []
+    with app.app_context():
+        mail.send(
+            "bob@example.com",
+            "Bob",
+            composed(),
+            before_final_dot=lambda: seen.append(("before dot", len(mailbox.messages))),
+            on_accepted=lambda: seen.append(("accepted", len(mailbox.messages))),
+        )
+    assert seen == [("before dot", 0), ("accepted", 1)]
+    assert mailbox.messages[0]["Subject"] == "Please approve INV-42"
+
+
+def test_a_failure_before_the_dot_leaves_the_server_with_nothing(app, mailbox):
+    class RecordingFailed(Exception):
+        pass
+
+    def fail():
+        raise RecordingFailed
+
+    accepted = []
+    with app.app_context(), pytest.raises(RecordingFailed):
+        mail.send(
+            "bob@example.com",
+            "Bob",
+            composed(),
+            before_final_dot=fail,
+            on_accepted=lambda: accepted.append(True),
+        )
+    assert mailbox.messages == [] and accepted == []
+    with app.app_context():  # the next send on a fresh connection goes through
+        mail.send("bob@example.com", "Bob", composed())
+    assert len(mailbox.messages) == 1
+
+
+def test_lines_that_start_with_a_dot_arrive_as_written(app, mailbox):
+    text = "Line one\n.\n..two dots\n.hidden\nend\n"
+    with app.app_context():
+        mail.send("bob@example.com", "Bob", composed(text), before_final_dot=lambda: None)
+    (message,) = mailbox.messages
+    assert mailbox.text(message).replace("\r\n", "\n") == text
