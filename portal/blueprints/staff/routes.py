@@ -28,6 +28,8 @@ from portal.services import account, approvals, deadlines, records, submissions
 from portal.services.access import can_edit_submission, can_view_submission
 from portal.services.forms import find_form
 
+from .blank_forms import blank_form
+
 bp = Blueprint("staff", __name__)
 
 PAGE_SIZE = 25
@@ -57,9 +59,19 @@ def new_submission(slug: str):
         return render_template("staff/form_closed.html", form_row=form_row), 410
     version = form_row.current_version
     if request.method == "GET":
-        spec = version.spec
-        raw = forms.blank_input(spec, _today())
-        return _render_form(version, raw, client_token=uuid.uuid4().hex)
+        blank = blank_form(version, _today())
+        return render_template(
+            "staff/fill_form.html",
+            spec=version.spec,
+            version=version,
+            evaluation=blank.evaluation,
+            form_grid=blank.grid,
+            submission=None,
+            action=url_for("staff.new_submission", slug=slug),
+            client_token=uuid.uuid4().hex,
+            error_anchor=forms.error_anchor,
+            error_label=forms.error_label,
+        )
     return _post_form(version, submission=None)
 
 
