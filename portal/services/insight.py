@@ -136,10 +136,41 @@ def visible_forms(user: User) -> list[tuple[Form, Scope]]:
 
 
 def may_see_any(user: User) -> bool:
-    """True if `user` may see the insight of at least one form (the menu shows Insight)."""
-    if not getattr(user, "is_authenticated", False):
+    """True if `user` may see the insight of at least one form (the menu shows Insight).
+
+    Every page asks, so this is one small query: the groups that published chains ask are
+    worked out once per set of current versions (versions never change; a publish makes a new
+    one) and kept per app. The same answer as `bool(visible_forms(user))`, without loading
+    and reading every form's schema on every page.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    return user.in_group(*WHOLE_FORM_GROUPS) or bool(visible_forms(user))
+    if user.in_group(*WHOLE_FORM_GROUPS):
+        return True
+    return bool(user.group_names & _groups_asked_by_chains())
+
+
+def _groups_asked_by_chains() -> frozenset[str]:
+    current = tuple(
+        db.session.scalars(
+            select(Form.current_version_id)
+            .where(Form.current_version_id.is_not(None))
+            .order_by(Form.current_version_id)
+        )
+    )
+    kept = current_app.extensions.setdefault("baton.insight_groups", {})
+    groups = kept.get(current)
+    if groups is None:
+        versions = db.session.scalars(select(FormVersion).where(FormVersion.id.in_(current)))
+        groups = frozenset(
+            group
+            for version in versions
+            for step in step_groups(version.spec.approval).values()
+            for group in step
+        )
+        kept.clear()  # only the newest set of versions is ever asked about again
+        kept[current] = groups
+    return groups
 
 
 # -- SQL building blocks ----------------------------------------------------------------------

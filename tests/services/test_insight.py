@@ -233,3 +233,25 @@ def test_a_period_with_nothing_in_it_still_shows_what_waits_now(history):
     # "Waiting now" is about now, whatever the period: R4 still waits for finance.
     assert result.has_activity and result.waiting_now == 1
     assert {person.name for person in result.approvers if person.decided.count} == set()
+
+
+def test_the_menu_answer_follows_each_newly_published_chain(history, publish):
+    """may_see_any keeps the groups the chains ask per set of current versions: it must give
+    visible_forms' answer for everyone, and change the moment a new version is published."""
+    import copy
+
+    from tests.fixtures.insight import TRAVEL
+
+    for person in history.people.values():
+        assert insight.may_see_any(person) == bool(insight.visible_forms(person)), person.email
+    assert insight.may_see_any(history.people["fiona"])
+
+    without_finance = copy.deepcopy(TRAVEL)
+    without_finance["approval"]["steps"] = [
+        step for step in without_finance["approval"]["steps"] if step["name"] != "finance"
+    ]
+    publish("travel_request", without_finance)
+    assert not insight.may_see_any(history.people["fiona"])
+    assert insight.may_see_any(history.people["carol"])  # the CFO step still asks for her
+    for person in history.people.values():
+        assert insight.may_see_any(person) == bool(insight.visible_forms(person)), person.email
