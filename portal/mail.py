@@ -103,14 +103,22 @@ def compose(template: str, subject: str, secrets: tuple[str, ...] = (), **contex
     return Composed(subject, text, html, record)
 
 
-class _FinalDotHook:
+#: How long to wait for the server's answer to the final dot. RFC 5321 (4.5.3.2.6) asks clients
+#: to wait at least 10 minutes; a job may run for 5, so this stays well inside that. Giving up
+#: early is what makes a server that was only slow receive a message twice.
+FINAL_REPLY_TIMEOUT = 180
+
+
+class _FinalDotHooks:
     """An SMTP client that calls `before_final_dot()` after the message body has gone out and
-    before the "." that ends it: until that dot the server has accepted nothing, and closing the
-    connection discards the message (RFC 5321, 4.1.1.4)."""
+    before the "." that ends it, and `after_final_dot()` the moment the dot is written, before
+    it reads the server's answer. Until the dot the server has accepted nothing, and a closed
+    connection makes it discard the message (RFC 5321, 4.1.1.4)."""
 
     before_final_dot: Callable[[], None] | None = None
+    after_final_dot: Callable[[], None] | None = None
 
-    def data(self, msg: bytes):  # smtplib.SMTP.data, with the hook before the dot
+    def data(self, msg: bytes):  # smtplib.SMTP.data, with the hooks around the dot
         self.putcmd("data")
         code, reply = self.getreply()
         if code != 354:
@@ -126,14 +134,21 @@ class _FinalDotHook:
                 self.close()  # no dot: the server drops the half-sent message
                 raise
         self.send(b".\r\n")
-        return self.getreply()
+        if self.after_final_dot is not None:
+            self.after_final_dot()
+        self.sock.settimeout(max(self.timeout or 0, FINAL_REPLY_TIMEOUT))
+        try:
+            return self.getreply()
+        finally:
+            if self.sock is not None:
+                self.sock.settimeout(self.timeout)
 
 
-class _SMTP(_FinalDotHook, smtplib.SMTP):
+class _SMTP(_FinalDotHooks, smtplib.SMTP):
     pass
 
 
-class _SMTPSSL(_FinalDotHook, smtplib.SMTP_SSL):
+class _SMTPSSL(_FinalDotHooks, smtplib.SMTP_SSL):
     pass
 
 
@@ -143,15 +158,18 @@ def send(
     composed: Composed,
     message_id: str | None = None,
     before_final_dot: Callable[[], None] | None = None,
+    after_final_dot: Callable[[], None] | None = None,
     on_accepted: Callable[[], None] | None = None,
 ) -> str:
     """Send one message over SMTP; returns its Message-ID. Raises on any SMTP failure.
 
-    Between the server's "250 OK" for a message and the sender recording that answer there is
-    always a moment in which a dying sender leaves a sent message looking unsent. The two hooks
-    make that moment as short as it can be: `before_final_dot` runs when everything but the
-    message's final "." has gone out (prepare the record there, uncommitted), `on_accepted`
-    the moment the server has said "250" (commit it there), before the goodbye.
+    A message is sent the moment the server has its final "."; the sender can only learn that
+    from the server's answer, and a sender that dies before recording the answer leaves a sent
+    message looking unsent. The hooks let the caller close that gap: `before_final_dot` runs
+    when everything but the dot has gone out (prepare the record there, uncommitted),
+    `after_final_dot` right after the dot is written and before the answer is read (commit it
+    there: the COMMIT leaves a moment after the dot, and the database finishes it even if this
+    process dies while waiting), `on_accepted` once the server has said "250".
     """
     config = current_app.config
     message = MimeMessage()
@@ -168,7 +186,7 @@ def send(
         client = _SMTPSSL(host, port, timeout=30, context=ssl.create_default_context())
     else:
         client = _SMTP(host, port, timeout=30)
-    client.before_final_dot = before_final_dot
+    client.before_final_dot, client.after_final_dot = before_final_dot, after_final_dot
     try:
         if config.get("MAIL_USE_TLS"):
             client.starttls(context=ssl.create_default_context())

@@ -10,7 +10,7 @@ def composed(text="Hello Bob,\n\nPlease look at INV-42.\n"):
     return mail.Composed("Please approve INV-42", text, f"<p>{text}</p>", text)
 
 
-def test_the_hooks_run_just_before_the_final_dot_and_on_the_servers_250(app, mailbox):
+def test_the_hooks_run_around_the_final_dot_and_on_the_servers_250(app, mailbox):
     seen = []
     with app.app_context():
         mail.send(
@@ -18,9 +18,10 @@ def test_the_hooks_run_just_before_the_final_dot_and_on_the_servers_250(app, mai
             "Bob",
             composed(),
             before_final_dot=lambda: seen.append(("before dot", len(mailbox.messages))),
+            after_final_dot=lambda: seen.append(("after dot", None)),
             on_accepted=lambda: seen.append(("accepted", len(mailbox.messages))),
         )
-    assert seen == [("before dot", 0), ("accepted", 1)]
+    assert seen == [("before dot", 0), ("after dot", None), ("accepted", 1)]
     assert mailbox.messages[0]["Subject"] == "Please approve INV-42"
 
 

@@ -303,10 +303,10 @@ def test_a_record_that_cannot_be_prepared_sends_nothing_and_is_retried(
 
     send = _first_send(approvals, app)
 
-    def database_gone(email_id, message_row):
+    def database_gone(email_id):
         raise ConnectionError("database connection lost")
 
-    monkeypatch.setattr(notifications, "_prepare_sent", database_gone)
+    monkeypatch.setattr(notifications, "_mark_sent", database_gone)
     run_outbox_in_a_worker(send.id)
     monkeypatch.undo()
     db.session.expire_all()
@@ -321,3 +321,60 @@ def test_a_record_that_cannot_be_prepared_sends_nothing_and_is_retried(
     assert len(mailbox.messages) == 1
     assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
     assert total(OutboxMessage) == 0
+
+
+def test_a_worker_that_dies_right_after_the_final_dot_has_the_send_on_record(
+    approvals, org, vendor_invoice, app, mailbox, monkeypatch
+):
+    """Killed after the dot and the COMMIT went out, before the server's answer was read: the
+    server delivers the message, the database says sent, and the next job only writes the
+    audit event and clears the outbox row; it sends nothing."""
+    import smtplib
+
+    send = _first_send(approvals, app)
+    real_send, real_getreply = smtplib.SMTP.send, smtplib.SMTP.getreply
+
+    def send_and_note_the_dot(self, data):
+        real_send(self, data)
+        if data == b".\r\n":
+            self.dot_sent = True
+
+    def die_at_the_answer(self):
+        if getattr(self, "dot_sent", False):
+            self.close()  # as the kernel would for a killed process: the dot is already out
+            raise WorkerKilled
+        return real_getreply(self)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", send_and_note_the_dot)
+    monkeypatch.setattr(smtplib.SMTP, "getreply", die_at_the_answer)
+    try:
+        run_outbox_in_a_worker(send.id)
+    except WorkerKilled:
+        pass
+    else:
+        raise AssertionError("the answer to the dot was never read")
+    monkeypatch.undo()
+
+    db.session.expire_all()
+    email = db.session.scalars(select(EmailMessage)).one()
+    assert email.state == EmailState.SENT and email.sent_at is not None
+    _wait_for(lambda: len(mailbox.messages) == 1)
+    assert total(AuditEvent, AuditEvent.action == "email_sent") == 0  # not yet
+    assert total(OutboxMessage) == 1
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
+        assert outbox.relay_due() == 1
+    run_outbox_in_a_worker(send.id)
+    run_outbox_in_a_worker(send.id)  # and once more: still one event, still one message
+    assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
+    assert total(OutboxMessage) == 0
+    assert len(mailbox.messages) == 1
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from portal import audit, clock, display, mail, outbox
 from portal.extensions import db
 from portal.models import (
+    AuditEvent,
     EmailMessage,
     EmailState,
     OutboxMessage,
@@ -26,8 +27,10 @@ from portal.models import (
 )
 
 logger = logging.getLogger(__name__)
-#: A message claimed by a job longer ago than this, and still not sent, may be claimed again.
-SENDING_LEASE = dt.timedelta(minutes=5)
+#: A message claimed by a job longer ago than this, and still not sent, may be claimed again:
+#: longer than RQ lets a job run (JOB_TIMEOUT, 5 minutes), so a slow job is dead before another
+#: may take its message over.
+SENDING_LEASE = dt.timedelta(minutes=6)
 
 
 def task_assigned(
@@ -143,13 +146,18 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
     """Send one queued email: claim it, send it, record it. Commits as it goes.
 
     A message already sent is not sent again. A message another job is sending right now is
-    left to it. If this process dies while talking to the mail server, the claim expires and
-    a later job sends it (the one case where a message could go twice: accepted by the
-    server but not yet recorded; its Message-ID stays the same so mail clients can tell).
+    left to it. A message is marked sent in the same moment the server gets its final dot:
+    the record is prepared before the dot and its COMMIT goes out right after it (see
+    mail.send), so a worker that dies at any point either sent nothing (and a later job sends
+    it once) or sent it with the record committed. What follows the server's "250" (the audit
+    event, the outbox row done) is repeated by the next job if this one dies before it.
     """
     email = _lock(email_id)
-    if email is None or email.state == EmailState.SENT:
+    if email is None:
         _finish(message_row)
+        return
+    if email.state == EmailState.SENT:
+        _record_sent(email, message_row)  # a job that died after the send: finish its work
         return
     now = clock.now()
     if (
@@ -167,12 +175,17 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
     email.subject, email.body = composed.subject, composed.record
     db.session.commit()  # the claim is on record before anything leaves this process
 
-    accepted = False
+    stage = "sending"
 
-    def mark_accepted() -> None:
-        nonlocal accepted
-        accepted = True
+    def commit_at_the_dot() -> None:
+        nonlocal stage
         db.session.commit()
+        stage = "dot"
+
+    def accepted() -> None:
+        nonlocal stage
+        stage = "accepted"
+        _record_sent(_lock(email_id), message_row)
 
     try:
         mail.send(
@@ -180,30 +193,39 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
             recipient_name,
             composed,
             email.message_id,
-            before_final_dot=lambda: _prepare_sent(email_id, message_row),
-            on_accepted=mark_accepted,
+            before_final_dot=lambda: _mark_sent(email_id),
+            after_final_dot=commit_at_the_dot,
+            on_accepted=accepted,
         )
     except Exception as exc:  # noqa: BLE001 - any SMTP or network failure: record, retry later
-        if accepted:
-            raise  # the server has it; only recording failed: the claim's lease decides
-        db.session.rollback()  # whatever _prepare_sent wrote was never committed
+        if stage == "accepted":
+            raise  # the server has it and it is on record; the next job finishes the rest
+        db.session.rollback()  # before the dot: nothing was committed, nothing was sent
         email = _lock(email_id)
-        email.state, email.last_error = EmailState.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
+        email.state, email.sent_at = EmailState.FAILED, None
+        email.last_error = f"{type(exc).__name__}: {exc}"[:1000]
         db.session.commit()
         logger.warning(
-            "email %s to %s failed (%s); the sweep will retry", email_id, email.to_address, exc
+            "email %s to %s failed (%s)%s; the sweep will retry",
+            email_id,
+            email.to_address,
+            exc,
+            " after its final dot" if stage == "dot" else "",
         )
 
 
-def _prepare_sent(email_id: int, message_row: OutboxMessage) -> None:
-    """Write, without committing, everything that says the message was sent: its state, its
-    audit event, the outbox row done. Runs before the message's final dot, so that after the
-    server's "250" only the COMMIT is left: the only moment in which a dying worker leaves a
-    sent message to be sent again is one round trip to the database, not the row locks and
-    inserts as well (chaos found those long enough to be hit)."""
+def _mark_sent(email_id: int) -> None:
+    """Everything but the COMMIT of "this message is sent": runs before the final dot, so that
+    what is left for the moment after it is one short message to the database."""
     email = _lock(email_id)
     email.state, email.sent_at = EmailState.SENT, clock.now()
-    if email.submission_id is not None:
+    db.session.flush()
+
+
+def _record_sent(email: EmailMessage, message_row: OutboxMessage) -> None:
+    """After the server's "250": the audit event (once, even if a job died before it) and the
+    outbox row done."""
+    if email.submission_id is not None and not _sent_event_recorded(email):
         audit.record(
             audit.submission_chain(email.submission_id),
             "email_sent",
@@ -216,10 +238,22 @@ def _prepare_sent(email_id: int, message_row: OutboxMessage) -> None:
             },
             submission_id=email.submission_id,
         )
-    row = db.session.get(OutboxMessage, message_row.id)
-    if row is not None:
-        db.session.delete(row)
-    db.session.flush()
+    _finish(message_row)
+
+
+def _sent_event_recorded(email: EmailMessage) -> bool:
+    return (
+        db.session.scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.chain == audit.submission_chain(email.submission_id),
+                AuditEvent.action == "email_sent",
+                AuditEvent.details["email"].as_integer() == email.id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _lock(email_id: int) -> EmailMessage | None:
