@@ -124,6 +124,7 @@ class Sink:
 
     def __init__(self):
         self.keys: collections.Counter[str] = collections.Counter()
+        self.arrivals: dict[str, list[str]] = collections.defaultdict(list)
         self.total = 0
         self.lock = threading.Lock()
 
@@ -132,7 +133,9 @@ class Sink:
         match = MESSAGE_KEY.match(message.get("Message-ID", ""))
         with self.lock:
             self.total += 1
-            self.keys[match.group(1) if match else f"unknown:{message['Subject']}"] += 1
+            key = match.group(1) if match else f"unknown:{message['Subject']}"
+            self.keys[key] += 1
+            self.arrivals[key].append(time.strftime("%H:%M:%S"))
         return "250 OK"
 
 
@@ -449,7 +452,16 @@ def check(database: str, env: dict[str, str], load: Load, sink: Sink) -> list[st
     sent_keys = {key.replace(":", "-") for key, _, state in emails if state == "sent"}
     twice = {key: n for key, n in sink.keys.items() if n > 1}
     for key, n in sorted(twice.items())[:20]:
-        violations.append(f"email {key} reached the mail server {n} times")
+        rows = query(
+            database,
+            "SELECT attempts, last_error, claimed_at, sent_at FROM email_message"
+            " WHERE replace(key, ':', '-') = %s",
+            key,
+        )
+        violations.append(
+            f"email {key} reached the mail server {n} times (at {', '.join(sink.arrivals[key])};"
+            f" attempts, last error, claimed, sent: {rows})"
+        )
     if twice:
         violations.append(f"{len(twice)} emails reached the mail server more than once")
     never = sent_keys - set(sink.keys)

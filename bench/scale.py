@@ -7,7 +7,8 @@ Each size has its own database (baton_bench_10k, baton_bench_1m, ...) filled by 
 history generator (`flask --app app baton seed-demo --submissions N`), and kept between runs:
 it is seeded again only when it is missing or was seeded with another count, and upgraded
 with `flask db upgrade` when the migrations moved on (seeding a million takes long, see the
-section "Scale" in docs/benchmarks.md). `--quick` compares 1,000 with 10,000.
+section "Scale" in docs/benchmarks.md). `--quick` compares 200 with 2,000: a smoke run that
+seeds in seconds, not a measurement.
 
 Every page is requested through the Flask test client as the person it is busiest for (the
 approver with most open tasks, the submitter with most requests, a compliance officer, an
@@ -55,7 +56,7 @@ def database_name(count: int) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 vs 10,000, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="200 vs 2,000, 3 rounds (a smoke run)")
     parser.add_argument("--small", type=int, help="submissions in the small database")
     parser.add_argument("--large", type=int, help="submissions in the large database")
     parser.add_argument(
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
-    small = args.small or (1_000 if args.quick else 10_000)
-    large = args.large or (10_000 if args.quick else 1_000_000)
+    small = args.small or (200 if args.quick else 10_000)
+    large = args.large or (2_000 if args.quick else 1_000_000)
     rounds = 3 if args.quick else 7
     sizes = [_ensure(small, args.no_seed), _ensure(large, args.no_seed)]
     apps = [_signed_in_clients(size) for size in sizes]
@@ -322,14 +323,14 @@ def _write(sizes: list[dict], pages: list[str], figures: dict, rounds: int, quic
             if seeded
             else ""
         )
-        + (" Quick mode: 1,000 vs 10,000, noisy figures." if quick else "")
+        + (" Quick mode: 200 vs 2,000, a smoke run, noisy figures." if quick else "")
         + (
             f" The goal is set for 10,000 against 1,000,000 submissions; this run compared "
             f"{small['count']:,} with {large['count']:,}."
             if (small["count"], large["count"]) != (10_000, 1_000_000) and not quick
             else ""
         )
-        + "\nRun: `.venv/bin/python -m bench.scale` (`--quick`: 1,000 vs 10,000)."
+        + "\nRun: `.venv/bin/python -m bench.scale` (`--quick`: 200 vs 2,000)."
     )
     title = f"Scale: pages at {small['count']:,} and {large['count']:,} submissions"
     report.write_section("scale", title, body)
