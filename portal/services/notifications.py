@@ -200,7 +200,10 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
     except Exception as exc:  # noqa: BLE001 - any SMTP or network failure: record, retry later
         if stage == "accepted":
             raise  # the server has it and it is on record; the next job finishes the rest
-        db.session.rollback()  # before the dot: nothing was committed, nothing was sent
+        # Before the dot nothing was committed or sent. After it, the server refused the
+        # message, or its answer never came (mail.FINAL_REPLY_TIMEOUT): back to failed, and
+        # the outbox row, still there, has a later job try again.
+        db.session.rollback()
         email = _lock(email_id)
         email.state, email.sent_at = EmailState.FAILED, None
         email.last_error = f"{type(exc).__name__}: {exc}"[:1000]
