@@ -223,26 +223,14 @@ def test_a_send_is_on_record_before_the_goodbye_to_the_mail_server(
     already, so no later job sends it again."""
     import smtplib
 
-    jobs.use_app(app)
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
-    run_outbox_in_a_worker(db.session.scalars(select(OutboxMessage)).one().id)  # start_chain
-    (send,) = db.session.scalars(select(OutboxMessage)).all()
-    assert send.job == "send_email"
+    send = _first_send(approvals, app)
 
     def die(self):
         self.close()  # as the kernel would for a killed process
         raise WorkerKilled
 
     monkeypatch.setattr(smtplib.SMTP, "quit", die)
-    try:
-        run_outbox_in_a_worker(send.id)
-    except WorkerKilled:
-        pass
-    else:
-        raise AssertionError("the goodbye was never said")
+    _run_until_killed(send.id, "the goodbye")
     monkeypatch.undo()
 
     db.session.expire_all()
@@ -347,12 +335,7 @@ def test_a_worker_that_dies_right_after_the_final_dot_has_the_send_on_record(
 
     monkeypatch.setattr(smtplib.SMTP, "send", send_and_note_the_dot)
     monkeypatch.setattr(smtplib.SMTP, "getreply", die_at_the_answer)
-    try:
-        run_outbox_in_a_worker(send.id)
-    except WorkerKilled:
-        pass
-    else:
-        raise AssertionError("the answer to the dot was never read")
+    _run_until_killed(send.id, "the answer to the dot")
     monkeypatch.undo()
 
     db.session.expire_all()
@@ -368,6 +351,14 @@ def test_a_worker_that_dies_right_after_the_final_dot_has_the_send_on_record(
     assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
     assert total(OutboxMessage) == 0
     assert len(mailbox.messages) == 1
+
+
+def _run_until_killed(message_id: int, moment: str) -> None:
+    try:
+        run_outbox_in_a_worker(message_id)
+    except WorkerKilled:
+        return
+    raise AssertionError(f"the worker never reached {moment}")
 
 
 def _wait_for(condition, seconds: float = 5.0) -> None:
