@@ -233,15 +233,15 @@ def _write(figures: dict, seconds: int, workers: int, quick: bool) -> None:
         + (" Quick mode: short runs, noisy figures." if quick else "")
         + (
             "\n\nWhy the goals are far off: the bare endpoint returns 13 bytes from a function, "
-            "a fraction of a millisecond of Python. The form page asks the database about ten "
-            "questions (the person, the form and its version, the open-task count and the "
-            "Insight link of the menu) and renders about 15 KB of HTML through WTForms widgets "
-            "and Jinja macros; the submission also validates every field and rule, stores the "
-            "PDF by its hash, and writes the submission, its attachment, its audit event and "
-            "an outbox row in one transaction, then hands the job to Redis. That is tens of "
-            "milliseconds of work per request against the bare endpoint's fraction of one, on "
-            "any machine; only whole-page caching (wrong for per-person pages with a CSRF "
-            "token) would bring the ratio near 0.5."
+            "a fraction of a millisecond of Python. The form page loads the person and their "
+            "session, asks the database for the form and its version, the open-task count and "
+            "the menu's Insight link, and renders about 15 KB of HTML around the form's fields "
+            "(those are rendered once per form version and day, and kept); the submission also "
+            "validates every field and rule, stores the PDF by its hash, and writes the "
+            "submission, its attachment, its audit event and an outbox row in one transaction, "
+            "then hands the job to Redis. That is milliseconds of work per request against the "
+            "bare endpoint's fraction of one, on any machine; only whole-page caching (wrong "
+            "for per-person pages with a CSRF token) would bring the ratio near 0.5."
             if figures["form_ratio"] < GOALS["form"] or figures["submit_ratio"] < GOALS["submit"]
             else ""
         )
