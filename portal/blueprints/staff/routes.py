@@ -60,18 +60,7 @@ def new_submission(slug: str):
     version = form_row.current_version
     if request.method == "GET":
         blank = blank_form(version, _today())
-        return render_template(
-            "staff/fill_form.html",
-            spec=version.spec,
-            version=version,
-            evaluation=blank.evaluation,
-            form_grid=blank.grid,
-            submission=None,
-            action=url_for("staff.new_submission", slug=slug),
-            client_token=uuid.uuid4().hex,
-            error_anchor=forms.error_anchor,
-            error_label=forms.error_label,
-        )
+        return _fill_page(version, blank.evaluation, None, uuid.uuid4().hex, form_grid=blank.grid)
     return _post_form(version, submission=None)
 
 
@@ -204,7 +193,26 @@ def _render_form(
     if evaluation is None:
         evaluation = submissions.evaluate(spec, raw, submissions.Files())
         evaluation.errors.clear()
-    form = forms.build(spec, raw, evaluation)
+    return _fill_page(
+        version,
+        evaluation,
+        submission,
+        client_token,
+        form=forms.build(spec, raw, evaluation),
+        kept=kept or {},
+        keep_suffix=forms.KEEP_SUFFIX,
+    )
+
+
+def _fill_page(
+    version: FormVersion,
+    evaluation: Evaluation,
+    submission: Submission | None,
+    client_token: str | None,
+    **fields,
+):
+    """The form page around its fields: `fields` are what staff/_form_grid.html needs (form,
+    kept, keep_suffix), or `form_grid`, those fields rendered already (a blank form)."""
     action = (
         url_for("staff.edit_submission", submission_id=submission.id)
         if submission is not None
@@ -212,17 +220,15 @@ def _render_form(
     )
     return render_template(
         "staff/fill_form.html",
-        spec=spec,
-        form=form,
+        spec=version.spec,
         version=version,
         evaluation=evaluation,
         submission=submission,
-        kept=kept or {},
         action=action,
         client_token=client_token,
         error_anchor=forms.error_anchor,
         error_label=forms.error_label,
-        keep_suffix=forms.KEEP_SUFFIX,
+        **fields,
     )
 
 
