@@ -216,3 +216,26 @@ def plan(timing: Timing, start: dt.datetime, calendar: Calendar, escalate: bool 
     if timeout_at:
         timers.append(Timer(TimerKind.TIMEOUT, timeout_at))
     return Plan(due_at, tuple(sorted(timers, key=lambda t: (t.at, t.kind.value))))
+
+
+def opening_timers(plan: Plan) -> tuple[Timer, ...]:
+    """The timers written when a task opens: its escalation, its timeout and its first reminder.
+
+    Each reminder, when it fires, writes the one after it (`next_reminder`): a task decided
+    within a day never had the other nineteen written, scheduled and cancelled.
+    """
+    first = next((t for t in plan.timers if t.kind == TimerKind.REMINDER), None)
+    return tuple(t for t in plan.timers if t.kind != TimerKind.REMINDER or t is first)
+
+
+def next_reminder(plan: Plan, fired: int, now: dt.datetime) -> Timer | None:
+    """The reminder that follows reminder number `fired`: the first later one of the plan that
+    is still ahead of `now`, so reminders missed while nothing ran are not sent in a burst."""
+    return next(
+        (
+            t
+            for t in plan.timers
+            if t.kind == TimerKind.REMINDER and t.sequence > fired and t.at > now
+        ),
+        None,
+    )

@@ -1,7 +1,9 @@
 """Deadlines on tasks, and the timers that chase them: reminders, escalations, timeouts.
 
-When a task opens, portal.domain.sla plans its moments and each becomes a Timer row, scheduled
-in RQ for its time after the commit. The every-minute sweep also looks for timers that are due
+When a task opens, portal.domain.sla plans its moments; its escalation, its timeout and its
+first reminder become Timer rows, scheduled in RQ for their time after the commit, and each
+reminder that fires writes the next one (a task decided in a day never has its other reminders
+written at all). The every-minute sweep also looks for timers that are due
 and have not fired, so a Redis flush or a lost job delays a timer by about a minute (a job
 stuck on a worker that died is handed over again once the outbox lease has passed). Firing
 locks the submission and the timer, and does nothing if the timer already fired or the task is
@@ -42,9 +44,13 @@ def schedule(task: Task, step: StepSpec, escalate: bool = True) -> None:
         return
     plan = sla.plan(step.timing, task.created_at, calendar(), escalate=escalate)
     task.due_at = plan.due_at
+    _write_timers(task, sla.opening_timers(plan))
+
+
+def _write_timers(task: Task, moments) -> None:
     timers = [
         Timer(task=task, kind=moment.kind, sequence=moment.sequence, fire_at=moment.at)
-        for moment in plan.timers
+        for moment in moments
     ]
     db.session.add_all(timers)
     db.session.flush()  # one round trip for all of them, not one per timer
@@ -90,6 +96,7 @@ def fire(timer_id: int) -> str:
     timer.fired_at = clock.now()
     if timer.kind == TimerKind.REMINDER:
         outcome = _remind(submission, task, timer)
+        _plan_next_reminder(task, step, timer)
     elif timer.kind == TimerKind.ESCALATION:
         outcome = _escalate(submission, task, step)
     else:
@@ -146,6 +153,14 @@ def _remind(submission: Submission, task: Task, timer: Timer) -> str:
         "reminder timer",
     )
     return outcome
+
+
+def _plan_next_reminder(task: Task, step: StepSpec, fired: Timer) -> None:
+    """Write the reminder after `fired`, from the same plan the task was opened with."""
+    plan = sla.plan(step.timing, task.created_at, calendar())
+    following = sla.next_reminder(plan, fired.sequence, clock.now())
+    if following is not None:
+        _write_timers(task, [following])
 
 
 def _escalate(submission: Submission, task: Task, step: StepSpec) -> str:

@@ -573,6 +573,7 @@ class _Life:
         self.steps: dict[tuple[int, str], dict] = {}
         self.tasks: dict[str, dict] = {}  # by key
         self.timers: dict[int, list[dict]] = {}  # by task id, in the order they fire
+        self.timing_plans: dict[int, sla.Plan] = {}  # by task id: what its timers follow
         self.fired: dict[int, int] = {}  # by task id: how many of its timers have fired
         self.plans: dict[str, _Plan] = {}  # by task key, open tasks only
         self.withdraw_at: dt.datetime | None = None
@@ -730,6 +731,13 @@ class _Life:
                 },
             )
             outcome = f"reminded {assignee.email}"
+            following = sla.next_reminder(self.timing_plans[task["id"]], timer["sequence"], at)
+            if following is not None:  # as deadlines._plan_next_reminder writes it
+                pending = self.timers[task["id"]]
+                pending.append(self.add_timer(task["id"], following))
+                # fired ones stay first (next_event counts them); the rest by their time
+                fired = self.fired.get(task["id"], 0) + 1
+                pending[fired:] = sorted(pending[fired:], key=lambda t: t["fire_at"])
         elif timer["kind"] == TimerKind.ESCALATION:
             outcome = self.escalate(task, step, at)
         else:
@@ -1006,22 +1014,25 @@ class _Life:
         if not step.timing.is_empty:
             plan = sla.plan(step.timing, now, self.g.calendar, escalate=origin != "escalated")
             task["due_at"] = plan.due_at
+            self.timing_plans[task["id"]] = plan
             self.timers[task["id"]] = [
-                self.rows.add(
-                    "timer",
-                    {
-                        "task_id": task["id"],
-                        "kind": moment.kind,
-                        "sequence": moment.sequence,
-                        "fire_at": moment.at,
-                        "fired_at": None,
-                        "cancelled_at": None,
-                        "outcome": "",
-                    },
-                )
-                for moment in plan.timers
+                self.add_timer(task["id"], moment) for moment in sla.opening_timers(plan)
             ]
         self.plans[opened.key] = self.plan(opened.step, assignee, now, urgent=origin == "escalated")
+
+    def add_timer(self, task_id: int, moment: sla.Timer) -> dict:
+        return self.rows.add(
+            "timer",
+            {
+                "task_id": task_id,
+                "kind": moment.kind,
+                "sequence": moment.sequence,
+                "fire_at": moment.at,
+                "fired_at": None,
+                "cancelled_at": None,
+                "outcome": "",
+            },
+        )
 
     def cancel_timers(self, task: dict, reason: str, now: dt.datetime) -> None:
         for timer in self.timers.get(task["id"], ()):

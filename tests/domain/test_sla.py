@@ -25,6 +25,8 @@ from portal.domain.sla import (
     Timer,
     TimerKind,
     Timing,
+    next_reminder,
+    opening_timers,
     parse_duration,
     plan,
 )
@@ -340,6 +342,38 @@ def test_due_follows_the_calendar():
 def test_reminders_without_a_due_time_stop_at_max_reminders():
     result = plan(Timing(remind=Reminder(every=d("4h"))), START, UTC_CALENDAR)
     assert result == Plan(None, tuple(reminders(dt.timedelta(hours=4), MAX_REMINDERS)))
+
+
+def test_a_task_opens_with_its_first_reminder_escalation_and_timeout_only():
+    timing = Timing(
+        due=d("1d"),
+        remind=Reminder(every=d("8h")),
+        escalate=Escalation(manager=1),
+        on_timeout=Timeout(TimeoutAction.REJECT, d("1d")),
+    )
+    full = plan(timing, START, UTC_CALENDAR)
+    assert [t.kind for t in full.timers].count(REMINDER) == 5
+    assert opening_timers(full) == (
+        Timer(REMINDER, hours(8), 1),
+        Timer(TimerKind.ESCALATION, hours(24)),
+        Timer(TIMEOUT, hours(48)),
+    )
+
+
+def test_without_reminders_every_timer_is_written_when_the_task_opens():
+    timing = Timing(due=d("1d"), on_timeout=Timeout(TimeoutAction.APPROVE))
+    full = plan(timing, START, UTC_CALENDAR)
+    assert opening_timers(full) == full.timers
+
+
+def test_the_next_reminder_follows_the_plan_and_skips_those_already_past():
+    full = plan(Timing(remind=Reminder(every=d("4h"))), START, UTC_CALENDAR)
+    assert next_reminder(full, 1, hours(4)) == Timer(REMINDER, hours(8), 2)
+    # fired late, at 13:30: the 8 h one is past; the next is at 12 h
+    assert next_reminder(full, 1, hours(12) - dt.timedelta(minutes=30)) == Timer(
+        REMINDER, hours(12), 3
+    )
+    assert next_reminder(full, MAX_REMINDERS, hours(4 * MAX_REMINDERS)) is None
 
 
 def test_reminders_go_on_past_the_due_time_when_nothing_times_out():

@@ -66,13 +66,10 @@ def test_task_gets_a_due_time_and_its_timers_are_scheduled_in_rq(
     timers = db.session.scalars(
         select(Timer).where(Timer.task_id == task.id).order_by(Timer.fire_at, Timer.kind)
     ).all()
-    assert [(t.kind, t.fire_at, t.sequence) for t in timers[:4]] == [
-        (TimerKind.REMINDER, at(24, 9), 1),  # every 24 hours ...
-        (TimerKind.ESCALATION, at(25, 9), 1),  # ... escalate when due ...
-        (TimerKind.REMINDER, at(25, 9), 2),
-        (TimerKind.REMINDER, at(26, 9), 3),
+    assert [(t.kind, t.fire_at, t.sequence) for t in timers] == [
+        (TimerKind.REMINDER, at(24, 9), 1),  # every 24 hours: only the first is written ...
+        (TimerKind.ESCALATION, at(25, 9), 1),  # ... escalate when due
     ]
-    assert [t.kind for t in timers].count(TimerKind.REMINDER) == 20  # ... at most 20 reminders
     registry = ScheduledJobRegistry(app.config["RQ_QUEUE"], connection=queue.connection(app))
     scheduled = set(registry.get_job_ids())
     assert {outbox.timer_job_id(t.id) for t in timers} <= scheduled
@@ -100,6 +97,52 @@ def test_reminder_is_sent_on_schedule_and_only_once(
         approvals.run_jobs()
     assert emails("reminder") == 1 and events("reminder_sent") == 1
     assert approvals.submission(submission.id).status == SubmissionStatus.IN_REVIEW
+
+
+def reminders_of(task_id: int) -> list[tuple]:
+    db.session.expire_all()
+    return [
+        (t.sequence, t.fire_at, t.fired_at is not None, t.cancelled_at is not None)
+        for t in db.session.scalars(
+            select(Timer)
+            .where(Timer.task_id == task_id, Timer.kind == TimerKind.REMINDER)
+            .order_by(Timer.sequence)
+        )
+    ]
+
+
+def test_each_reminder_that_fires_writes_and_schedules_the_next(
+    approvals, org, vendor_invoice, moment, app, mailbox
+):
+    submission = approvals.submit_invoice()
+    (task,) = approvals.open_tasks(submission)
+    moment.to(at(24, 9, 1))
+    sweep(app)
+    approvals.run_jobs()
+    assert reminders_of(task.id) == [(1, at(24, 9), True, False), (2, at(25, 9), False, False)]
+    (second,) = db.session.scalars(
+        select(Timer).where(Timer.task_id == task.id, Timer.sequence == 2)
+    ).all()
+    registry = ScheduledJobRegistry(app.config["RQ_QUEUE"], connection=queue.connection(app))
+    when = registry.get_scheduled_time(outbox.timer_job_id(second.id))
+    assert when.replace(tzinfo=dt.UTC) == at(25, 9)
+    approvals.decide_in_inbox("bob@example.com", task, "approve")
+    assert reminders_of(task.id) == [(1, at(24, 9), True, False), (2, at(25, 9), False, True)]
+
+
+def test_reminders_missed_while_nothing_ran_are_not_sent_in_a_burst(
+    approvals, org, vendor_invoice, moment, app, mailbox
+):
+    submission = approvals.submit_invoice()
+    (task,) = approvals.open_tasks(submission)
+    moment.to(at(26, 9, 30))  # the workers were down: reminders 1 to 3 were all due
+    for _ in range(3):
+        sweep(app)
+        approvals.run_jobs()
+    assert emails("reminder", to="bob@example.com") == 1
+    fired = [r for r in reminders_of(task.id) if r[2]]
+    assert [r[0] for r in fired] == [1]  # the first fired late ...
+    assert reminders_of(task.id)[-1][:2] == (4, at(27, 9))  # ... and the next is ahead
 
 
 def test_overdue_task_is_escalated_to_the_assignees_manager(
