@@ -84,6 +84,17 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "BATON_HOLIDAYS": holidays(environ.get("BATON_HOLIDAYS", "")),
         # The local hour at which daily digests go out.
         "BATON_DIGEST_HOUR": digest_hour(environ.get("BATON_DIGEST_HOUR", "8")),
+        # Insight: periods with more requests than this are computed by a worker and shown
+        # from a snapshot, renewed once older than BATON_INSIGHT_MAX_AGE seconds.
+        "BATON_INSIGHT_LIVE_REQUESTS": whole_number(
+            "BATON_INSIGHT_LIVE_REQUESTS",
+            environ.get("BATON_INSIGHT_LIVE_REQUESTS", "20000"),
+            low=0,
+            high=10**9,
+        ),
+        "BATON_INSIGHT_MAX_AGE": whole_number(
+            "BATON_INSIGHT_MAX_AGE", environ.get("BATON_INSIGHT_MAX_AGE", "300"), low=0, high=86400
+        ),
         # Processes rendering PDFs in parallel during an export (default: the cores, up to 4).
         "EXPORT_WORKERS": whole_number(
             "BATON_EXPORT_WORKERS", environ.get("BATON_EXPORT_WORKERS"), low=1, high=64

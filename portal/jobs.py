@@ -3,6 +3,8 @@
 Every job Baton queues is `run_outbox(message_id)`: it loads the outbox row, runs the handler
 named there, and the handler deletes the row in the transaction that commits its work. A row
 that is gone means the work is done, so a job delivered twice does nothing the second time.
+Timers fire by `fire_timer(timer_id)`, guarded the same way by their `fired_at`. The one job
+whose loss costs nothing is `refresh_insight`: it recomputes a copy of what the database says.
 """
 
 from __future__ import annotations
@@ -80,6 +82,21 @@ def fire_timer(timer_id: int) -> str:
             db.session.rollback()
             raise
         return outcome
+
+
+def refresh_insight(form_id: int, period, scope) -> str:
+    """Compute a busy period's insight figures and keep them (portal.services.insight_snapshots).
+
+    Not an outbox job: the snapshot is a copy of what the database says, so a lost job costs
+    nothing but a recomputation when the page is next asked for."""
+    from portal.extensions import db
+    from portal.services import insight_snapshots
+
+    with application().app_context():
+        try:
+            return insight_snapshots.refresh(form_id, period, scope)
+        finally:
+            db.session.rollback()
 
 
 def sweep() -> str:

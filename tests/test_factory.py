@@ -63,7 +63,13 @@ def test_factory_uses_instance_folder_from_environment(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("BATON_EXPORT_WORKERS", "four"), ("BATON_EXPORT_WORKERS", "0"), ("MAIL_PORT", "70000")],
+    [
+        ("BATON_EXPORT_WORKERS", "four"),
+        ("BATON_EXPORT_WORKERS", "0"),
+        ("MAIL_PORT", "70000"),
+        ("BATON_INSIGHT_LIVE_REQUESTS", "many"),
+        ("BATON_INSIGHT_MAX_AGE", "-5"),
+    ],
 )
 def test_bad_numbers_are_refused_naming_the_setting(tmp_path, name, value):
     with pytest.raises(ValueError, match=f"{name}='{value}' must be a whole number"):
@@ -77,3 +83,8 @@ def test_numbers_have_defaults_and_can_be_set(tmp_path):
         str(tmp_path), environ={"BATON_EXPORT_WORKERS": "2", "MAIL_PORT": "2525"}
     )
     assert (settings["EXPORT_WORKERS"], settings["MAIL_PORT"]) == (2, 2525)
+    defaults = config.from_environment(str(tmp_path), environ={})
+    assert (defaults["BATON_INSIGHT_LIVE_REQUESTS"], defaults["BATON_INSIGHT_MAX_AGE"]) == (
+        20000,
+        300,
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from flask_login import current_user
 
 from portal.domain import insight as rules
 from portal.domain import insight_charts as charts
-from portal.services import insight
+from portal.services import insight, insight_snapshots
 
 from . import tables
 
@@ -67,21 +67,25 @@ def dashboard(slug: str):
         return render_template(
             "insight/dashboard.html", form=form, scope=scope, problem=problem, picker=picker
         ), 422
-    result = insight.compute(form, period, scope)
+    found = insight_snapshots.figures(form, period, scope)
+    result = found.result
     return render_template(
         "insight/dashboard.html",
         form=form,
         scope=scope,
         problem=None,
         picker=picker,
+        figures=found,
         result=result,
         period=period,
         before=rules.previous_words(period),
-        volume_chart=_volume_chart(result) if scope.whole_form else None,
-        trend_chart=_trend_chart(result) if scope.whole_form else None,
-        process_map=_process_map(result),
+        volume_chart=_volume_chart(result) if result and scope.whole_form else None,
+        trend_chart=_trend_chart(result) if result and scope.whole_form else None,
+        process_map=_process_map(result) if result else None,
         shades=range(charts.SHADES),
         words=rules,
+        live_limit=current_app.config["BATON_INSIGHT_LIVE_REQUESTS"],
+        max_age=current_app.config["BATON_INSIGHT_MAX_AGE"],
     )
 
 
@@ -97,7 +101,10 @@ def table_csv(slug: str, table: str):
     period, problem = _period()
     if problem:
         return Response(problem + "\n", 422, mimetype="text/plain")
-    result = insight.compute(form, period, scope)
+    # A fresh snapshot if the period has one; else worked out now (a download may take a while).
+    result = insight_snapshots.figures(form, period, scope).result
+    if result is None:
+        result = insight.compute(form, period, scope)
     header, rows = rows_of(result)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -1,0 +1,160 @@
+"""Insight figures for busy periods: computed by a worker, kept in Redis, shown with their age.
+
+Computing a dashboard reads every request of its period: a few milliseconds for a few thousand
+requests, seconds for a hundred thousand. A period in which at most
+BATON_INSIGHT_LIVE_REQUESTS requests were submitted (default 20,000) is computed as the page
+is asked for: live. A busier one is computed by the job `portal.jobs.refresh_insight` and kept
+in Redis as a snapshot: the page shows the newest snapshot and the time it was taken, and asks
+for a new one once it is older than BATON_INSIGHT_MAX_AGE seconds (default 300). The first
+time, the page says the figures are being worked out and fills itself in when they are ready.
+
+A snapshot is kept per form version, period and scope (what the person may see), so nobody is
+shown figures beyond their scope. Redis holds only a copy: after a flush, or with Redis
+unreachable, the figures are worked out again (by the page itself if Redis is gone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import pickle
+import time
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+from sqlalchemy import func, select
+
+from portal import clock, queue
+from portal.domain.insight import Period
+from portal.extensions import db
+from portal.models import Form, Submission
+from portal.services import insight
+from portal.services.insight import Insight, Scope
+
+logger = logging.getLogger(__name__)
+
+#: How long Redis keeps a snapshot nobody asked for again, and a refresh in hand.
+KEEP_SECONDS = 24 * 3600
+REFRESH_LOCK_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the dashboard shows: the figures, and how old they are."""
+
+    #: None while the first snapshot is being worked out.
+    result: Insight | None
+    #: When the figures were computed; None for live figures.
+    taken_at: dt.datetime | None = None
+    #: How long the worker took to compute them.
+    seconds: float | None = None
+    #: A newer snapshot has been asked for.
+    refreshing: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.taken_at is None and self.result is not None
+
+
+def figures(form: Form, period: Period, scope: Scope) -> Figures:
+    """The figures of `form` for `period` within `scope`: live, or from a snapshot."""
+    live_limit = current_app.config["BATON_INSIGHT_LIVE_REQUESTS"]
+    if submitted_in(form, period, live_limit + 1) <= live_limit:
+        return Figures(insight.compute(form, period, scope))
+    key = _key(form, period, scope)
+    try:
+        kept = _load(key)
+        fresh = kept is not None and _age(kept) <= current_app.config["BATON_INSIGHT_MAX_AGE"]
+        if not fresh:
+            _ask_for_refresh(key, form, period, scope)
+    except redis.RedisError as problem:
+        logger.warning("insight snapshots: Redis unavailable (%s); computing live", problem)
+        return Figures(insight.compute(form, period, scope))
+    if kept is None:
+        return Figures(None, refreshing=True)
+    return Figures(
+        dataclasses.replace(kept["result"], form=form),
+        taken_at=kept["taken_at"],
+        seconds=kept["seconds"],
+        refreshing=not fresh,
+    )
+
+
+def submitted_in(form: Form, period: Period, limit: int) -> int:
+    """How many requests of `form` were submitted in `period`, counting no further than `limit`
+    (a bounded index range scan: as quick with a million requests as with a thousand)."""
+    start, end = period.bounds(current_app.config["BATON_TIMEZONE"])
+    found = (
+        select(Submission.id)
+        .where(
+            Submission.form_id == form.id,
+            Submission.submitted_at >= start,
+            Submission.submitted_at < end,
+        )
+        .limit(limit)
+        .subquery()
+    )
+    return db.session.scalar(select(func.count()).select_from(found))
+
+
+def refresh(form_id: int, period: Period, scope: Scope) -> str:
+    """Compute the figures and keep them (the job `portal.jobs.refresh_insight`)."""
+    form = db.session.get(Form, form_id)
+    if form is None:
+        return "the form is gone"
+    key = _key(form, period, scope)
+    try:
+        started = time.perf_counter()
+        result = insight.compute(form, period, scope)
+        seconds = time.perf_counter() - started
+        kept = {
+            "result": dataclasses.replace(result, form=None),
+            "taken_at": result.now,
+            "seconds": seconds,
+        }
+        _redis().set(key, pickle.dumps(kept), ex=KEEP_SECONDS)
+    finally:
+        _redis().delete(_lock(key))
+    return f"insight of {form.slug}, {period.first_day} to {period.last_day}: {seconds:.1f} s"
+
+
+def _key(form: Form, period: Period, scope: Scope) -> str:
+    steps = "all" if scope.steps is None else ",".join(sorted(scope.steps))
+    return (
+        f"{current_app.config['RQ_QUEUE']}:insight:{form.id}:{form.current_version_id}:"
+        f"{period.first_day}:{period.last_day}:{steps}:{int(scope.approvers)}"
+    )
+
+
+def _lock(key: str) -> str:
+    return f"{key}:refreshing"
+
+
+def _redis() -> redis.Redis:
+    return queue.connection()
+
+
+def _load(key: str) -> dict | None:
+    found = _redis().get(key)
+    return pickle.loads(found) if found else None  # noqa: S301 - written by refresh, above
+
+
+def _age(kept: dict) -> float:
+    return (clock.now() - kept["taken_at"]).total_seconds()
+
+
+def _ask_for_refresh(key: str, form: Form, period: Period, scope: Scope) -> None:
+    """Queue the job that computes a new snapshot, unless one is already in hand (the lock
+    lapses after REFRESH_LOCK_SECONDS, should the worker running it die)."""
+    if _redis().set(_lock(key), "1", nx=True, ex=REFRESH_LOCK_SECONDS):
+        queue.queue().enqueue(
+            "portal.jobs.refresh_insight",
+            form.id,
+            period,
+            scope,
+            job_timeout=REFRESH_LOCK_SECONDS,
+            result_ttl=0,
+            failure_ttl=3600,
+        )
