@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass
 
 from flask import g, has_request_context, request
+from sqlalchemy import event as orm_event
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.extensions import db
@@ -22,6 +24,8 @@ from portal.models import AuditChain, AuditEvent, User
 
 GENESIS = "0" * 64
 ADMIN_CHAIN = "admin"
+#: session.info key: the chain heads this transaction has locked, by chain name.
+_HEADS = "baton.audit.heads"
 
 
 def submission_chain(submission_id: int) -> str:
@@ -51,12 +55,7 @@ def record(
     submission_id: int | None = None,
 ) -> AuditEvent:
     """Append an event to `chain` in the current transaction (the caller commits)."""
-    head = db.session.execute(
-        select(AuditChain).where(AuditChain.chain == chain).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChain(chain=chain, seq=0, head_hash=GENESIS)
-        db.session.add(head)
+    head = _locked_head(chain)
     ip, user_agent = _client()
     channel, details = _through_api(actor, details or {})
     event = AuditEvent(
@@ -81,6 +80,38 @@ def record(
     for listener in _LISTENERS:
         listener(event)
     return event
+
+
+def _locked_head(chain: str) -> AuditChain:
+    """The head of `chain`, locked until the transaction ends.
+
+    The first event of a transaction locks the head row (FOR UPDATE) and reads it; the lock is
+    held until commit or rollback, so no other writer can move the head meanwhile, and the
+    transaction's later events on the same chain go on from the head it keeps in session.info
+    (the same identity-mapped row) instead of locking and reading it again. The kept heads are
+    forgotten when the transaction ends, whichever way it ends.
+    """
+    heads = db.session.info.setdefault(_HEADS, {})
+    head = heads.get(chain)
+    if head is not None:
+        return head
+    head = db.session.execute(
+        select(AuditChain).where(AuditChain.chain == chain).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditChain(chain=chain, seq=0, head_hash=GENESIS)
+        db.session.add(head)
+    heads[chain] = head
+    return head
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, transaction) -> None:
+    # The transaction's end (commit, rollback, close) releases the row locks, and a savepoint's
+    # end may undo the head's changes: the next event locks and reads the head again. A flush's
+    # own inner transaction ends here too, and changes nothing.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_HEADS, None)
 
 
 #: Called with every event as it is recorded, in the same transaction (webhooks, for one).

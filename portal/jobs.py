@@ -61,12 +61,13 @@ def run_outbox(message_id: int) -> str:
             logger.error("outbox message %s names an unknown job %r", message.id, message.job)
             db.session.rollback()
             return "unknown job"
+        job = message.job  # handlers commit and delete the row: not to be read back after
         try:
             handler(message, **message.args)
         except Exception:
             db.session.rollback()
             raise
-        return f"{message.job} done"
+        return f"{job} done"
 
 
 def fire_timer(timer_id: int) -> str:

@@ -38,7 +38,8 @@ def add(job: str, run_at: dt.datetime | None = None, **args) -> OutboxMessage:
     message = OutboxMessage(job=job, args=args, created_at=clock.now(), run_at=run_at)
     db.session.add(message)
     db.session.flush()
-    db.session.info.setdefault(_PENDING, []).append(message.id)
+    # What the relay needs to know of the row, kept so that it need not read the row back.
+    db.session.info.setdefault(_PENDING, {})[message.id] = (job, run_at)
     return message
 
 
@@ -49,12 +50,12 @@ def schedule_timer(timer_id: int, fire_at: dt.datetime) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    ids = session.info.pop(_PENDING, None)
+    pending = session.info.pop(_PENDING, None)
     timers = session.info.pop(_TIMERS, None)
     if not has_app_context():
         return
-    if ids:
-        relay(ids)
+    if pending:
+        relay(list(pending), pending)
     if timers:
         _schedule(timers)
 
@@ -133,12 +134,16 @@ def enqueue_due_timers(due: list[tuple[int, dt.datetime]]) -> int:
 LONG_JOBS = {"build_export": 6 * 3600, "render_pdf": 15 * 60}
 
 
-def relay(ids: list[int]) -> int:
-    """Hand these outbox rows to RQ; a row that cannot be handed over stays for the sweep."""
+def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None = None) -> int:
+    """Hand these outbox rows to RQ; a row that cannot be handed over stays for the sweep.
+
+    `rows` is what the caller already knows of them (job and run_at, by id), as the commit
+    hook does for the rows its transaction wrote; without it they are read from the table.
+    """
+    if not ids:
+        return 0
     q = queue.queue(current_app)
-    sent = []
-    rows: dict[int, tuple[str, dt.datetime | None]] = {}
-    if ids:
+    if rows is None:
         # Its own connection: this runs after the caller's commit, when its session is done.
         with db.engine.connect() as connection:
             rows = {
@@ -150,38 +155,41 @@ def relay(ids: list[int]) -> int:
                 )
             }
     now = clock.now()
-    if ids:
-        # Marked as handed over (and committed) before RQ has the job: a worker that picked the
-        # job up at once would otherwise find the row locked by this very update, take it for
-        # another worker's, and leave it to the sweep's lease.
-        _mark_handed(ids, handed=True)
-    failed = []
-    for message_id in ids:
-        kind, run_at = rows.get(message_id, (None, None))
-        if run_at is not None and run_at.tzinfo is None:
-            run_at = run_at.replace(tzinfo=dt.UTC)  # SQLite through a bare connection
-        timeout = LONG_JOBS.get(kind, current_app.config.get("JOB_TIMEOUT", 300))
-        options = {
-            "job_id": job_id("outbox", message_id),
-            "job_timeout": timeout,
-            "result_ttl": 0,
-            "failure_ttl": 24 * 3600,
-        }
-        try:
+    # Marked as handed over (and committed) before RQ has the job: a worker that picked the
+    # job up at once would otherwise find the row locked by this very update, take it for
+    # another worker's, and leave it to the sweep's lease.
+    _mark_handed(ids, handed=True)
+    # All of them in one round trip (one MULTI/EXEC): handed over together, or not at all.
+    pipe = q.connection.pipeline()
+    ready = []
+    try:
+        for message_id in ids:
+            kind, run_at = rows.get(message_id, (None, None))
+            if run_at is not None and run_at.tzinfo is None:
+                run_at = run_at.replace(tzinfo=dt.UTC)  # SQLite through a bare connection
+            timeout = LONG_JOBS.get(kind, current_app.config.get("JOB_TIMEOUT", 300))
+            options = {
+                "job_id": job_id("outbox", message_id),
+                "result_ttl": 0,
+                "failure_ttl": 24 * 3600,
+            }
             if run_at is not None and run_at > now:
-                q.enqueue_at(run_at, RUNNER, message_id, **options)
+                q.enqueue_at(
+                    run_at, RUNNER, message_id, job_timeout=timeout, pipeline=pipe, **options
+                )
             else:
-                q.enqueue(RUNNER, message_id, **options)
-        except Exception:  # noqa: BLE001 - Redis down: the row waits for the sweep
-            logger.warning(
-                "could not hand outbox message %s to RQ; the sweep will retry", message_id
-            )
-            failed.append(message_id)
-            continue
-        sent.append(message_id)
-    if failed:
-        _mark_handed(failed, handed=False)
-    return len(sent)
+                ready.append(q.prepare_data(RUNNER, (message_id,), timeout=timeout, **options))
+        if ready:
+            q.enqueue_many(ready, pipeline=pipe)
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - Redis down: the rows wait for the sweep
+        logger.warning(
+            "could not hand outbox message(s) %s to RQ; the sweep will retry",
+            ", ".join(str(message_id) for message_id in ids),
+        )
+        _mark_handed(ids, handed=False)
+        return 0
+    return len(ids)
 
 
 def _mark_handed(ids: list[int], handed: bool) -> None:

@@ -102,3 +102,36 @@ def test_the_database_refuses_to_change_or_delete_an_event(app, change):
         db.session.flush()
     db.session.rollback()
     assert db.session.get(AuditEvent, event.id).action == "step_0"
+
+
+def test_a_transaction_locks_and_reads_a_chain_head_once(app):
+    from sqlalchemy import event
+
+    heads_read = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM audit_chain" in statement:
+            heads_read.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        append(1)  # the chain is new: its head is written, not read back
+        heads_read.clear()
+        events = append(3)
+        assert len(heads_read) == 1  # one lock per transaction, not one per event
+        append(1)
+        assert len(heads_read) == 2  # a new transaction locks the head again
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert [e.seq for e in events] == [2, 3, 4]
+    assert audit.verify("submission:1").ok
+
+
+def test_a_rolled_back_event_leaves_no_trace_in_the_next_one(app):
+    append(1)
+    audit.record("submission:1", "undone", audit.Actor(system="tests"))
+    db.session.rollback()
+    (event,) = append(1)
+    assert event.seq == 2
+    result = audit.verify("submission:1")
+    assert result.ok and result.events == 2 and result.head_hash == event.hash

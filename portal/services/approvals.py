@@ -86,12 +86,29 @@ def current_round(submission: Submission) -> int:
     )
 
 
+@dataclass
+class _Rows:
+    """The current round's step and task rows as `load` read them (under the submission's
+    lock), kept so that applying a transition finds them without asking the database again."""
+
+    round: int
+    steps: dict[str, ApprovalStep]
+    tasks: dict[str, Task]
+
+
 def load(submission: Submission) -> engine.Chain:
     """The chain as its rows say it stands (the current round only)."""
-    number = current_round(submission)
+    return _load(submission)[0]
+
+
+def _load(submission: Submission, number: int | None = None) -> tuple[engine.Chain, _Rows]:
+    """The chain and the rows it was read from; `number` is the current round, if known."""
+    number = current_round(submission) if number is None else number
     if number == 0:
-        return engine.Chain(submitter=submission.submitter_id)
+        return engine.Chain(submitter=submission.submitter_id), _Rows(0, {}, {})
     step_rows = _step_rows(submission, number)
+    task_rows = _task_rows(submission, number)
+    rows = _Rows(number, {row.name: row for row in step_rows}, {row.key: row for row in task_rows})
     steps = tuple(engine.Step(row.name, row.state, row.reason) for row in step_rows)
     tasks = tuple(
         engine.Task(
@@ -102,12 +119,12 @@ def load(submission: Submission) -> engine.Chain:
             on_behalf_of=row.on_behalf_of_id,
             slot=row.slot,
         )
-        for row in _task_rows(submission, number)
+        for row in task_rows
     )
     # A withdrawal after the last step asked for changes leaves no step to mark cancelled;
     # the submission's status says it.
     withdrawn = submission.status == SubmissionStatus.WITHDRAWN
-    return engine.Chain(
+    chain = engine.Chain(
         submitter=submission.submitter_id,
         state=engine.ChainState.WITHDRAWN if withdrawn else engine.state_of(steps),
         round=number,
@@ -115,6 +132,7 @@ def load(submission: Submission) -> engine.Chain:
         tasks=tasks,
         sent_back_by=engine.sent_back_by(steps),
     )
+    return chain, rows
 
 
 def _step_rows(submission: Submission, number: int) -> list[ApprovalStep]:
@@ -154,13 +172,15 @@ def start_chain(submission_id: int) -> bool:
     spec = submission.form_version.spec.approval
     if spec is None:
         return _approve_without_chain(submission)
-    if current_round(submission) >= submission.submit_count:
+    number = current_round(submission)
+    if number >= submission.submit_count:
         return False
-    chain = load(submission)
+    chain, rows = _load(submission, number)
     transition = engine.start(spec, chain, _values(submission), _today())
     if transition.chain is chain:
         return False
-    _apply(submission, spec, transition, audit.Actor(system="start_chain job", channel="worker"))
+    actor = audit.Actor(system="start_chain job", channel="worker")
+    _apply(submission, spec, transition, actor, rows=rows)
     return True
 
 
@@ -199,7 +219,7 @@ def decide(
                 "Your password did not match. This step needs it as your electronic signature."
             )
         meaning = step_spec.meaning(decision)
-    chain = load(submission)
+    chain, rows = _load(submission)
     transition = engine.decide(
         spec, chain, task.key, decision, comment, _values(submission), _today()
     )
@@ -214,6 +234,7 @@ def decide(
             "meaning": step_spec.meaning(decision),
             "channel": channel,
         },
+        rows=rows,
     )
     return task
 
@@ -228,7 +249,7 @@ def withdraw(actor: User, submission: Submission) -> None:
             f"A request that is {submission.status.label.lower()} cannot be withdrawn."
         )
     spec = submission.form_version.spec.approval
-    chain = load(submission)
+    chain, rows = _load(submission)
     if spec is None or chain.round == 0 or chain.is_final:
         # Not started yet (or no chain): the start job will find it withdrawn and stop.
         _set_status(submission, SubmissionStatus.WITHDRAWN)
@@ -239,7 +260,7 @@ def withdraw(actor: User, submission: Submission) -> None:
             submission_id=submission.id,
         )
         return
-    _apply(submission, spec, engine.withdraw(chain), audit.Actor(actor))
+    _apply(submission, spec, engine.withdraw(chain), audit.Actor(actor), rows=rows)
 
 
 def reassign_task(
@@ -254,10 +275,10 @@ def reassign_task(
 ) -> list[Task]:
     """Give `task`'s decision to `user` as well (keep) or instead; the submission is locked."""
     spec = submission.form_version.spec.approval
-    chain = load(submission)
+    chain, rows = _load(submission)
     transition = engine.reassign(chain, task.key, user.id, keep=keep, reason=reason)
     before = set(db.session.scalars(select(Task.id).where(Task.submission_id == submission.id)))
-    _apply(submission, spec, transition, actor, decision_extra={"origin": origin})
+    _apply(submission, spec, transition, actor, decision_extra={"origin": origin}, rows=rows)
     return list(
         db.session.scalars(
             select(Task).where(Task.submission_id == submission.id, Task.id.not_in(before))
@@ -333,11 +354,11 @@ def hand_over(user: User) -> list[Task]:
 def time_out_step(submission: Submission, step: str, action: str, rule: str) -> str:
     """A step ran out of time: approve, reject or skip it as the system."""
     spec = submission.form_version.spec.approval
-    chain = load(submission)
+    chain, rows = _load(submission)
     transition = engine.time_out(spec, chain, step, action, rule, _values(submission), _today())
     if transition.chain is chain:
         return "nothing to do: the step was already decided"
-    _apply(submission, spec, transition, audit.Actor(system=rule, channel="worker"))
+    _apply(submission, spec, transition, audit.Actor(system=rule, channel="worker"), rows=rows)
     return f"step {step} timed out: {action}"
 
 
@@ -350,6 +371,23 @@ class _Context:
     spec: ChainSpec
     actor: audit.Actor
     decision_extra: dict
+    #: The current round's rows, as read by `_load` and as this transition adds to them.
+    rows: _Rows
+
+    def step_row(self, number: int, name: str) -> ApprovalStep:
+        row = self.rows.steps.get(name) if number == self.rows.round else None
+        return row if row is not None else _step_row(self.submission, number, name)
+
+    def task_row(self, key: str) -> Task:
+        row = self.rows.tasks.get(key)
+        return row if row is not None else _task_row(self.submission, key)
+
+    def update_step(self, number: int, name: str, state, reason: str, now) -> None:
+        row = self.step_row(number, name)
+        row.state = state
+        row.reason = reason or row.reason
+        row.started_at = row.started_at or now
+        row.finished_at = now
 
 
 def _apply(
@@ -358,15 +396,18 @@ def _apply(
     transition: engine.Transition,
     actor: audit.Actor,
     decision_extra: dict | None = None,
+    rows: _Rows | None = None,
 ) -> None:
-    context = _Context(submission, spec, actor, decision_extra or {})
+    if rows is None:
+        rows = _load(submission)[1]
+    context = _Context(submission, spec, actor, decision_extra or {}, rows)
     pending = list(transition.actions)
     chain = transition.chain
     while pending:
         action = pending.pop(0)
         if isinstance(action, engine.AssigneesNeeded):
             _persist(context, chain, action)
-            found = _delegate(context, _resolve_step(context, spec.step(action.step)))
+            found = _delegate(context, _resolve_step(context, chain.round, spec.step(action.step)))
             follow = engine.assignees_found(spec, chain, action.step, found)
             chain = follow.chain
             pending = list(follow.actions) + pending
@@ -380,40 +421,41 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
     now = clock.now()
     record = _recorder(submission, actor)
     if isinstance(action, engine.RoundStarted):
+        context.rows = _Rows(action.round, {}, {})
         for position, (step_spec, step) in enumerate(
             zip(context.spec.steps, chain.steps, strict=True)
         ):
-            db.session.add(
-                ApprovalStep(
-                    submission_id=submission.id,
-                    round=action.round,
-                    position=position,
-                    name=step_spec.name,
-                    title=step_spec.title,
-                    state=step.state,
-                    reason=step.reason,
-                    finished_at=now if step.state in engine.DONE_STEPS else None,
-                )
+            row = ApprovalStep(
+                submission_id=submission.id,
+                round=action.round,
+                position=position,
+                name=step_spec.name,
+                title=step_spec.title,
+                state=step.state,
+                reason=step.reason,
+                finished_at=now if step.state in engine.DONE_STEPS else None,
             )
+            db.session.add(row)
+            context.rows.steps[row.name] = row
         db.session.flush()
         record("round_started", {"round": action.round, "resumed_at": action.resumed_at})
     elif isinstance(action, engine.StepSkipped):
-        _update_step(submission, chain.round, action.step, StepState.SKIPPED, action.reason, now)
+        context.update_step(chain.round, action.step, StepState.SKIPPED, action.reason, now)
         record("step_skipped", {"step": action.step, "reason": action.reason})
     elif isinstance(action, engine.StepAutoApproved):
         reason = f"approved by rule “{action.rule}”"
-        _update_step(submission, chain.round, action.step, StepState.APPROVED, reason, now)
+        context.update_step(chain.round, action.step, StepState.APPROVED, reason, now)
         record(
             "step_auto_approved",
             {"step": action.step, "rule": action.rule},
             actor=audit.Actor(system=f"auto_approve_if: {action.rule}", channel=actor.channel),
         )
     elif isinstance(action, engine.AssigneesNeeded):
-        row = _step_row(submission, chain.round, action.step)
+        row = context.step_row(chain.round, action.step)
         row.state, row.started_at = StepState.ACTIVE, now
         record("step_started", {"step": action.step})
     elif isinstance(action, engine.StepBlocked):
-        row = _step_row(submission, chain.round, action.step)
+        row = context.step_row(chain.round, action.step)
         row.state, row.reason = StepState.BLOCKED, action.reason
         record("step_blocked", {"step": action.step, "reason": action.reason})
         logger.warning(
@@ -436,7 +478,12 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
             created_at=now,
         )
         db.session.add(task)
+        # Its deadline and timers before its first flush: the task is written with its due
+        # time, not written and then updated.
+        deadlines.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
         db.session.flush()
+        if chain.round == context.rows.round:
+            context.rows.tasks[task.key] = task
         assignee = db.session.get(User, action.task.assignee)
         details = {"step": action.task.step, "task": task.id, "assignee": assignee.email}
         if task.on_behalf_of_id:
@@ -444,10 +491,9 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
         if origin:
             details["origin"] = origin
         record("task_opened", details)
-        deadlines.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
         notifications.task_assigned(submission, task, assignee, urgent=origin == "escalated")
     elif isinstance(action, engine.TaskDecided):
-        task = _task_row(submission, action.task.key)
+        task = context.task_row(action.task.key)
         extra = context.decision_extra
         task.state = action.task.state
         task.decision = action.decision
@@ -470,19 +516,19 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
         record("task_decided", details)
         deadlines.cancel(task, "decided")
     elif isinstance(action, engine.TaskCancelled):
-        task = _task_row(submission, action.task.key)
+        task = context.task_row(action.task.key)
         task.state, task.closed_reason = TaskState.CANCELLED, action.reason
         record("task_cancelled", {"step": task.step, "task": task.id, "reason": action.reason})
         deadlines.cancel(task, action.reason)
     elif isinstance(action, engine.StepTimedOut):
-        _step_row(submission, chain.round, action.step).reason = f"timed out: {action.rule}"
+        context.step_row(chain.round, action.step).reason = f"timed out: {action.rule}"
         record(
             "step_timed_out",
             {"step": action.step, "action": action.action, "rule": action.rule},
             actor=audit.Actor(system=action.rule, channel=actor.channel),
         )
     elif isinstance(action, engine.StepFinished):
-        _update_step(submission, chain.round, action.step, action.state, "", now)
+        context.update_step(chain.round, action.step, action.state, "", now)
         record("step_finished", {"step": action.step, "outcome": action.state.value})
     elif isinstance(action, engine.ChainFinished):
         status = SubmissionStatus(action.state.value)
@@ -493,7 +539,7 @@ def _persist(context: _Context, chain: engine.Chain, action) -> None:
         _set_status(submission, status)
         record(status.value, {"round": chain.round})
         if action.state != engine.ChainState.WITHDRAWN:
-            notifications.outcome(submission, status, _last_comment(submission, chain.round))
+            notifications.outcome(submission, status, _last_comment(context, chain.round))
 
 
 def _recorder(submission: Submission, actor: audit.Actor):
@@ -526,26 +572,19 @@ def _step_row(submission: Submission, number: int, name: str) -> ApprovalStep:
     ).one()
 
 
-def _update_step(submission, number, name, state, reason, now) -> None:
-    row = _step_row(submission, number, name)
-    row.state = state
-    row.reason = reason or row.reason
-    row.started_at = row.started_at or now
-    row.finished_at = now
-
-
 def _task_row(submission: Submission, key: str) -> Task:
     return db.session.scalars(
         select(Task).where(Task.submission_id == submission.id, Task.key == key)
     ).one()
 
 
-def _last_comment(submission: Submission, number: int) -> str:
-    decided = [
-        t
-        for t in _task_rows(submission, number)
-        if t.decision in (Decision.REJECT, Decision.REQUEST_CHANGES)
-    ]
+def _last_comment(context: _Context, number: int) -> str:
+    tasks = (
+        sorted(context.rows.tasks.values(), key=lambda t: t.id)
+        if number == context.rows.round
+        else _task_rows(context.submission, number)
+    )
+    decided = [t for t in tasks if t.decision in (Decision.REJECT, Decision.REQUEST_CHANGES)]
     return decided[-1].comment if decided else ""
 
 
@@ -565,7 +604,7 @@ def _approve_without_chain(submission: Submission) -> bool:
 # -- who is asked -----------------------------------------------------------------------------
 
 
-def _resolve_step(context: _Context, step: StepSpec) -> list[int]:
+def _resolve_step(context: _Context, number: int, step: StepSpec) -> list[int]:
     """The people to ask for a step: everyone found, plus the fallback group's members in place
     of any assignee that could not be found (audited, and shown on the step)."""
     submission = context.submission
@@ -610,8 +649,8 @@ def _resolve_step(context: _Context, step: StepSpec) -> list[int]:
             reason,
             context.spec.fallback_group,
         )
-        _step_row(
-            submission, current_round(submission), step.name
+        context.step_row(
+            number, step.name
         ).reason = f"{reason}; routed to the {context.spec.fallback_group} group"
         return list(dict.fromkeys(eligible + fallback))
     return eligible

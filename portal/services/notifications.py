@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, inspect, select
 
 from portal import audit, clock, display, mail, outbox
 from portal.extensions import db
@@ -167,12 +167,15 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
     ):
         db.session.rollback()
         return  # another job is on it; the outbox row waits for the sweep if that job dies
+    # Composed before the claim is written: its reads would flush a half-written claim first,
+    # and the claim would take two UPDATEs instead of one.
+    composed, recipient_name = _compose(email)
     email.state, email.claimed_at, email.attempts = EmailState.SENDING, now, email.attempts + 1
     email.message_id = (
         email.message_id or f"<baton-{email.id}-{email.key.replace(':', '-')}@baton.local>"
     )
-    composed, recipient_name = _compose(email)
     email.subject, email.body = composed.subject, composed.record
+    to_address, message_id = email.to_address, email.message_id  # not read back after the commit
     db.session.commit()  # the claim is on record before anything leaves this process
 
     stage = "sending"
@@ -189,10 +192,10 @@ def deliver(message_row: OutboxMessage, email_id: int) -> None:
 
     try:
         mail.send(
-            email.to_address,
+            to_address,
             recipient_name,
             composed,
-            email.message_id,
+            message_id,
             before_final_dot=lambda: _mark_sent(email_id),
             after_final_dot=commit_at_the_dot,
             on_accepted=accepted,
@@ -269,9 +272,13 @@ def _lock(email_id: int) -> EmailMessage | None:
 
 
 def _finish(message_row: OutboxMessage) -> None:
-    row = db.session.get(OutboxMessage, message_row.id)
-    if row is not None:
-        db.session.delete(row)
+    # One statement, whether or not another job deleted the row first: no read before it, not
+    # even of message_row.id, which an earlier commit has expired (its identity is kept).
+    (message_id,) = inspect(message_row).identity
+    db.session.execute(
+        delete(OutboxMessage).where(OutboxMessage.id == message_id),
+        execution_options={"synchronize_session": False},  # the commit expires it anyway
+    )
     db.session.commit()
 
 
