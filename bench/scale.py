@@ -367,8 +367,8 @@ def _filled(size: dict) -> str:
         more = f", and {extra:,} of them once more" if extra else ""
         return (
             f"The {count:,} database was filled{took} by copying: `seed-demo --submissions "
-            f"{count} --sample {sample}` generated {sample:,} requests (the same seed as the small "
-            f"database, so the same history), then made {whole:,} copies of each{more} "
+            f"{count} --sample {sample}` generated {sample:,} requests (the same seed and span as "
+            f"the small database), then made {whole:,} copies of each{more} "
             "(portal/services/demo_copies.py: new ids, every audit chain renamed and hashed "
             "again, times unchanged)."
         )
