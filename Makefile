@@ -48,7 +48,8 @@ serve: $(VENV)/.installed-run
 	$(BIN)/python -m portal.serve
 
 # All benchmarks, writing docs/benchmarks.md; bench-quick is the smoke run. ARGS picks scripts.
-# The first full run seeds a kept 1,000,000-submission database, which takes hours.
+# The first full run seeds a kept 1,000,000-submission database: a generated sample of 10,000
+# copied by seed-demo --sample (minutes; docs/benchmarks.md, "Scale", says how long it took).
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench $(ARGS)
 

@@ -3,12 +3,15 @@
 
     .venv/bin/python -m bench.scale [--quick] [--small N] [--large N] [--no-seed]
 
-Each size has its own database (baton_bench_10k, baton_bench_1m, ...) filled by the demo
-history generator (`flask --app app baton seed-demo --submissions N`), and kept between runs:
-it is seeded again only when it is missing or was seeded with another count, and upgraded
-with `flask db upgrade` when the migrations moved on (seeding a million takes long, see the
-section "Scale" in docs/benchmarks.md). `--quick` compares 200 with 2,000: a smoke run that
-seeds in seconds, not a measurement.
+Each size has its own database (baton_bench_10k, baton_bench_1m, ...), kept between runs: it
+is seeded again only when it is missing or was seeded with another count, and upgraded with
+`flask db upgrade` when the migrations moved on. The small database is filled by the demo
+history generator (`flask --app app baton seed-demo --submissions N`), which simulates every
+request (about 150 a second: a million would take two hours). The large one is filled with
+`seed-demo --submissions N --sample S`: the generator makes a sample as large as the small
+database, and portal.services.demo_copies copies those histories (new ids, chains renamed and
+hashed again) until there are N, in minutes. `--quick` compares 200 with 2,000: a smoke run
+that seeds in seconds, not a measurement.
 
 Every page is requested through the Flask test client as the person it is busiest for (the
 approver with most open tasks, the submitter with most requests, a compliance officer, an
@@ -67,7 +70,11 @@ def main(argv: list[str] | None = None) -> dict:
     small = args.small or (200 if args.quick else 10_000)
     large = args.large or (2_000 if args.quick else 1_000_000)
     rounds = 3 if args.quick else 7
-    sizes = [_ensure(small, args.no_seed), _ensure(large, args.no_seed)]
+    # The large database is the small one's history, copied: what differs is only how much.
+    sizes = [
+        _ensure(small, args.no_seed),
+        _ensure(large, args.no_seed, sample=small if large > small else None),
+    ]
     apps = [_signed_in_clients(size) for size in sizes]
     pages = list(apps[0]["pages"])
     times: dict[tuple[int, str], list[float]] = {}
@@ -96,8 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
 # -- databases --------------------------------------------------------------------------------
 
 
-def _ensure(count: int, no_seed: bool) -> dict:
-    """The database for `count` submissions, seeded if need be; what is known about it."""
+def _ensure(count: int, no_seed: bool, sample: int | None = None) -> dict:
+    """The database for `count` submissions, seeded if need be (with `sample`, by copying a
+    generated sample of that many); what is known about it."""
     name = database_name(count)
     env = app_env(database_url(name), None, INSTANCE)
     marker = _marker(name) if database_exists(name) else None
@@ -111,26 +119,34 @@ def _ensure(count: int, no_seed: bool) -> dict:
             if not database_exists(name):
                 raise SystemExit(f"{name} does not exist (run without --no-seed to seed it)")
         else:
-            marker = _seed(name, count, env)
+            marker = _seed(name, count, env, sample)
     elif _current_revision(name) != _head(env):
         say(f"{name}: the migrations moved on; upgrading (the data stays) ...")
         flask(env, "db", "upgrade")
     found = _count(name)
     say(f"{name}: {found:,} submissions")
-    return {"name": name, "count": found, "env": env, "seed_seconds": (marker or {}).get("seconds")}
+    return {
+        "name": name,
+        "count": found,
+        "env": env,
+        "seed_seconds": (marker or {}).get("seconds"),
+        "sample": (marker or {}).get("sample"),
+    }
 
 
-def _seed(name: str, count: int, env: dict) -> dict:
-    say(f"{name}: seeding {count:,} submissions (kept for later runs) ...")
+def _seed(name: str, count: int, env: dict, sample: int | None = None) -> dict:
+    how = f" ({sample:,} generated, the rest copies of them)" if sample else ""
+    say(f"{name}: seeding {count:,} submissions{how} (kept for later runs) ...")
     fresh_database(name)
     started = time.monotonic()
     flask(env, "db", "upgrade")
     flask(env, "baton", "load-schemas", "form_schemas")
-    flask(env, "baton", "seed-demo", "--submissions", str(count))
+    copies = ["--sample", str(sample)] if sample else []
+    flask(env, "baton", "seed-demo", "--submissions", str(count), *copies)
     seconds = time.monotonic() - started
-    _finish_seeding(name, count, round(seconds, 1))
-    say(f"  seeded in {seconds / 60:.1f} min")
-    return {"submissions": count, "seconds": seconds}
+    _finish_seeding(name, count, round(seconds, 1), sample)
+    say(f"  seeded in {seconds / 60:.1f} min (VACUUM ANALYZE included)")
+    return {"submissions": count, "seconds": seconds, "sample": sample}
 
 
 def _adopt(name: str, count: int) -> dict:
@@ -139,14 +155,25 @@ def _adopt(name: str, count: int) -> dict:
     return {"submissions": count, "seconds": None}
 
 
-def _finish_seeding(name: str, count: int, seconds: float | None) -> None:
-    """Statistics for the planner (autovacuum would get there later), then the marker."""
+def _finish_seeding(
+    name: str, count: int, seconds: float | None, sample: int | None = None
+) -> None:
+    """Statistics for the planner (autovacuum would get there later), then the marker.
+
+    `seconds` includes the VACUUM ANALYZE; `sample` is how many requests were generated when
+    the rest are copies (NULL: all generated)."""
+    started = time.monotonic()
     with _connect(name) as connection:
         connection.execute("VACUUM ANALYZE")
+        if seconds is not None:
+            seconds = round(seconds + time.monotonic() - started, 1)
         connection.execute(
-            "CREATE TABLE bench_seed (submissions integer, seconds real, seeded_at timestamptz)"
+            "CREATE TABLE bench_seed (submissions integer, seconds real, seeded_at timestamptz, "
+            "sample integer)"
         )
-        connection.execute("INSERT INTO bench_seed VALUES (%s, %s, now())", (count, seconds))
+        connection.execute(
+            "INSERT INTO bench_seed VALUES (%s, %s, now(), %s)", (count, seconds, sample)
+        )
 
 
 def _writers(name: str) -> int:
@@ -171,10 +198,11 @@ def _marker(name: str) -> dict | None:
 
     with _connect(name) as connection:
         try:
-            row = connection.execute("SELECT submissions, seconds FROM bench_seed").fetchone()
+            # to_jsonb: markers written before the sample column was added lack it.
+            row = connection.execute("SELECT to_jsonb(b) FROM bench_seed b").fetchone()
         except psycopg.errors.UndefinedTable:
             return None
-    return {"submissions": row[0], "seconds": row[1]} if row else None
+    return row[0] if row else None
 
 
 def _count(name: str) -> int:
@@ -294,10 +322,7 @@ def _write(sizes: list[dict], pages: list[str], figures: dict, rounds: int, quic
                 verdict(ratio, GOAL, at_least=False),
             ]
         )
-    seeded = []
-    for size in sizes:
-        if size["seed_seconds"]:
-            seeded.append(f"{size['count']:,} in {size['seed_seconds'] / 60:.1f} min")
+    filled = " ".join(_filled(size) for size in sizes)
     people_small, people_large = small["people"], large["people"]
     body = (
         report.table(
@@ -318,11 +343,7 @@ def _write(sizes: list[dict], pages: list[str], figures: dict, rounds: int, quic
         f"({people_small['submitter_requests']:,} and {people_large['submitter_requests']:,}), "
         "the compliance search unfiltered and filtered (vendor invoices, approved, "
         "from 5,000) for a compliance officer, the vendor invoice insight dashboard for an admin."
-        + (
-            " The databases are kept between runs; seeding took " + ", ".join(seeded) + "."
-            if seeded
-            else ""
-        )
+        + f" {filled} The databases are kept between runs."
         + (" Quick mode: 200 vs 2,000, a smoke run, noisy figures." if quick else "")
         + (
             f" The goal is set for 10,000 against 1,000,000 submissions; this run compared "
@@ -335,6 +356,25 @@ def _write(sizes: list[dict], pages: list[str], figures: dict, rounds: int, quic
     title = f"Scale: pages at {small['count']:,} and {large['count']:,} submissions"
     report.write_section("scale", title, body)
     say(body)
+
+
+def _filled(size: dict) -> str:
+    """How a database was filled, and how long it took, as its marker says."""
+    count, sample, seconds = size["count"], size["sample"], size["seed_seconds"]
+    took = f" in {seconds / 60:.1f} min (VACUUM ANALYZE included)" if seconds else ""
+    if sample and sample < count:
+        whole, extra = divmod(count - sample, sample)
+        more = f", and {extra:,} of them once more" if extra else ""
+        return (
+            f"The {count:,} database was filled{took} by copying: `seed-demo --submissions "
+            f"{count} --sample {sample}` generated {sample:,} requests (the same seed and span as "
+            f"the small database), then made {whole:,} copies of each{more} "
+            "(portal/services/demo_copies.py: new ids, every audit chain renamed and hashed "
+            "again, times unchanged)."
+        )
+    if seconds is None:
+        return f"The {count:,} database was filled by hand (seeding time not known)."
+    return f"The {count:,} database was generated request by request{took}."
 
 
 if __name__ == "__main__":

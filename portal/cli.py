@@ -172,9 +172,24 @@ def create_token(email, name):
 @click.option(
     "--seed", type=int, default=1, show_default=True, help="The same seed makes the same history."
 )
-def seed_demo(count, days, seed):
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Generate only this many requests and copy their histories until there are "
+    "--submissions (PostgreSQL only; for benchmark databases).",
+)
+def seed_demo(count, days, seed, sample):
     """Create the demo users (only those missing) and print how to sign in; with --submissions,
-    also generate requests with their whole history."""
+    also generate requests with their whole history (with --sample, a sample of them, copied)."""
+    if sample is not None:
+        from portal.services import demo_copies
+
+        if not count:
+            raise click.UsageError("--sample needs --submissions (how many requests in all)")
+        try:
+            demo_copies.check(count, sample, db.session.get_bind().dialect.name)
+        except demo_copies.CopyRefused as refusal:
+            raise click.UsageError(str(refusal)) from None
     rows = []
     for email, name, groups, manager in DEMO_USERS:
         existing = users.find_user(email)
@@ -191,7 +206,9 @@ def seed_demo(count, days, seed):
     for email, password, groups in rows:
         click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
     click.echo("")
-    if count:
+    if count and sample is not None:
+        _seed_copies(count, sample, days, seed)
+    elif count:
         _seed_history(count, days, seed)
 
 
@@ -213,6 +230,21 @@ def _seed_history(count: int, days: int, seed: int) -> None:
         f"Done in {summary.seconds:.0f} s: {summary.requests:,} requests ({statuses}), "
         f"{summary.tasks:,} tasks, {summary.timers:,} timers, "
         f"{summary.audit_events:,} audit events."
+    )
+
+
+def _seed_copies(count: int, sample: int, days: int, seed: int) -> None:
+    from portal.services import demo_copies
+
+    summary = demo_copies.fill(
+        count, sample=sample, password=DEMO_PASSWORD, days=days, seed=seed, progress=click.echo
+    )
+    generated = summary.generated
+    rows = ", ".join(f"{number:,} {table}" for table, number in summary.rows.items())
+    click.echo(
+        f"Done: {summary.submissions:,} requests. The sample of {summary.sample:,} was generated "
+        f"in {generated.seconds:.0f} s ({generated.audit_events:,} audit events); "
+        f"{summary.copies:,} copies of it were made in {summary.copy_seconds:.0f} s ({rows})."
     )
 
 
