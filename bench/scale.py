@@ -38,6 +38,7 @@ from bench._support import (
     exit_cleanly_on_sigterm,
     flask,
     fresh_database,
+    redis_server,
     say,
     verdict,
 )
@@ -75,7 +76,14 @@ def main(argv: list[str] | None = None) -> dict:
         _ensure(small, args.no_seed),
         _ensure(large, args.no_seed, sample=small if large > small else None),
     ]
-    apps = [_signed_in_clients(size) for size in sizes]
+    # A Redis of its own for the insight snapshots' jobs (never an earlier script's, whose
+    # server `python -m bench` has stopped by now).
+    with redis_server() as redis_url:
+        return _measure(sizes, redis_url, rounds, args.quick)
+
+
+def _measure(sizes: list[dict], redis_url: str, rounds: int, quick: bool) -> dict:
+    apps = [_signed_in_clients(size, redis_url) for size in sizes]
     pages = list(apps[0]["pages"])
     times: dict[tuple[int, str], list[float]] = {}
     for round_number in range(rounds + 1):
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for size, app in zip(sizes, apps, strict=True):
         size["people"] = app["people"]
-    _write(sizes, pages, figures, rounds, args.quick)
+    _write(sizes, pages, figures, rounds, quick)
     return figures
 
 
@@ -227,7 +235,7 @@ def _head(env: dict) -> str:
 # -- pages ------------------------------------------------------------------------------------
 
 
-def _signed_in_clients(size: dict) -> dict:
+def _signed_in_clients(size: dict, redis_url: str) -> dict:
     """An app on the size's database and, per page, a client signed in as its busiest user."""
     from portal import create_app
 
@@ -239,17 +247,11 @@ def _signed_in_clients(size: dict) -> dict:
                 ),
                 "RATELIMIT_ENABLED": False,
                 "UPLOAD_FOLDER": str(Path(folder) / "uploads"),
-                # Each size's jobs and insight snapshots apart (both share one Redis).
+                # Each size's jobs and insight snapshots apart (both share the script's Redis).
                 "RQ_QUEUE": f"bench-{size['name']}",
+                "REDIS_URL": redis_url,
             }
         )
-    from portal import queue
-
-    with app.app_context():
-        queue.queue(app).empty()
-        connection = queue.connection(app)
-        for key in connection.scan_iter(f"bench-{size['name']}:insight:*"):
-            connection.delete(key)  # a snapshot left by an earlier run is not this run's
     people = _people(app)
     pages = {
         "inbox": (people["approver"], "/inbox"),
