@@ -53,20 +53,15 @@ class Figures:
     #: A newer snapshot has been asked for.
     refreshing: bool = False
 
-    @property
-    def live(self) -> bool:
-        return self.taken_at is None and self.result is not None
-
 
 def figures(form: Form, period: Period, scope: Scope) -> Figures:
     """The figures of `form` for `period` within `scope`: live, or from a snapshot."""
-    live_limit = current_app.config["BATON_INSIGHT_LIVE_REQUESTS"]
-    if submitted_in(form, period, live_limit + 1) <= live_limit:
+    if not _busy(form, period):
         return Figures(insight.compute(form, period, scope))
     key = _key(form, period, scope)
     try:
         kept = _load(key)
-        fresh = kept is not None and _age(kept) <= current_app.config["BATON_INSIGHT_MAX_AGE"]
+        fresh = _is_fresh(kept)
         if not fresh:
             _ask_for_refresh(key, form, period, scope)
     except redis.RedisError as problem:
@@ -80,6 +75,26 @@ def figures(form: Form, period: Period, scope: Scope) -> Figures:
         seconds=kept["seconds"],
         refreshing=not fresh,
     )
+
+
+def for_download(form: Form, period: Period, scope: Scope) -> Insight:
+    """The figures a CSV download writes: a fresh snapshot if the period has one, else computed
+    now and kept as the period's snapshot (the dashboard need not compute them again)."""
+    if not _busy(form, period):
+        return insight.compute(form, period, scope)
+    key = _key(form, period, scope)
+    try:
+        kept = _load(key)
+    except redis.RedisError as problem:
+        logger.warning("insight snapshots: Redis unavailable (%s); computing live", problem)
+        return insight.compute(form, period, scope)
+    if not _is_fresh(kept):
+        kept = _compute(form, period, scope)
+        try:
+            _keep(key, kept)
+        except redis.RedisError as problem:
+            logger.warning("insight snapshots: could not keep the figures (%s)", problem)
+    return dataclasses.replace(kept["result"], form=form)
 
 
 def submitted_in(form: Form, period: Period, limit: int) -> int:
@@ -106,18 +121,35 @@ def refresh(form_id: int, period: Period, scope: Scope) -> str:
         return "the form is gone"
     key = _key(form, period, scope)
     try:
-        started = time.perf_counter()
-        result = insight.compute(form, period, scope)
-        seconds = time.perf_counter() - started
-        kept = {
-            "result": dataclasses.replace(result, form=None),
-            "taken_at": result.now,
-            "seconds": seconds,
-        }
-        _redis().set(key, pickle.dumps(kept), ex=KEEP_SECONDS)
+        kept = _compute(form, period, scope)
+        _keep(key, kept)
     finally:
         _redis().delete(_lock(key))
-    return f"insight of {form.slug}, {period.first_day} to {period.last_day}: {seconds:.1f} s"
+    return (
+        f"insight of {form.slug}, {period.first_day} to {period.last_day}: {kept['seconds']:.1f} s"
+    )
+
+
+def _busy(form: Form, period: Period) -> bool:
+    """More requests were submitted in the period than are computed live."""
+    limit = current_app.config["BATON_INSIGHT_LIVE_REQUESTS"]
+    return submitted_in(form, period, limit + 1) > limit
+
+
+def _compute(form: Form, period: Period, scope: Scope) -> dict:
+    """The figures as a snapshot: without the form (the reader puts its own back), with the
+    moment they describe and how long computing them took."""
+    started = time.perf_counter()
+    result = insight.compute(form, period, scope)
+    return {
+        "result": dataclasses.replace(result, form=None),
+        "taken_at": result.now,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _keep(key: str, kept: dict) -> None:
+    _redis().set(key, pickle.dumps(kept), ex=KEEP_SECONDS)
 
 
 def _key(form: Form, period: Period, scope: Scope) -> str:
@@ -141,8 +173,12 @@ def _load(key: str) -> dict | None:
     return pickle.loads(found) if found else None  # noqa: S301 - written by refresh, above
 
 
-def _age(kept: dict) -> float:
-    return (clock.now() - kept["taken_at"]).total_seconds()
+def _is_fresh(kept: dict | None) -> bool:
+    """A snapshot no older than BATON_INSIGHT_MAX_AGE."""
+    if kept is None:
+        return False
+    age = (clock.now() - kept["taken_at"]).total_seconds()
+    return age <= current_app.config["BATON_INSIGHT_MAX_AGE"]
 
 
 def _ask_for_refresh(key: str, form: Form, period: Period, scope: Scope) -> None:

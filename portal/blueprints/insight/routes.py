@@ -101,11 +101,7 @@ def table_csv(slug: str, table: str):
     period, problem = _period()
     if problem:
         return Response(problem + "\n", 422, mimetype="text/plain")
-    # A fresh snapshot if the period has one; else worked out now (a download may take a while).
-    result = insight_snapshots.figures(form, period, scope).result
-    if result is None:
-        result = insight.compute(form, period, scope)
-    header, rows = rows_of(result)
+    header, rows = rows_of(insight_snapshots.for_download(form, period, scope))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
