@@ -53,3 +53,16 @@ def test_lines_that_start_with_a_dot_arrive_as_written(app, mailbox):
         mail.send("bob@example.com", "Bob", composed(text), before_final_dot=lambda: None)
     (message,) = mailbox.messages
     assert mailbox.text(message).replace("\r\n", "\n") == text
+
+
+def test_the_connection_sends_small_writes_at_once(app, mailbox):
+    """The final dot is a write of its own: with Nagle's algorithm on, it waited for the
+    server's delayed acknowledgement of the body (40 ms a message on Linux)."""
+    import socket
+
+    with app.app_context():
+        client = mail._connect(app.config)
+        try:
+            assert client.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            client.quit()
