@@ -127,6 +127,30 @@ def test_a_transaction_locks_and_reads_a_chain_head_once(app):
     assert audit.verify("submission:1").ok
 
 
+def test_a_transactions_events_go_out_together_at_its_flush(app):
+    from sqlalchemy import event
+
+    writes = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        if words[:3] == ["INSERT", "INTO", "audit_event"] or words[:2] == ["UPDATE", "audit_chain"]:
+            writes.append(" ".join(words[:3]))
+
+    append(1)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        events = append(4)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert writes.count("UPDATE audit_chain SET") == 1  # not once per event
+    # PostgreSQL takes the four rows in one INSERT; SQLAlchemy sends SQLite one per row.
+    inserts = 1 if db.engine.dialect.name == "postgresql" else 4
+    assert writes.count("INSERT INTO audit_event") == inserts
+    assert [e.seq for e in events] == [2, 3, 4, 5] and all(e.id for e in events)
+    assert audit.verify("submission:1").ok
+
+
 def test_a_rolled_back_event_leaves_no_trace_in_the_next_one(app):
     append(1)
     audit.record("submission:1", "undone", audit.Actor(system="tests"))

@@ -218,3 +218,35 @@ def test_the_signature_check_refuses_old_and_altered_deliveries():
     assert not webhooks.signature_is_valid("whsec_x", header, body, now=1_000_000 + 301)
     assert not webhooks.signature_is_valid("whsec_x", header, body + " ", now=1_000_100)
     assert not webhooks.signature_is_valid("whsec_x", "garbage", body, now=1_000_100)
+
+
+def test_an_endpoint_counts_from_the_transaction_after_the_change(
+    app, org, ada, vendor_invoice, approvals
+):
+    """A transaction reads the active endpoints once (a decision records several events); the
+    next transaction of the same session reads them again."""
+    from sqlalchemy import func
+
+    from portal import audit
+
+    submission = approvals.submit_invoice()
+
+    def deliveries_after_an_event() -> int:
+        audit.record(
+            f"submission:{submission.id}",
+            "submitted",
+            audit.Actor(system="tests"),
+            submission_id=submission.id,
+        )
+        db.session.commit()
+        return db.session.scalar(select(func.count()).select_from(WebhookDelivery))
+
+    before = deliveries_after_an_event()  # this session has read the endpoints: none active
+    endpoint = webhooks.save_endpoint(ada, "https://erp.example/hooks", ["submission.created"])
+    db.session.commit()
+    assert deliveries_after_an_event() == before + 1
+    webhooks.save_endpoint(
+        ada, endpoint.url, endpoint.events, active=False, endpoint=db.session.merge(endpoint)
+    )
+    db.session.commit()
+    assert deliveries_after_an_event() == before + 1
