@@ -6,6 +6,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 #: Named constraints, so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
@@ -27,3 +28,12 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
+
+
+def insert_unless_present(model, key: str, **values) -> None:
+    """INSERT a row unless one with the same `key` is there (ON CONFLICT DO NOTHING, which
+    PostgreSQL and SQLite both have): two transactions inserting the same row at once both go
+    on, where a plain INSERT would fail the second with a unique violation."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))

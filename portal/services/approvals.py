@@ -30,7 +30,7 @@ from portal.domain.chain import (
     StepState,
     TaskState,
 )
-from portal.extensions import db
+from portal.extensions import db, insert_unless_present
 from portal.models import (
     ApprovalStep,
     Group,
@@ -714,10 +714,35 @@ def _resolve(assignee: AssigneeSpec, submission: Submission, data: dict) -> tupl
 
 def group_members(name: str) -> list[User]:
     """Active members of a group, by id (none if the group does not exist)."""
-    group = db.session.scalars(select(Group).where(Group.name == name)).first()
-    if group is None:
-        return []
-    return sorted((member for member in group.members if member.is_active), key=lambda u: u.id)
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Group.members)
+            .where(Group.name == name, User.is_active.is_(True))
+            .order_by(User.id)
+        )
+    )
+
+
+def _locked_cursor(group: str) -> GroupCursor:
+    """The group's round-robin cursor, locked until the transaction ends.
+
+    A group's first pick makes the row. Two transactions making it at once both go on (the
+    second waits for the first to commit and then reads the first's pick), where a plain
+    INSERT failed the second with a unique violation: a decision or a chain's start refused
+    because someone else had just started using the group.
+    """
+
+    def locked() -> GroupCursor | None:
+        return db.session.scalars(
+            select(GroupCursor).where(GroupCursor.group_name == group).with_for_update()
+        ).first()
+
+    cursor = locked()
+    if cursor is None:
+        insert_unless_present(GroupCursor, "group_name", group_name=group)
+        cursor = locked()
+    return cursor
 
 
 def _pick(assignee: AssigneeSpec, members: list[User]) -> list[int]:
@@ -732,12 +757,7 @@ def _pick(assignee: AssigneeSpec, members: list[User]) -> list[int]:
             ).all()
         )
         return [min(members, key=lambda m: (counts.get(m.id, 0), m.id)).id]
-    cursor = db.session.scalars(
-        select(GroupCursor).where(GroupCursor.group_name == assignee.group).with_for_update()
-    ).first()
-    if cursor is None:
-        cursor = GroupCursor(group_name=assignee.group)
-        db.session.add(cursor)
+    cursor = _locked_cursor(assignee.group)
     ids = [member.id for member in members]
     after = [user for user in ids if cursor.last_user_id is not None and user > cursor.last_user_id]
     chosen = after[0] if after else ids[0]

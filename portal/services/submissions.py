@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.datastructures import FileStorage
 
 from portal import audit, clock, outbox, uploads
 from portal.domain import values
 from portal.domain.schema import FieldKind, FormSpec
 from portal.domain.values import Evaluation, FileValue
-from portal.extensions import db
+from portal.extensions import db, insert_unless_present
 from portal.models import (
     Attachment,
     Form,
@@ -276,12 +275,8 @@ def _attach(submission: Submission, by_field: dict[str, list[FileValue]]) -> Non
 def _store_file_row(item: FileValue) -> None:
     """Insert the file's row unless it exists: two people may upload the same file at once,
     and the second insert must not fail the second submission."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(
-        insert(StoredFile)
-        .values(sha256=item.sha256, size=item.size, content_type=item.content_type)
-        .on_conflict_do_nothing(index_elements=["sha256"])
+    insert_unless_present(
+        StoredFile, "sha256", sha256=item.sha256, size=item.size, content_type=item.content_type
     )
 
 

@@ -135,3 +135,36 @@ def test_an_export_claim_held_by_another_worker_is_not_taken(app, org):
         other.rollback()
     assert exports._keep_claim(message.id) is True
     db.session.rollback()
+
+
+def test_two_first_picks_from_a_round_robin_group_at_once_both_go_on(app, org):
+    """Another transaction makes the group's cursor row and has not committed: this one waits
+    for it and then goes on with that row, instead of failing on the unique key."""
+    from sqlalchemy import insert, text
+
+    from portal.models import GroupCursor
+    from portal.services import approvals
+
+    picked, failed = [], []
+
+    def first_pick() -> None:
+        with app.app_context():
+            try:
+                picked.append(approvals._locked_cursor("finance").last_user_id)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - the failure is what the test reports
+                failed.append(exc)
+                db.session.rollback()
+
+    with db.engine.connect() as other:
+        other.execute(insert(GroupCursor).values(group_name="finance", last_user_id=org.bob.id))
+        picking = threading.Thread(target=first_pick)
+        picking.start()
+        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        for _ in range(500):  # until the pick waits on the uncommitted row (at most 5 s)
+            if picking.is_alive() and other.scalar(waiting):
+                break
+            threading.Event().wait(0.01)
+        other.commit()
+    picking.join(timeout=30)
+    assert failed == [] and picked == [org.bob.id]  # the other transaction's row, locked
