@@ -7,11 +7,14 @@ only the POST from the page it shows decides, and a decided task's link is dead.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import smtplib
 import socket
 import ssl
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,6 +175,88 @@ def _connect(config) -> _SMTP | _SMTPSSL:
     return client
 
 
+#: How long a connection may wait for the next message. Servers close idle connections after a
+#: few minutes (RFC 5321, 4.5.3.2.7, suggests 5); a connection older than this is closed
+#: politely instead of being tried.
+KEEP_SECONDS = 30
+
+
+class _Kept(threading.local):
+    """The connection this thread sent its last message over, for the next one."""
+
+    client: _SMTP | _SMTPSSL | None = None
+    server: tuple | None = None
+    since: float = 0.0
+
+
+_kept = _Kept()
+
+
+def _server(config) -> tuple:
+    """What a connection was made for: a kept one is only used for the same server and login."""
+    return (
+        config["MAIL_SERVER"],
+        int(config["MAIL_PORT"]),
+        bool(config.get("MAIL_USE_SSL")),
+        bool(config.get("MAIL_USE_TLS")),
+        config.get("MAIL_USERNAME"),
+    )
+
+
+def _ready_connection(config) -> _SMTP | _SMTPSSL:
+    """A connection ready for a message: the kept one if it still answers, else a new one.
+
+    Keeping it spares the server and this process a connection, a greeting, EHLO, STARTTLS
+    and a login for every message. A kept connection is checked with RSET before use; one
+    the server has closed in the meantime fails that check, before anything is sent, and a
+    new connection takes its place.
+    """
+    client, server = _kept.client, _server(config)
+    _kept.client = None
+    if client is not None:
+        if _kept.server == server and time.monotonic() - _kept.since < KEEP_SECONDS:
+            try:
+                if client.rset()[0] == 250:
+                    return client
+            except (smtplib.SMTPException, OSError):
+                pass
+            client.close()
+        else:
+            _goodbye(client)
+    client = _connect(config)
+    try:
+        if config.get("MAIL_USE_TLS"):
+            client.starttls(context=ssl.create_default_context())
+        if config.get("MAIL_USERNAME"):
+            client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _keep(client: _SMTP | _SMTPSSL, config) -> None:
+    """Keep a connection whose message the server accepted, for this thread's next message."""
+    _kept.client, _kept.server, _kept.since = client, _server(config), time.monotonic()
+
+
+def _goodbye(client: _SMTP | _SMTPSSL) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
+def close_kept_connection() -> None:
+    """Say goodbye on this thread's kept connection, if any (a worker shutting down)."""
+    client, _kept.client = _kept.client, None
+    if client is not None:
+        _goodbye(client)
+
+
+atexit.register(close_kept_connection)
+
+
 def send(
     to_address: str,
     to_name: str,
@@ -190,6 +275,9 @@ def send(
     `after_final_dot` right after the dot is written and before the answer is read (commit it
     there: the COMMIT leaves a moment after the dot, and the database finishes it even if this
     process dies while waiting), `on_accepted` once the server has said "250".
+
+    The connection stays open for the thread's next message (_ready_connection); one that
+    failed in any way is closed instead.
     """
     config = current_app.config
     message = MimeMessage()
@@ -201,21 +289,18 @@ def send(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(composed.text)
     message.add_alternative(composed.html, subtype="html")
-    client = _connect(config)
+    client = _ready_connection(config)
     client.before_final_dot, client.after_final_dot = before_final_dot, after_final_dot
     try:
-        if config.get("MAIL_USE_TLS"):
-            client.starttls(context=ssl.create_default_context())
-        if config.get("MAIL_USERNAME"):
-            client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
         client.send_message(message)
         if on_accepted is not None:
             on_accepted()
-    finally:
-        # Once the server has accepted the message it is sent; a failed goodbye changes nothing.
-        try:
-            client.quit()
-        except (smtplib.SMTPException, OSError):
-            client.close()
+    except BaseException:
+        # Whatever went wrong, this connection is not used again. Before the dot, closing it is
+        # what makes the server drop the half-sent message (see _FinalDotHooks).
+        client.close()
+        raise
+    client.before_final_dot = client.after_final_dot = None
+    _keep(client, config)
     logger.info("email %s sent to %s", message["Message-ID"], to_address)
     return message["Message-ID"]

@@ -1,6 +1,8 @@
 """mail.send against a real SMTP server: the record is prepared before the final dot, committed
 on the server's 250, and a failure before the dot leaves the server with nothing."""
 
+import socket
+
 import pytest
 
 from portal import mail
@@ -66,3 +68,38 @@ def test_the_connection_sends_small_writes_at_once(app, mailbox):
             assert client.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         finally:
             client.quit()
+
+
+def test_messages_share_a_connection_and_a_broken_one_is_replaced(app, mailbox):
+    with app.app_context():
+        mail.send("bob@example.com", "Bob", composed())
+        mail.send("carol@example.com", "Carol", composed())
+        assert len(mailbox.peers) == 2 and mailbox.peers[0] == mailbox.peers[1]
+        mail._kept.client.sock.shutdown(socket.SHUT_RDWR)  # as when the server hangs up on it
+        mail.send("dave@example.com", "Dave", composed())
+    assert [m["To"] for m in mailbox.messages][-1] == "Dave <dave@example.com>"
+    assert mailbox.peers[2] != mailbox.peers[1]  # a new connection, and nothing lost
+
+
+def test_a_connection_is_not_kept_after_a_failure_or_for_another_server(app, mailbox):
+    class RecordingFailed(Exception):
+        pass
+
+    def fail():
+        raise RecordingFailed
+
+    with app.app_context():
+        mail.send("bob@example.com", "Bob", composed())
+        with pytest.raises(RecordingFailed):
+            mail.send("bob@example.com", "Bob", composed(), before_final_dot=fail)
+        assert mail._kept.client is None  # closed: the server dropped the half-sent message
+        mail.send("carol@example.com", "Carol", composed())
+        assert mail._kept.client is not None
+        app.config["MAIL_PORT"] = 1  # another server (nobody listens there)
+        with pytest.raises(OSError):
+            mail.send("dave@example.com", "Dave", composed())
+    assert [m["To"] for m in mailbox.messages] == [
+        "Bob <bob@example.com>",
+        "Carol <carol@example.com>",
+    ]
+    assert len(set(mailbox.peers)) == 2

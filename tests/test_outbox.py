@@ -216,21 +216,21 @@ class WorkerKilled(BaseException):
     """Stands in for SIGKILL: nothing after it runs, no except clause catches it."""
 
 
-def test_a_send_is_on_record_before_the_goodbye_to_the_mail_server(
+def test_a_send_is_on_record_before_the_connection_is_kept_for_the_next(
     approvals, org, vendor_invoice, app, mailbox, monkeypatch
 ):
-    """The worker dies right after the server accepted the message: it is recorded as sent
-    already, so no later job sends it again."""
-    import smtplib
+    """The worker dies right after the server accepted the message, as it keeps the connection
+    for its next message: it is recorded as sent already, so no later job sends it again."""
+    from portal import mail
 
     send = _first_send(approvals, app)
 
-    def die(self):
-        self.close()  # as the kernel would for a killed process
+    def die(client, config):
+        client.close()  # as the kernel would for a killed process
         raise WorkerKilled
 
-    monkeypatch.setattr(smtplib.SMTP, "quit", die)
-    _run_until_killed(send.id, "the goodbye")
+    monkeypatch.setattr(mail, "_keep", die)
+    _run_until_killed(send.id, "keeping the connection")
     monkeypatch.undo()
 
     db.session.expire_all()
