@@ -10,8 +10,10 @@ queue of chain jobs (start_chain for freshly submitted invoices, and the emails 
 the rate is jobs done over the time from the worker's start of work to an empty queue.
 
 End to end: N vendor invoices (10,000; 100 with --quick) are submitted through the service
-while BATON_WORKERS workers (default 2) of the chosen class run, and scripted approvers decide
-every task as it opens (one in twenty rejected) until every invoice is approved or rejected.
+while BATON_WORKERS workers (default 2) of the chosen class run. --users scripted users
+(default 3, each a process of its own, as people on the web work at the same time) share the
+invoices: each submits its share and decides the tasks of its share as they open (one in
+twenty rejected) until every invoice is approved or rejected.
 Writes the "workers" section of docs/benchmarks.md.
 """
 
@@ -55,8 +57,9 @@ CLASSES = {
     "SpawnWorker (new interpreter per job)": "bench.jobs.BatonSpawnWorker",
 }
 SPAWN = "bench.jobs.BatonSpawnWorker"
-#: How many times fewer jobs the slow classes get.
-SCALE_DOWN = {"portal.worker.BatonWorker": 5, SPAWN: 30}
+#: How many times fewer jobs the slow classes get (a forked job takes a third of a second, a
+#: spawned one seconds; a few dozen show the rate, and the run stays short).
+SCALE_DOWN = {"portal.worker.BatonWorker": 10, SPAWN: 50}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -65,8 +68,13 @@ def main(argv: list[str] | None = None) -> dict:
         "--quick", action="store_true", help="fewer jobs, 100 invoices, no SpawnWorker"
     )
     parser.add_argument("--invoices", type=int, help="invoices for the end-to-end run")
+    parser.add_argument(
+        "--users", type=int, default=3, help="scripted users submitting and deciding at once"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
+    if args.users < 1 or (args.invoices is not None and args.invoices < 1):
+        parser.error("--users and --invoices take a number of at least 1")
     exit_cleanly_on_sigterm()
     noop_jobs, invoices_per_run = (100, 10) if args.quick else (1000, 150)
     invoices = args.invoices or (100 if args.quick else 10_000)
@@ -95,7 +103,6 @@ def main(argv: list[str] | None = None) -> dict:
                 for label, worker_class in CLASSES.items():
                     if args.quick and worker_class == SPAWN:
                         continue  # a job takes seconds: too slow for a smoke run
-                    # a forked job takes a second, a spawned one seconds: fewer show the rate
                     scale = SCALE_DOWN.get(worker_class, 1)
                     noop = _noop_rate(redis_url, worker_class, noop_jobs // scale, env)
                     invoices_here = max(2, invoices_per_run // scale)
@@ -106,8 +113,13 @@ def main(argv: list[str] | None = None) -> dict:
                     )
                     rows.append((label, worker_class, noop, chain))
                 chosen = max(rows, key=lambda row: row[3][0])
-                say(f"end to end: {invoices:,} invoices with {workers} x {chosen[0]} ...")
-                end_to_end = _end_to_end(app, redis_url, chosen[1], workers, invoices, env)
+                say(
+                    f"end to end: {invoices:,} invoices, {args.users} scripted users, "
+                    f"{workers} x {chosen[0]} ..."
+                )
+                end_to_end = _end_to_end(
+                    app, redis_url, chosen[1], workers, invoices, args.users, env
+                )
         finally:
             if not args.keep:
                 from portal.extensions import db
@@ -236,16 +248,21 @@ def _worker_log():
 # -- invoices -------------------------------------------------------------------------------------
 
 
-def _submit_invoices(app, count: int, rng: random.Random, lines: int | None = None) -> list[int]:
-    """Submit `count` vendor invoices through the service, one transaction each (as the web
-    does); a mix of totals (some above 10,000 need the CFO) and new vendors (procurement)."""
+def _submit_invoices(app, count: int, rng: random.Random) -> list[int]:
+    """Submit `count` vendor invoices, numbered from 0 (see `_submit_numbered`)."""
+    return _submit_numbered(range(count), rng)
+
+
+def _submit_numbered(numbers, rng: random.Random, lines: int | None = None) -> list[int]:
+    """Submit one vendor invoice per number through the service, one transaction each (as the
+    web does); a mix of totals (some above 10,000 need the CFO) and new vendors (procurement)."""
     from portal.services import users
     from portal.services.forms import find_form
 
     version = find_form("vendor_invoice").current_version
     people = [users.find_user(email) for email in ("alice@example.com", "sam@example.com")]
     ids = []
-    for number in range(count):
+    for number in numbers:
         fields = invoice_fields(rng, number, lines or rng.randint(1, 4))
         ids.append(submit_invoice(people[number % len(people)], version, fields).id)
     return ids
@@ -296,9 +313,16 @@ def submit_invoice(user, version, fields: dict[str, str], submission=None):
     return saved
 
 
-def decide_open_tasks(rng: random.Random, after_id: int = 0) -> int:
-    """Scripted approvers: decide every open task of submissions after `after_id` (one in
-    twenty rejected, signing with their password where a step asks); how many."""
+#: Which requests one scripted user looks after: (its number, how many users); a request
+#: belongs to the user its id leaves as remainder, so no two users decide the same task.
+Share = tuple[int, int]
+
+
+def decide_open_tasks(rng: random.Random, after_id: int = 0, share: Share = (0, 1)) -> int:
+    """Scripted approvers: decide the open tasks of this user's share of the submissions after
+    `after_id` (one in twenty rejected, signing with their password where a step asks); how
+    many. One task per request per pass: a decision can close its siblings (an "any" step, a
+    rejection), and the next pass sees what is still open."""
     from sqlalchemy import select
 
     from portal.domain.chain import Decision, DecisionRefused, TaskState
@@ -306,14 +330,23 @@ def decide_open_tasks(rng: random.Random, after_id: int = 0) -> int:
     from portal.models import Task, User
     from portal.services import approvals
 
+    index, users = share
     open_tasks = db.session.execute(
-        select(Task.id, Task.assignee_id)
-        .where(Task.state == TaskState.OPEN, Task.submission_id > after_id)
+        select(Task.id, Task.assignee_id, Task.submission_id)
+        .where(
+            Task.state == TaskState.OPEN,
+            Task.submission_id > after_id,
+            Task.submission_id % users == index,
+        )
         .order_by(Task.id)
     ).all()
     db.session.rollback()
     decided = 0
-    for task_id, assignee_id in open_tasks:
+    requests_seen = set()
+    for task_id, assignee_id, submission_id in open_tasks:
+        if submission_id in requests_seen:
+            continue
+        requests_seen.add(submission_id)
         actor = db.session.get(User, assignee_id)
         decision = Decision.REJECT if rng.random() < 0.05 else Decision.APPROVE
         try:
@@ -330,46 +363,97 @@ def decide_open_tasks(rng: random.Random, after_id: int = 0) -> int:
     return decided
 
 
-def _unfinished(after_id: int) -> int:
+def _unfinished(after_id: int, share: Share = (0, 1)) -> int:
     from sqlalchemy import func, select
 
     from portal.extensions import db
     from portal.models import Submission, SubmissionStatus
 
+    index, users = share
     final = (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED)
     count = db.session.scalar(
         select(func.count())
         .select_from(Submission)
-        .where(Submission.id > after_id, Submission.status.not_in(final))
+        .where(
+            Submission.id > after_id,
+            Submission.id % users == index,
+            Submission.status.not_in(final),
+        )
     )
     db.session.rollback()
     return count
 
 
-def _end_to_end(app, redis_url: str, worker_class: str, workers: int, invoices: int, env) -> dict:
-    """Submit, let the workers run the chains, decide, until everything is final."""
+#: Invoices a scripted user submits before it turns to its open tasks again.
+BATCH = 25
+
+
+def _scripted_user(index: int, users: int, invoices: int, after_id: int, submitting, results):
+    """One scripted user, in a process of its own: submits every `users`-th invoice in batches,
+    deciding its share of the open tasks between batches, then decides until every request of
+    its share is final and no other user is still submitting. Puts its decision count."""
+    from portal import create_app
+
+    exit_cleanly_on_sigterm()
+    app = create_app()
+    share = (index, users)
+    rng = random.Random(7 + index)
+    decided = 0
+    with app.app_context():
+        numbers = range(index, invoices, users)
+        for start in range(0, len(numbers), BATCH):
+            _submit_numbered(numbers[start : start + BATCH], rng)
+            decided += decide_open_tasks(rng, after_id, share)
+        with submitting.get_lock():
+            submitting.value -= 1
+        while submitting.value or _unfinished(after_id, share):
+            progress = decide_open_tasks(rng, after_id, share)
+            decided += progress
+            if not progress:
+                time.sleep(0.05)
+    results.put(decided)
+
+
+def _end_to_end(
+    app, redis_url: str, worker_class: str, workers: int, invoices: int, users: int, env
+) -> dict:
+    """Submit, let the workers run the chains, decide, until everything is final. The
+    submitters and approvers are `users` processes working at once, as people do on the web."""
+    import multiprocessing
+
     from sqlalchemy import func, select
 
     from portal.extensions import db
     from portal.models import OutboxMessage, Submission
 
-    rng = random.Random(7)
     before = db.session.scalar(select(func.max(Submission.id))) or 0
     first_message = db.session.scalar(select(func.max(OutboxMessage.id))) or 0
     db.session.rollback()
+    # spawned, not forked: each user starts clean, without this process's connections
+    context = multiprocessing.get_context("spawn")
+    submitting = context.Value("i", users)
+    results = context.Queue()
     with _workers(redis_url, worker_class, QUEUE, workers, env) as started:
         started()
         began = time.perf_counter()
-        batch = 200
-        decided = 0
-        for start in range(0, invoices, batch):
-            _submit_invoices(app, min(batch, invoices - start), rng)
-            decided += decide_open_tasks(rng, before)
-        while _unfinished(before):
-            progress = decide_open_tasks(rng, before)
-            decided += progress
-            if not progress:
-                time.sleep(0.05)
+        people = [
+            context.Process(
+                target=_scripted_user,
+                args=(index, users, invoices, before, submitting, results),
+                name=f"scripted-user-{index}",
+            )
+            for index in range(users)
+        ]
+        for person in people:
+            person.start()
+        progress = _Progress(before, invoices, began)
+        try:
+            decided = sum(_result_of(people, results, progress) for _ in people)
+        finally:
+            for person in people:
+                if person.is_alive():
+                    person.terminate()
+                person.join()
         done = _wait_until_idle(redis_url, QUEUE, condition=lambda: _outbox_left() == 0)
         seconds = time.perf_counter() - began
     by_status = dict(
@@ -388,6 +472,7 @@ def _end_to_end(app, redis_url: str, worker_class: str, workers: int, invoices: 
         "jobs": done,
         "outbox_jobs": messages,
         "seconds": seconds,
+        "users": users,
         "by_status": {status.value: number for status, number in by_status.items()},
     }
     say(
@@ -395,6 +480,48 @@ def _end_to_end(app, redis_url: str, worker_class: str, workers: int, invoices: 
         f"({done / seconds:,.1f} jobs/s), {decided:,} decisions; {result['by_status']}"
     )
     return result
+
+
+def _result_of(people, results, progress) -> int:
+    """The next scripted user's decision count; exits if one of them died instead."""
+    import queue
+
+    while True:
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            failed = [p.name for p in people if p.exitcode not in (None, 0)]
+            if failed:
+                raise SystemExit(f"{', '.join(failed)} failed (its error is above)") from None
+            progress.every(30)
+
+
+class _Progress:
+    """Says how far the run has got, now and then: a long run should not look stuck."""
+
+    def __init__(self, after_id: int, invoices: int, began: float):
+        self.after_id, self.invoices, self.began = after_id, invoices, began
+        self.last = began
+
+    def every(self, seconds: float) -> None:
+        now = time.perf_counter()
+        if now - self.last < seconds:
+            return
+        self.last = now
+        final = self.invoices - _unfinished(self.after_id) - self._not_yet_submitted()
+        say(f"  {now - self.began:,.0f} s: {final:,} of {self.invoices:,} invoices final")
+
+    def _not_yet_submitted(self) -> int:
+        from sqlalchemy import func, select
+
+        from portal.extensions import db
+        from portal.models import Submission
+
+        submitted = db.session.scalar(
+            select(func.count()).select_from(Submission).where(Submission.id > self.after_id)
+        )
+        db.session.rollback()
+        return self.invoices - submitted
 
 
 def _outbox_left() -> int:
@@ -471,6 +598,7 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
                 ["vendor invoices submitted and driven to a final state", f"{e2e['invoices']:,}"],
                 ["final states", statuses],
                 ["scripted decisions", f"{e2e['decisions']:,}"],
+                ["scripted users (processes submitting and deciding)", f"{e2e['users']}"],
                 ["workers", f"{workers} x {chosen[0]}"],
                 ["total time", f"{e2e['seconds']:,.1f} s"],
                 ["jobs run", f"{e2e['jobs']:,}"],
@@ -479,9 +607,11 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
             ],
         )
         + "\n\nThe end-to-end run submits through the service (one transaction per invoice, "
-        "as the web does) in the script's process while the workers run the chains and the "
-        "script's approvers decide each task as it opens (one in twenty rejected); it ends when "
-        "every invoice is approved or rejected and the outbox is empty. "
+        "as the web does) while the workers run the chains. The submitters and approvers are "
+        "scripted users, each a process of its own working at the same time as the others, "
+        "as people do on the web; each decides the tasks of its share of the invoices as they "
+        "open (one in twenty rejected). The run ends when every invoice is approved or "
+        "rejected and the outbox is empty. "
         "Own Redis, own PostgreSQL database, an SMTP server that discards mail."
         + (" Quick mode: few jobs, noisy figures." if quick else "")
         + (
@@ -503,7 +633,8 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
             else ""
         )
         + "\nRun: `.venv/bin/python -m bench.workers` (`--quick`: 100 invoices, no SpawnWorker, "
-        "`--invoices N`, BATON_WORKERS workers, default 2)."
+        "`--invoices N`, `--users N` scripted users, default 3; BATON_WORKERS workers, "
+        "default 2)."
     )
     report.write_section("workers", "Workers: approval-chain jobs vs RQ's no-op job", body)
     say(body)
