@@ -50,7 +50,9 @@ def search():
         query = exports.search(filters)
         # Counted up to the export limit only: past it the number changes nothing one can do,
         # and counting a million rows on every page would cost more than the page itself.
-        capped = query.with_only_columns(Submission.id).limit(exports.MAX_EXPORT + 1)
+        # Unordered: any 10,001 matches tell "more than 10,000", and sorting them (requests
+        # submitted in the same moment tie on the index's order) cost a fifth of the count.
+        capped = query.with_only_columns(Submission.id).order_by(None).limit(exports.MAX_EXPORT + 1)
         total = db.session.scalar(select(func.count()).select_from(capped.subquery()))
         page = paging.page_to_show(asked, total, PAGE_SIZE)
         rows = db.session.scalars(
