@@ -11,6 +11,7 @@ import argparse
 import importlib
 import time
 
+from bench import report
 from bench._support import exit_cleanly_on_sigterm, say
 
 SCRIPTS = ("web", "workers", "pdf", "scale")
@@ -32,11 +33,30 @@ def main() -> None:
         began = time.monotonic()
         importlib.import_module(f"bench.{name}").main(["--quick"] if args.quick else [])
         spent[name] = time.monotonic() - began
+    total = time.monotonic() - started
     say(
         "\n"
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent.items())
-        + f"; all in {(time.monotonic() - started) / 60:.1f} min. Figures: docs/benchmarks.md"
+        + f"; all in {total / 60:.1f} min. Figures: docs/benchmarks.md"
     )
+    if not args.scripts:
+        _write_total(spent, total, args.quick)
+
+
+def _write_total(spent: dict[str, float], total: float, quick: bool) -> None:
+    """How long the whole run took, script by script, against its limit."""
+    limit = 3 if quick else 30
+    command = "make bench-quick" if quick else "make bench"
+    rows = [[f"`bench/{name}.py`", f"{seconds / 60:.1f}"] for name, seconds in spent.items()]
+    rows.append([f"**all of `{command}`**", f"**{total / 60:.1f}**"])
+    body = (
+        report.table(["script", "minutes"], rows)
+        + f"\n\nLimit: {limit} minutes, "
+        + ("met." if total < limit * 60 else "**not met**.")
+        + " Seeding the scale databases is included when the run had to seed them (see the "
+        "scale section); later runs reuse them."
+    )
+    report.write_section("total-quick" if quick else "total", f"How long `{command}` takes", body)
 
 
 if __name__ == "__main__":
