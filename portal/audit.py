@@ -14,18 +14,16 @@ import json
 from dataclasses import dataclass
 
 from flask import g, has_request_context, request
-from sqlalchemy import event as orm_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.extensions import db
+from portal.extensions import db, transaction_cache
 from portal.models import AuditChain, AuditEvent, User
 
 GENESIS = "0" * 64
 ADMIN_CHAIN = "admin"
-#: session.info key: the chain heads this transaction has locked, by chain name.
-_HEADS = "baton.audit.heads"
+#: transaction_cache key: the chain heads this transaction has locked, by chain name.
+_HEADS = "audit heads"
 
 
 def submission_chain(submission_id: int) -> str:
@@ -91,9 +89,9 @@ def _locked_head(chain: str) -> AuditChain:
     held until commit or rollback, so no other writer can move the head meanwhile, and the
     transaction's later events on the same chain go on from the head it keeps in session.info
     (the same identity-mapped row) instead of locking and reading it again. The kept heads are
-    forgotten when the transaction ends, whichever way it ends.
+    forgotten when the transaction ends, whichever way it ends (extensions.transaction_cache).
     """
-    heads = db.session.info.setdefault(_HEADS, {})
+    heads = transaction_cache().setdefault(_HEADS, {})
     head = heads.get(chain)
     if head is not None:
         return head
@@ -105,15 +103,6 @@ def _locked_head(chain: str) -> AuditChain:
         db.session.add(head)
     heads[chain] = head
     return head
-
-
-@orm_event.listens_for(Session, "after_transaction_end")
-def _forget_heads(session: Session, transaction) -> None:
-    # The transaction's end (commit, rollback, close) releases the row locks, and a savepoint's
-    # end may undo the head's changes: the next event locks and reads the head again. A flush's
-    # own inner transaction ends here too, and changes nothing.
-    if transaction.parent is None or transaction.nested:
-        session.info.pop(_HEADS, None)
 
 
 #: Called with every event as it is recorded, in the same transaction (webhooks, for one).

@@ -6,8 +6,9 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy import event as orm_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 #: Named constraints, so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -37,3 +38,23 @@ def insert_unless_present(model, key: str, **values) -> None:
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
+
+
+#: session.info key of what the current transaction keeps (see transaction_cache).
+_TRANSACTION_CACHE = "baton.transaction_cache"
+
+
+def transaction_cache() -> dict:
+    """A dict kept for the current transaction of the session only: rows it has locked and
+    read (audit's chain heads), what it need read only once (webhooks' active endpoints).
+    Emptied when the transaction ends, whichever way it ends."""
+    return db.session.info.setdefault(_TRANSACTION_CACHE, {})
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_cache(session: Session, transaction) -> None:
+    # The transaction's end (commit, rollback, close) releases its row locks, and a savepoint's
+    # end may undo changes to what was kept: the next transaction reads again. A flush's own
+    # inner transaction ends here too, and changes nothing.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_TRANSACTION_CACHE, None)

@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import event as orm_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from portal import audit, clock, outbox
-from portal.extensions import db
+from portal.extensions import db, transaction_cache
 from portal.models import (
     AuditEvent,
     DeliveryState,
@@ -148,32 +146,24 @@ def on_audit_event(event: AuditEvent) -> None:
         _queue(endpoint, name, body)
 
 
-#: Where a transaction keeps the active endpoints it has read (session.info).
-_ENDPOINTS = "baton.webhooks.active_endpoints"
+#: transaction_cache key of the active endpoints the transaction has read.
+_ENDPOINTS = "webhook endpoints"
 
 
 def _active_endpoints() -> list[WebhookEndpoint]:
-    """The active endpoints, read once per transaction (a decision records several events).
+    """The active endpoints, read once per transaction (a decision records several events);
+    the next transaction reads them again, so a change counts from then on.
 
     Read without flushing: the transaction's pending events have no bearing on which endpoints
     are active, and audit.record leaves them to go out together at the next flush.
     """
-    endpoints = db.session.info.get(_ENDPOINTS)
-    if endpoints is None:
+    kept = transaction_cache()
+    if _ENDPOINTS not in kept:
         with db.session.no_autoflush:
-            endpoints = db.session.scalars(
+            kept[_ENDPOINTS] = db.session.scalars(
                 select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
             ).all()
-        db.session.info[_ENDPOINTS] = endpoints
-    return endpoints
-
-
-@orm_event.listens_for(Session, "after_transaction_end")
-def _forget_endpoints(session: Session, transaction) -> None:
-    # As audit's heads: the next transaction (or what follows a rolled-back savepoint) reads
-    # the endpoints again, so an endpoint added or switched off counts from then on.
-    if transaction.parent is None or transaction.nested:
-        session.info.pop(_ENDPOINTS, None)
+    return kept[_ENDPOINTS]
 
 
 def ping(admin: User, endpoint: WebhookEndpoint) -> WebhookDelivery:
