@@ -363,21 +363,27 @@ def decide_open_tasks(rng: random.Random, after_id: int = 0, share: Share = (0, 
     return decided
 
 
+def _final_states() -> tuple:
+    """The states an invoice of the run ends in."""
+    from portal.models import SubmissionStatus
+
+    return (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED)
+
+
 def _unfinished(after_id: int, share: Share = (0, 1)) -> int:
     from sqlalchemy import func, select
 
     from portal.extensions import db
-    from portal.models import Submission, SubmissionStatus
+    from portal.models import Submission
 
     index, users = share
-    final = (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED)
     count = db.session.scalar(
         select(func.count())
         .select_from(Submission)
         .where(
             Submission.id > after_id,
             Submission.id % users == index,
-            Submission.status.not_in(final),
+            Submission.status.not_in(_final_states()),
         )
     )
     db.session.rollback()
@@ -504,24 +510,22 @@ class _Progress:
         self.last = began
 
     def every(self, seconds: float) -> None:
-        now = time.perf_counter()
-        if now - self.last < seconds:
-            return
-        self.last = now
-        final = self.invoices - _unfinished(self.after_id) - self._not_yet_submitted()
-        say(f"  {now - self.began:,.0f} s: {final:,} of {self.invoices:,} invoices final")
-
-    def _not_yet_submitted(self) -> int:
         from sqlalchemy import func, select
 
         from portal.extensions import db
         from portal.models import Submission
 
-        submitted = db.session.scalar(
-            select(func.count()).select_from(Submission).where(Submission.id > self.after_id)
+        now = time.perf_counter()
+        if now - self.last < seconds:
+            return
+        self.last = now
+        final = db.session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(Submission.id > self.after_id, Submission.status.in_(_final_states()))
         )
         db.session.rollback()
-        return self.invoices - submitted
+        say(f"  {now - self.began:,.0f} s: {final:,} of {self.invoices:,} invoices final")
 
 
 def _outbox_left() -> int:
