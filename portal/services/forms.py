@@ -323,7 +323,7 @@ class Preview:
 
 def preview(text: str, slug: str) -> Preview:
     """Check text as the editor's preview does: every fault with its path and line."""
-    from portal.domain import json_lines
+    from portal.presentation import json_lines
 
     spec, errors = publishable(text, slug)
     lines = json_lines.line_numbers(text) if errors else {}

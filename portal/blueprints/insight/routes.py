@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from flask_login import current_user
 
 from portal.domain import insight as rules
-from portal.domain import insight_charts as charts
+from portal.presentation import charts
 from portal.services import insight, insight_snapshots
 
 from . import tables

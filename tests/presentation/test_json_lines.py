@@ -7,8 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.domain.json_lines import line_numbers, line_of
 from portal.domain.schema import format_path
+from portal.presentation.json_lines import line_numbers, line_of
 
 KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 SCALARS = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=12)
