@@ -22,6 +22,7 @@ from portal.blueprints.api import representations as rep
 from portal.blueprints.api.openapi import document as openapi_document
 from portal.domain.chain import Decision, TaskState
 from portal.domain.schema import FieldKind, SchemaInvalid
+from portal.domain.values import unknown_keys
 from portal.extensions import db
 from portal.models import FormVersion, Submission, Task
 from portal.services import access, approvals, records, submissions, tokens
@@ -31,7 +32,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 limits.limiter.limit(limits.API_PER_TOKEN, key_func=limits.api_caller)(bp)
 
 PUBLIC = frozenset({"api.openapi"})
-NO_SUCH_FIELD = "This form has no such field."
 #: While a PDF is rendered, clients are asked to come back after this many seconds.
 PDF_RETRY_SECONDS = 5
 
@@ -146,7 +146,7 @@ def create_submission(slug: str):
     try:
         token = _idempotency_token()
         if draft:
-            unknown = {k: [NO_SUCH_FIELD] for k in raw if not _is_field(version, k)}
+            unknown = {path: [message] for path, message in unknown_keys(version.spec, raw).items()}
             if unknown:
                 raise ApiError(422, "The draft was not saved.", unknown)
             saved = submissions.save_draft(user, version, raw, files, None, token)
@@ -329,8 +329,3 @@ def _file_from_json(item) -> tuple[FileStorage | None, str | None]:
         FileStorage(io.BytesIO(body), filename=name, content_type=item.get("content_type")),
         None,
     )
-
-
-def _is_field(version: FormVersion, name: str) -> bool:
-    field = version.spec.field(name)
-    return field is not None and field.is_input
