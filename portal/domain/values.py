@@ -28,6 +28,7 @@ from portal.domain.schema import (
     FieldSpec,
     FormSpec,
     StepKind,
+    compiled_pattern,
     currency_places,
 )
 
@@ -531,11 +532,13 @@ def _constraint_faults(form, spec, value, values, today) -> list[str]:
     kind = spec.kind
     faults = []
     if kind in (FieldKind.TEXT, FieldKind.TEXTAREA, FieldKind.EMAIL):
-        if spec.max_length is not None and len(value) > spec.max_length:
+        too_long = spec.max_length is not None and len(value) > spec.max_length
+        if too_long:
             faults.append(f"Use at most {spec.max_length} characters (this has {len(value)}).")
         if spec.min_length is not None and len(value) < spec.min_length:
             faults.append(f"Use at least {spec.min_length} characters.")
-        if spec.pattern and not re.fullmatch(spec.pattern, value):
+        # Length first: a value already refused is not matched (RE2's time grows with length).
+        if spec.pattern and not too_long and not compiled_pattern(spec.pattern).fullmatch(value):
             faults.append(spec.pattern_message or "This is not in the expected format.")
     elif kind in (FieldKind.INTEGER, FieldKind.DECIMAL, FieldKind.MONEY):
         if spec.min is not None and value < spec.min:
