@@ -134,10 +134,14 @@ def find_form(slug: str) -> Form | None:
     return db.session.scalars(select(Form).where(Form.slug == slug)).first()
 
 
-def upload_bytes(slug: str | None = None, submission_id: int | None = None) -> int:
-    """What a post's attachments may add up to: to form `slug`'s current version, or to the
-    version a submission was made with (0 when there is no such form or submission)."""
-    if submission_id is not None:
+def upload_bytes(
+    slug: str | None = None, submission_id: int | None = None, version_id: int | None = None
+) -> int:
+    """What a post's attachments may add up to: to form `slug`'s current version, to the
+    version a submission was made with, or to a version (0 when there is no such thing)."""
+    if version_id is not None:
+        version = db.session.get(FormVersion, version_id)
+    elif submission_id is not None:
         found = db.session.get(Submission, submission_id)
         version = found.form_version if found is not None else None
     else:

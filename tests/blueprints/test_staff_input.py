@@ -101,9 +101,19 @@ def test_a_form_post_beyond_its_attachments_and_the_body_limit_is_a_413(
 def test_a_post_that_carries_no_files_is_held_to_the_body_limit(
     app, browser, alice, vendor_invoice
 ):
-    """The live preview takes no attachments, so only MAX_BODY_BYTES: a 413 page, not a parse."""
     app.config["MAX_BODY_BYTES"] = 20_000
     browser.login(alice.email)
-    version = vendor_invoice.id
-    response = browser.post(f"/versions/{version}/live", {"notes": "x" * 30_000}, htmx=True)
+    response = browser.post("/submissions/1/discard", {"notes": "x" * 30_000})
     assert response.status_code == 413
+    assert "larger than Baton accepts" in response.text
+
+
+def test_the_live_preview_takes_the_file_a_person_has_chosen(app, browser, alice, vendor_invoice):
+    """htmx posts the whole form as it is, with the file chosen but not yet sent, while typing."""
+    app.config["MAX_BODY_BYTES"] = 20_000
+    browser.login(alice.email)
+    chosen = pdf_upload("invoice.pdf", PDF_BYTES + b"%" * 60_000)
+    response = browser.post(
+        f"/versions/{vendor_invoice.id}/live", invoice_post(invoice_file=chosen), htmx=True
+    )
+    assert response.status_code == 200

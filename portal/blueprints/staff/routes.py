@@ -86,6 +86,7 @@ def edit_submission(submission_id: int):
 
 
 @bp.post("/versions/<int:version_id>/live")
+@carries_files(upload_bytes)  # htmx posts the whole form, with any file chosen, as multipart
 def live_form(version_id: int):
     """htmx: re-evaluate the form as the person types; add or remove a line-item row."""
     version = db.session.get(FormVersion, version_id) or abort(404)
