@@ -500,7 +500,7 @@ class _Builder:
         )
         steps = self.guarded(self.evaluation_steps, fields, by_name, fallback=())
         amount_field = self.document.get("amount_field")
-        if amount_field:
+        if amount_field and amount_field not in self.unbuilt:
             target = by_name.get(amount_field)
             if target is None or target.kind not in NUMBER_KINDS:
                 self.fail(
@@ -509,6 +509,8 @@ class _Builder:
         summary = tuple(self.document.get("summary_fields", []))
         for index, name in enumerate(summary):
             target = by_name.get(name)
+            if name in self.unbuilt:
+                continue
             if target is None or target.kind in (FieldKind.LINE_ITEMS, FieldKind.FILE):
                 self.fail(
                     f"summary_fields[{index}]", f"{name!r} must name a field with a single value"
@@ -641,7 +643,7 @@ class _Builder:
                 )
 
     def assignee(self, raw: dict, path: str, by_name: dict[str, FieldSpec]) -> AssigneeSpec:
-        if "field" in raw:
+        if "field" in raw and raw["field"] not in self.unbuilt:
             target = by_name.get(raw["field"])
             if target is None or target.kind not in STRING_KINDS - {FieldKind.TEXTAREA}:
                 self.fail(
@@ -650,7 +652,7 @@ class _Builder:
                     "that holds the approver's email address",
                 )
         lookup = raw.get("lookup")
-        if lookup is not None:
+        if lookup is not None and lookup["field"] not in self.unbuilt:
             target = by_name.get(lookup["field"])
             if target is None or target.kind not in (FieldKind.SELECT, FieldKind.RADIO):
                 self.fail(
@@ -844,7 +846,7 @@ class _Builder:
                     self.check_currency_field(column, by_name)
 
     def check_currency_field(self, spec: FieldSpec, by_name: dict[str, FieldSpec]) -> None:
-        if not spec.currency_field:
+        if not spec.currency_field or spec.currency_field in self.unbuilt:
             return
         source = by_name.get(spec.currency_field)
         if source is None or source.kind not in (FieldKind.SELECT, FieldKind.RADIO):
@@ -899,7 +901,7 @@ class _Builder:
         if check is not None:
             self.check_expression(check, f"{path}.check", by_name, expressions.BOOLEAN)
         target = raw.get("field")
-        if target is not None and target not in by_name:
+        if target is not None and target not in by_name and target not in self.unbuilt:
             self.fail(f"{path}.field", f"unknown field {target!r}")
         return RuleSpec(check=check, message=raw["message"], field=target, path=path)
 

@@ -390,6 +390,9 @@ def test_a_field_too_misshapen_to_build_is_not_also_reported_as_unknown_where_na
     doc = document(
         {"type": "integer", "name": "total", "label": "Total", "min": "none"},
         text("note", visible_if="total > 5 and nothing"),
+        amount_field="total",
+        summary_fields=["total"],
+        rules=[{"check": "total < 10", "field": "total", "message": "Too much."}],
     )
     assert faults(doc) == [
         "fields[0].min: 'none' must be a number such as 1250 or \"1250.50\"",
