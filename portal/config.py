@@ -17,9 +17,14 @@ import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.domain import json_text
+
 DEFAULT_TIMEZONE = "UTC"
-#: One request may carry several attachments; each field sets its own (smaller) limit.
+#: The most any request may carry: a form's attachments (each field sets its own limit) and the
+#: rest. Each request gets a smaller limit of its own (portal.web._limit_body).
 MAX_REQUEST_MEGABYTES = 60
+#: What a request may carry besides a form's attachments: a JSON body, a posted form's text.
+MAX_BODY_MEGABYTES = 4
 
 
 def from_environment(instance_path: str, environ: dict[str, str] | None = None) -> dict:
@@ -40,6 +45,17 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "BATON_TIMEZONE": check_timezone(timezone),
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "MAX_CONTENT_LENGTH": MAX_REQUEST_MEGABYTES * 1024 * 1024,
+        "MAX_BODY_BYTES": (
+            whole_number("BATON_MAX_BODY_MB", environ.get("BATON_MAX_BODY_MB"), low=1, high=50)
+            or MAX_BODY_MEGABYTES
+        )
+        * 1024
+        * 1024,
+        # How deeply arrays and objects may nest in a JSON body (portal.domain.json_text).
+        "JSON_MAX_DEPTH": whole_number(
+            "BATON_JSON_MAX_DEPTH", environ.get("BATON_JSON_MAX_DEPTH"), low=8, high=256
+        )
+        or json_text.MAX_DEPTH,
         # A long form may take more than an hour to fill in; the token is bound to the session.
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -85,6 +85,8 @@ def init_app(app: Flask) -> None:
     # Ahead of CSRFProtect's check: a visitor whose session expired should be sent to sign in,
     # not told that their (session-bound) form token is invalid.
     app.before_request_funcs.setdefault(None, []).insert(0, _require_login)
+    # Ahead of everything, since CSRFProtect reads a posted form: the limit must be set first.
+    app.before_request_funcs[None].insert(0, _limit_body)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -137,6 +139,32 @@ def _cache_static_files(app: Flask) -> None:
         return response
 
     app.view_functions["static"] = static
+
+
+def carries_files(allowance):
+    """Mark a view that takes a form's attachments: `allowance(**view_args)` gives their bytes.
+
+    Such a request may carry the attachments (as base64 in a JSON body: a third more) on top of
+    MAX_BODY_BYTES; every other request only MAX_BODY_BYTES. MAX_CONTENT_LENGTH caps both.
+    """
+
+    def mark(view):
+        view.upload_allowance = allowance
+        return view
+
+    return mark
+
+
+def _limit_body():
+    """Bound the request body before anything reads it, so a huge one costs no memory."""
+    config = current_app.config
+    limit = config["MAX_BODY_BYTES"]
+    view = current_app.view_functions.get(request.endpoint)
+    allowance = getattr(view, "upload_allowance", None)
+    if allowance is not None and request.method == "POST":
+        files = allowance(**(request.view_args or {}))
+        limit += files if request.mimetype == "multipart/form-data" else files * 4 // 3
+    request.max_content_length = min(limit, config["MAX_CONTENT_LENGTH"])
 
 
 def _page_context() -> dict:
@@ -238,6 +266,11 @@ def _http_error(error: HTTPException):
         if error.code == 405:
             message = f"{request.method} is not allowed here; allowed: " + ", ".join(
                 sorted(m for m in (error.valid_methods or []) if m not in ("HEAD", "OPTIONS"))
+            )
+        if error.code == 413:
+            message = (
+                f"The body is larger than Baton accepts here ({request.max_content_length:,} "
+                "bytes); see the limits in docs/security.md."
             )
         headers = dict(error.get_headers()) if error.code in (401, 405, 429) else {}
         headers.pop("Content-Type", None)

@@ -131,6 +131,23 @@ def test_load_schemas_with_a_fault_prints_file_and_path_and_loads_nothing(runner
     assert db.session.scalars(select(Form)).all() == []
 
 
+def test_load_schemas_prints_shape_and_semantic_faults_in_one_run(runner, tmp_path):
+    """A bad `max` (a shape fault) used to hide a bad `when` until it was fixed."""
+    bad = json.loads((SCHEMAS / "vendor_invoice.json").read_text())
+    total = next(i for i, f in enumerate(bad["fields"]) if f.get("name") == "total")
+    bad["fields"][total]["max"] = "lots"
+    bad["approval"]["steps"][-1]["when"] = "totl > 10000"
+    (tmp_path / "vendor_invoice.json").write_text(json.dumps(bad))
+    result = runner.invoke(args=["baton", "load-schemas", str(tmp_path)])
+    assert result.exit_code != 0
+    assert f"vendor_invoice.json: fields[{total}].max: 'lots' must be a number" in result.output
+    step = len(bad["approval"]["steps"]) - 1
+    assert (
+        f"vendor_invoice.json: approval.steps[{step}].when: unknown name 'totl' (at column 1)"
+        in result.output
+    )
+
+
 def test_dump_schemas_writes_what_was_published_and_loads_back_unchanged(runner, tmp_path):
     assert runner.invoke(args=["baton", "load-schemas", str(SCHEMAS)]).exit_code == 0
     out = tmp_path / "dumped"

@@ -21,9 +21,10 @@ from functools import cache
 from importlib import resources
 
 import jsonschema
+import re2
 from jsonschema.exceptions import best_match
 
-from portal.domain import expressions, sla
+from portal.domain import expressions, json_text, sla
 from portal.domain.chain import AssigneeSpec, ChainSpec, PickKind, StepSpec
 from portal.domain.expressions import Expression, ExpressionError, Type, ValueKind
 from portal.domain.filetype import FILE_KINDS
@@ -217,12 +218,45 @@ class FormSpec:
         """Top-level fields that hold values, in form order."""
         return tuple(spec for spec in self.fields if spec.is_input)
 
+    @property
+    def upload_bytes(self) -> int:
+        """The most the form's attachments can add up to, by its file fields' own limits."""
+        return sum(
+            spec.max_size_bytes * (spec.max_files if spec.multiple else 1)
+            for spec in self.inputs
+            if spec.kind == FieldKind.FILE
+        )
+
     def currency_of(self, spec: FieldSpec, values: dict) -> str | None:
         """The currency a money field is in, given the form's typed values."""
         if spec.currency:
             return spec.currency
         currency = values.get(spec.currency_field) if spec.currency_field else None
         return currency if isinstance(currency, str) else None
+
+
+class PatternError(ValueError):
+    """A `pattern` that RE2 cannot run; the message says why, for the admin."""
+
+
+@cache
+def compiled_pattern(pattern: str) -> re2._Regexp:
+    """A field's `pattern`, compiled by RE2, which matches in time linear in the text's length.
+
+    Python's `re` backtracks: `^(a+)+$` takes seconds on 25 characters and doubles with each
+    one, so an admin's pattern could stall a web process. RE2 never backtracks; what it cannot
+    do in linear time (lookarounds, backreferences) it refuses to compile, and so do we.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the refusal says it; RE2 would also print it to stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise PatternError(
+            f"not a regular expression Baton can run: {reason} (patterns run on RE2, which has "
+            "no lookarounds or backreferences)"
+        ) from None
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -244,21 +278,12 @@ def _meta_validator() -> jsonschema.Draft202012Validator:
 def decode(text: str | bytes, source: str = "") -> dict:
     """Parse schema JSON keeping numbers exact (Decimal), or raise SchemaInvalid."""
     try:
-        document = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
-    except ValueError as exc:  # also JSONDecodeError and UnicodeDecodeError
-        where = f"line {exc.lineno}, column {exc.colno}: " if hasattr(exc, "lineno") else ""
-        raise SchemaInvalid(
-            [SchemaError("", f"not valid JSON: {where}{exc.msg if hasattr(exc, 'msg') else exc}")],
-            source,
-        ) from None
+        document = json_text.read(text, unique_keys=False)
+    except json_text.JsonUnreadable as exc:
+        raise SchemaInvalid([SchemaError("", f"not valid JSON: {exc}")], source) from None
     if not isinstance(document, dict):
         raise SchemaInvalid([SchemaError("", "a form schema must be a JSON object")], source)
     return document
-
-
-def _refuse_constant(name: str) -> None:
-    # Python's json reads NaN and Infinity, which JSON does not have and no limit can compare.
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def canonical_json(document: dict) -> str:
@@ -276,13 +301,23 @@ def content_hash(document: dict) -> str:
 def load(document: dict, slug: str, source: str = "") -> FormSpec:
     """Check a decoded schema and build its FormSpec; raise SchemaInvalid listing every fault."""
     errors = list(_meta_errors(document))
+    # With shape faults the semantic pass still runs, over what it can read, so that one run
+    # lists every fault: a bad `max` must not hide a bad `when` until it is fixed.
+    builder = _Builder(document, misshapen=bool(errors))
+    spec = builder.guarded(builder.build, slug)
+    faulty = [error.path for error in errors if error.path]
+    errors += [error for error in builder.errors if not _explained(error.path, faulty)]
     if errors:
         raise SchemaInvalid(errors, source)
-    builder = _Builder(document)
-    spec = builder.build(slug)
-    if builder.errors:
-        raise SchemaInvalid(builder.errors, source)
     return spec
+
+
+def _explained(path: str, faulty: list[str]) -> bool:
+    """A semantic fault at `path` repeats a shape fault: at it, inside it, or in its items."""
+    return any(
+        path == shape or path.startswith((shape + ".", shape + "[")) or shape.startswith(path + "[")
+        for shape in faulty
+    )
 
 
 def load_text(text: str | bytes, slug: str, source: str = "") -> FormSpec:
@@ -415,17 +450,36 @@ def _parse_date(value: str | None) -> dt.date | str | None:
 class _Builder:
     """Turns a meta-schema-valid document into a FormSpec, collecting semantic faults."""
 
-    def __init__(self, document: dict):
+    def __init__(self, document: dict, misshapen: bool = False):
         self.document = document
         self.errors: list[SchemaError] = []
+        #: The document failed the meta-schema: parts of it may not be the shape expected.
+        self.misshapen = misshapen
+        #: Names of fields too misshapen to build; expressions may still name them.
+        self.unbuilt: set[str] = set()
+
+    def guarded(self, make, *args, fallback=None):
+        """`make(*args)`; in a misshapen document, `fallback` where its shape (reported) breaks
+        it."""
+        if not self.misshapen:
+            return make(*args)
+        try:
+            return make(*args)
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError):
+            return fallback
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(SchemaError(path, message))
 
     def build(self, slug: str) -> FormSpec:
-        fields = tuple(
-            self.field(raw, f"fields[{index}]") for index, raw in enumerate(self.document["fields"])
-        )
+        built = []
+        for index, raw in enumerate(self.document["fields"]):
+            spec = self.guarded(self.field, raw, f"fields[{index}]")
+            if spec is not None:
+                built.append(spec)
+            elif isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                self.unbuilt.add(raw["name"])
+        fields = tuple(built)
         by_name: dict[str, FieldSpec] = {}
         for spec in fields:
             if not spec.is_input:
@@ -439,14 +493,14 @@ class _Builder:
                 by_name[spec.name] = spec
         if not by_name:
             self.fail("fields", "a form needs at least one input field")
-        self.check_references(fields, by_name)
+        self.guarded(self.check_references, fields, by_name)
         rules = tuple(
-            self.rule(raw, f"rules[{i}]", by_name)
+            self.guarded(self.rule, raw, f"rules[{i}]", by_name)
             for i, raw in enumerate(self.document.get("rules", []))
         )
-        steps = self.evaluation_steps(fields, by_name)
+        steps = self.guarded(self.evaluation_steps, fields, by_name, fallback=())
         amount_field = self.document.get("amount_field")
-        if amount_field:
+        if amount_field and amount_field not in self.unbuilt:
             target = by_name.get(amount_field)
             if target is None or target.kind not in NUMBER_KINDS:
                 self.fail(
@@ -455,11 +509,13 @@ class _Builder:
         summary = tuple(self.document.get("summary_fields", []))
         for index, name in enumerate(summary):
             target = by_name.get(name)
+            if name in self.unbuilt:
+                continue
             if target is None or target.kind in (FieldKind.LINE_ITEMS, FieldKind.FILE):
                 self.fail(
                     f"summary_fields[{index}]", f"{name!r} must name a field with a single value"
                 )
-        approval = self.approval(self.document.get("approval"), by_name)
+        approval = self.guarded(self.approval, self.document.get("approval"), by_name)
         return FormSpec(
             slug=slug,
             approval=approval,
@@ -484,46 +540,49 @@ class _Builder:
         defaults = self.timing(raw.get("defaults", {}), "approval.defaults")
         for index, step in enumerate(raw["steps"]):
             path = f"approval.steps[{index}]"
-            if step["name"] in seen:
-                self.fail(
-                    f"{path}.name", f"{step['name']!r} is already used by {seen[step['name']]}"
-                )
-            else:
-                seen[step["name"]] = path
-            expressions_ = {}
-            for key in ("when", "auto_approve_if"):
-                if key in step:
-                    expressions_[key] = self.expression(step[key], f"{path}.{key}")
-                    if expressions_[key] is not None:
-                        self.check_expression(
-                            expressions_[key], f"{path}.{key}", by_name, expressions.BOOLEAN
-                        )
-            policy = step.get("policy", "any")
-            assignees = tuple(
-                self.assignee(entry, f"{path}.assignees[{i}]", by_name)
-                for i, entry in enumerate(step["assignees"])
-            )
-            steps.append(
-                StepSpec(
-                    name=step["name"],
-                    title=step["title"],
-                    assignees=assignees,
-                    policy="quorum" if isinstance(policy, dict) else policy,
-                    quorum=policy["quorum"] if isinstance(policy, dict) else 1,
-                    when=expressions_.get("when"),
-                    auto_approve_if=expressions_.get("auto_approve_if"),
-                    signature=form_signature or step.get("signature") == "password",
-                    sign_as=step.get("sign_as", ""),
-                    timing=self.timing(step, path).merged_over(defaults),
-                    path=path,
-                )
-            )
-            self.check_timing(steps[-1].timing, path)
+            built = self.guarded(self.step, step, path, seen, by_name, form_signature, defaults)
+            if built is not None:
+                steps.append(built)
         return ChainSpec(
             steps=tuple(steps),
             fallback_group=raw["fallback_group"],
             resume_after_changes=raw.get("after_changes", "restart") == "resume",
         )
+
+    def step(self, step, path, seen, by_name, form_signature, defaults) -> StepSpec:
+        """One approval step, its expressions, assignees and timing checked."""
+        if step["name"] in seen:
+            self.fail(f"{path}.name", f"{step['name']!r} is already used by {seen[step['name']]}")
+        else:
+            seen[step["name"]] = path
+        expressions_ = {}
+        for key in ("when", "auto_approve_if"):
+            if key in step:
+                expressions_[key] = self.expression(step[key], f"{path}.{key}")
+                if expressions_[key] is not None:
+                    self.check_expression(
+                        expressions_[key], f"{path}.{key}", by_name, expressions.BOOLEAN
+                    )
+        policy = step.get("policy", "any")
+        assignees = tuple(
+            self.assignee(entry, f"{path}.assignees[{i}]", by_name)
+            for i, entry in enumerate(step["assignees"])
+        )
+        built = StepSpec(
+            name=step["name"],
+            title=step["title"],
+            assignees=assignees,
+            policy="quorum" if isinstance(policy, dict) else policy,
+            quorum=policy["quorum"] if isinstance(policy, dict) else 1,
+            when=expressions_.get("when"),
+            auto_approve_if=expressions_.get("auto_approve_if"),
+            signature=form_signature or step.get("signature") == "password",
+            sign_as=step.get("sign_as", ""),
+            timing=self.timing(step, path).merged_over(defaults),
+            path=path,
+        )
+        self.check_timing(built.timing, path)
+        return built
 
     def timing(self, raw: dict, path: str) -> sla.Timing:
         """The timing keys of a step (or the form's defaults) as an sla.Timing."""
@@ -584,7 +643,7 @@ class _Builder:
                 )
 
     def assignee(self, raw: dict, path: str, by_name: dict[str, FieldSpec]) -> AssigneeSpec:
-        if "field" in raw:
+        if "field" in raw and raw["field"] not in self.unbuilt:
             target = by_name.get(raw["field"])
             if target is None or target.kind not in STRING_KINDS - {FieldKind.TEXTAREA}:
                 self.fail(
@@ -593,7 +652,7 @@ class _Builder:
                     "that holds the approver's email address",
                 )
         lookup = raw.get("lookup")
-        if lookup is not None:
+        if lookup is not None and lookup["field"] not in self.unbuilt:
             target = by_name.get(lookup["field"])
             if target is None or target.kind not in (FieldKind.SELECT, FieldKind.RADIO):
                 self.fail(
@@ -655,9 +714,9 @@ class _Builder:
             options["rows"] = raw.get("rows", 5)
             if "pattern" in raw:
                 try:
-                    re.compile(raw["pattern"])
-                except re.error as exc:
-                    self.fail(f"{path}.pattern", f"not a valid regular expression: {exc}")
+                    compiled_pattern(raw["pattern"])
+                except PatternError as exc:
+                    self.fail(f"{path}.pattern", str(exc))
                 options["pattern"] = raw["pattern"]
                 options["pattern_message"] = raw.get("pattern_message")
         elif kind in NUMBER_KINDS:
@@ -787,7 +846,7 @@ class _Builder:
                     self.check_currency_field(column, by_name)
 
     def check_currency_field(self, spec: FieldSpec, by_name: dict[str, FieldSpec]) -> None:
-        if not spec.currency_field:
+        if not spec.currency_field or spec.currency_field in self.unbuilt:
             return
         source = by_name.get(spec.currency_field)
         if source is None or source.kind not in (FieldKind.SELECT, FieldKind.RADIO):
@@ -820,7 +879,8 @@ class _Builder:
                     return _FIELD_TYPES[column.kind]
             spec = by_name.get(head)
             if spec is None:
-                return None
+                # A field too misshapen to build has its own fault; naming it is not another.
+                return Type(ValueKind.ANY) if head in self.unbuilt else None
             if not rest:
                 return _FIELD_TYPES[spec.kind]
             if spec.kind != FieldKind.LINE_ITEMS or len(rest) != 1:
@@ -841,7 +901,7 @@ class _Builder:
         if check is not None:
             self.check_expression(check, f"{path}.check", by_name, expressions.BOOLEAN)
         target = raw.get("field")
-        if target is not None and target not in by_name:
+        if target is not None and target not in by_name and target not in self.unbuilt:
             self.fail(f"{path}.field", f"unknown field {target!r}")
         return RuleSpec(check=check, message=raw["message"], field=target, path=path)
 

@@ -23,10 +23,12 @@ from portal.domain.expressions import DECIMAL_CONTEXT, is_true
 from portal.domain.filetype import FILE_KINDS, describe
 from portal.domain.schema import (
     INTEGER_LIMIT,
+    NUMBER_KINDS,
     FieldKind,
     FieldSpec,
     FormSpec,
     StepKind,
+    compiled_pattern,
     currency_places,
 )
 
@@ -112,7 +114,11 @@ def evaluate(
     *,
     strict: bool = False,
 ) -> Evaluation:
-    """Validate `raw` against `form`; `strict` also reports keys the form does not have (API)."""
+    """Validate `raw` against `form`.
+
+    `strict` (the API) also reports keys the form does not have, at any level, and takes each
+    type only in its JSON spellings (docs/api.md): a browser posts strings, a program need not.
+    """
     result = Evaluation()
     typed: dict[str, object] = {}
     problems: dict[str, str] = {}
@@ -123,18 +129,17 @@ def evaluate(
         try:
             if spec.kind == FieldKind.LINE_ITEMS:
                 positions = result.row_positions.setdefault(spec.name, [])
-                typed[spec.name] = _coerce_rows(
-                    spec, raw.get(spec.name), problems, positions, today
-                )
+                typed[spec.name] = _coerce_rows(form, spec, raw, problems, positions, today, strict)
             else:
-                typed[spec.name] = _coerce(spec, raw.get(spec.name))
+                typed[spec.name] = _coerce(
+                    spec, raw.get(spec.name), _currency(form, spec, raw), strict
+                )
         except _Invalid as exc:
             typed[spec.name] = None
             problems[spec.name] = str(exc)
     if strict:
-        for key in raw:
-            if form.field(key) is None or not form.field(key).is_input:
-                result.add_error(key, "This form has no such field.")
+        for path, message in unknown_keys(form, raw).items():
+            result.add_error(path, message)
 
     values = dict(typed)
     for step in form.steps:
@@ -191,6 +196,26 @@ def evaluate(
     return result
 
 
+NO_SUCH_FIELD = "This form has no such field."
+NO_SUCH_COLUMN = "This table has no such column."
+
+
+def unknown_keys(form: FormSpec, raw: Mapping[str, object]) -> dict[str, str]:
+    """Keys the form does not have, by path: top-level fields and line-item row columns."""
+    found: dict[str, str] = {}
+    for key in raw:
+        spec = form.field(key)
+        if spec is None or not spec.is_input:
+            found[str(key)] = NO_SUCH_FIELD
+        elif spec.kind == FieldKind.LINE_ITEMS and isinstance(raw[key], list):
+            for index, row in enumerate(raw[key]):
+                if isinstance(row, Mapping):
+                    for column in row:
+                        if spec.column(column) is None:
+                            found[f"{key}[{index}].{column}"] = NO_SUCH_COLUMN
+    return found
+
+
 def _block(form: FormSpec, path: str) -> FieldSpec:
     return next(spec for spec in form.fields if spec.path == path)
 
@@ -198,22 +223,40 @@ def _block(form: FormSpec, path: str) -> FieldSpec:
 # -- coercion: raw -> typed -------------------------------------------------------------------
 
 
-def _coerce(spec: FieldSpec, raw: object) -> object:
-    """Raw input -> the field's Python type (None when empty), or raise _Invalid."""
+def _currency(form: FormSpec, spec: FieldSpec, raw: Mapping[str, object]) -> str | None:
+    """The currency a money field is in, from the raw input (the currency field's choice)."""
+    if spec.kind != FieldKind.MONEY or spec.currency:
+        return spec.currency
+    chosen = raw.get(spec.currency_field) if spec.currency_field else None
+    return (chosen.strip() or None) if isinstance(chosen, str) else None
+
+
+def _coerce(
+    spec: FieldSpec, raw: object, currency: str | None = None, strict: bool = False
+) -> object:
+    """Raw input -> the field's Python type (None when empty), or raise _Invalid.
+
+    `currency` is the money field's own currency: an amount that names another is refused,
+    never relabelled. `strict` takes only JSON's spellings (the API), not a browser's strings.
+    """
     kind = spec.kind
     if kind == FieldKind.BOOLEAN:
-        return _boolean(raw)
+        return _boolean(raw, strict)
     if kind == FieldKind.MULTI_SELECT:
+        if strict and raw is not None and not isinstance(raw, list):
+            raise _Invalid("Send the choices as a list.")
         return _choices(spec, raw)
     if kind == FieldKind.FILE:
         return _files(spec, raw)
     if isinstance(raw, Mapping) and kind == FieldKind.MONEY:
-        raw = raw.get("amount")
+        raw = _money_amount(raw, currency)
     if isinstance(raw, list):
         raise _Invalid("Give one value, not a list.")
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
+        raise _Invalid(_expected(spec))
+    if strict and not isinstance(raw, str) and kind not in NUMBER_KINDS:
         raise _Invalid(_expected(spec))
     text = str(raw).strip()
     if not text:
@@ -233,12 +276,32 @@ def _coerce(spec: FieldSpec, raw: object) -> object:
     raise _Invalid(_expected(spec))
 
 
+def _money_amount(raw: Mapping, currency: str | None) -> object:
+    """{"amount": ..., "currency": ...} -> the amount, if the currency is the field's own."""
+    unknown = sorted(str(key) for key in raw if key not in ("amount", "currency"))
+    if unknown:
+        raise _Invalid(
+            'An amount is {"amount": "1250.50", "currency": "EUR"}; '
+            f"it has no {', '.join(repr(key) for key in unknown)}."
+        )
+    named = raw.get("currency")
+    if named is not None and not isinstance(named, str):
+        raise _Invalid("Name the currency as a three-letter code, like EUR.")
+    if named is not None and named != currency:
+        if currency is None:
+            raise _Invalid(f"This amount cannot be in {named}: choose its currency first.")
+        raise _Invalid(f"This amount is in {currency}; it cannot be given in {named}.")
+    return raw.get("amount")
+
+
 def _expected(spec: FieldSpec) -> str:
     return {
         FieldKind.INTEGER: "Enter a whole number.",
         FieldKind.DECIMAL: "Enter a number, like 1250.50.",
         FieldKind.MONEY: "Enter an amount, like 1250.50.",
         FieldKind.DATE: "Enter a date as YYYY-MM-DD.",
+        FieldKind.SELECT: "Choose one of the options offered.",
+        FieldKind.RADIO: "Choose one of the options offered.",
     }.get(spec.kind, "Enter text.")
 
 
@@ -304,9 +367,11 @@ def _date(text: str) -> dt.date:
     return value
 
 
-def _boolean(raw: object) -> bool:
+def _boolean(raw: object, strict: bool = False) -> bool:
     if raw is None or isinstance(raw, bool):
         return bool(raw)
+    if strict:  # JSON has true and false; a program means one of them
+        raise _Invalid("Answer true or false.")
     if isinstance(raw, list):  # a checkbox posted twice; any tick counts
         return any(_boolean(item) for item in raw)
     if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
@@ -339,9 +404,16 @@ def _files(spec: FieldSpec, raw: object) -> list[FileValue] | FileValue | None:
 
 
 def _coerce_rows(
-    spec: FieldSpec, raw: object, problems: dict[str, str], positions: list[int], today: dt.date
+    form: FormSpec,
+    spec: FieldSpec,
+    values: Mapping[str, object],
+    problems: dict[str, str],
+    positions: list[int],
+    today: dt.date,
+    strict: bool = False,
 ) -> list[dict]:
     """Typed rows without the blank ones; `positions` gets each kept row's posted index."""
+    raw = values.get(spec.name)
     if raw is None or raw == "":
         return []
     if not isinstance(raw, list) or not all(isinstance(row, Mapping) for row in raw):
@@ -360,7 +432,9 @@ def _coerce_rows(
                 typed_row[column.name] = None
                 continue
             try:
-                typed_row[column.name] = _coerce(column, row.get(column.name))
+                typed_row[column.name] = _coerce(
+                    column, row.get(column.name), _currency(form, column, values), strict
+                )
             except _Invalid as exc:
                 typed_row[column.name] = None
                 problems[f"{spec.name}[{index}].{column.name}"] = str(exc)
@@ -458,11 +532,13 @@ def _constraint_faults(form, spec, value, values, today) -> list[str]:
     kind = spec.kind
     faults = []
     if kind in (FieldKind.TEXT, FieldKind.TEXTAREA, FieldKind.EMAIL):
-        if spec.max_length is not None and len(value) > spec.max_length:
+        too_long = spec.max_length is not None and len(value) > spec.max_length
+        if too_long:
             faults.append(f"Use at most {spec.max_length} characters (this has {len(value)}).")
         if spec.min_length is not None and len(value) < spec.min_length:
             faults.append(f"Use at least {spec.min_length} characters.")
-        if spec.pattern and not re.fullmatch(spec.pattern, value):
+        # Length first: a value already refused is not matched (RE2's time grows with length).
+        if spec.pattern and not too_long and not compiled_pattern(spec.pattern).fullmatch(value):
             faults.append(spec.pattern_message or "This is not in the expected format.")
     elif kind in (FieldKind.INTEGER, FieldKind.DECIMAL, FieldKind.MONEY):
         if spec.min is not None and value < spec.min:

@@ -13,7 +13,7 @@ from portal import audit
 from portal.domain import schema
 from portal.domain.schema import FormSpec, SchemaError, SchemaInvalid
 from portal.extensions import db
-from portal.models import Form, FormVersion, User
+from portal.models import Form, FormVersion, Submission, User
 
 logger = logging.getLogger(__name__)
 SLUG_PATTERN = r"[a-z][a-z0-9_]{0,62}"
@@ -132,6 +132,22 @@ def _superseded(slug: str, text: str) -> FormVersion | None:
 
 def find_form(slug: str) -> Form | None:
     return db.session.scalars(select(Form).where(Form.slug == slug)).first()
+
+
+def upload_bytes(
+    slug: str | None = None, submission_id: int | None = None, version_id: int | None = None
+) -> int:
+    """What a post's attachments may add up to: to form `slug`'s current version, to the
+    version a submission was made with, or to a version (0 when there is no such thing)."""
+    if version_id is not None:
+        version = db.session.get(FormVersion, version_id)
+    elif submission_id is not None:
+        found = db.session.get(Submission, submission_id)
+        version = found.form_version if found is not None else None
+    else:
+        form = find_form(slug or "")
+        version = form.current_version if form is not None else None
+    return version.spec.upload_bytes if version is not None else 0
 
 
 # -- what the editor needs beyond the schema's own checks ---------------------------------------

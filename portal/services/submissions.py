@@ -82,7 +82,10 @@ def read_files(
                     upload.contents.close()
                 continue
             uploads.store(folder, upload)
-            found.new[upload.value.sha256] = upload
+            if upload.value.sha256 in found.new and upload.contents is not None:
+                upload.contents.close()  # the same bytes posted twice: the first copy is kept
+            else:
+                found.new[upload.value.sha256] = upload
             chosen.append(upload.value)
         unique = list({value.sha256: value for value in chosen}.values())
         found.raw[spec_field.name] = unique
@@ -96,7 +99,9 @@ def evaluate(spec: FormSpec, raw: dict, files: Files, strict: bool = False) -> E
     """
     merged = dict(raw)
     for name, items in files.raw.items():
-        merged[name] = items if spec.field(name).multiple else (items[0] if items else None)
+        # Two files for a one-file field stay a list, which the field refuses (never the first).
+        single = not spec.field(name).multiple and len(items) <= 1
+        merged[name] = (items[0] if items else None) if single else items
     today = clock.today(current_app.config["BATON_TIMEZONE"])
     evaluation = values.evaluate(spec, merged, today, strict=strict)
     for name, faults in files.faults.items():

@@ -357,10 +357,47 @@ def test_meta_schema_fault_is_reported_at_its_path(doc, expected):
     assert faults(doc) == expected
 
 
-def test_meta_schema_faults_stop_before_the_semantic_pass():
-    # The duplicate name would be a semantic fault; only the shape fault is reported.
+def test_shape_and_semantic_faults_are_reported_in_one_run():
     doc = document(text("a"), text("a", width="wide"))
-    assert faults(doc) == ["fields[1].width: 'wide' is not one of ['full', 'half', 'third']"]
+    assert faults(doc) == [
+        "fields[1].width: 'wide' is not one of ['full', 'half', 'third']",
+        "fields[1].name: 'a' is already used by fields[0]",
+    ]
+
+
+def test_a_bad_max_does_not_hide_a_bad_when():
+    doc = document(
+        number("total", max="lots"),
+        approval={
+            "fallback_group": "finance",
+            "steps": [
+                {
+                    "name": "cfo",
+                    "title": "CFO",
+                    "when": "totl > 100",
+                    "assignees": [{"group": "cfo"}],
+                }
+            ],
+        },
+    )
+    assert faults(doc) == [
+        "fields[0].max: 'lots' must be a number such as 1250 or \"1250.50\"",
+        "approval.steps[0].when: unknown name 'totl' (at column 1)",
+    ]
+
+
+def test_a_field_too_misshapen_to_build_is_not_also_reported_as_unknown_where_named():
+    doc = document(
+        {"type": "integer", "name": "total", "label": "Total", "min": "none"},
+        text("note", visible_if="total > 5 and nothing"),
+        amount_field="total",
+        summary_fields=["total"],
+        rules=[{"check": "total < 10", "field": "total", "message": "Too much."}],
+    )
+    assert faults(doc) == [
+        "fields[0].min: 'none' must be a number such as 1250 or \"1250.50\"",
+        "fields[1].visible_if: unknown name 'nothing' (at column 15)",
+    ]
 
 
 def test_meta_schema_is_valid_json_schema():
@@ -513,8 +550,22 @@ SEMANTIC_FAULTS = {
     "bad regular expression": (
         document(text("a", pattern="(")),
         [
-            "fields[0].pattern: not a valid regular expression: "
-            "missing ), unterminated subpattern at position 0"
+            "fields[0].pattern: not a regular expression Baton can run: missing ): ("
+            " (patterns run on RE2, which has no lookarounds or backreferences)"
+        ],
+    ),
+    "lookahead, which RE2 cannot run in linear time": (
+        document(text("a", pattern="(?=.*[0-9])[a-z0-9]+")),
+        [
+            "fields[0].pattern: not a regular expression Baton can run: invalid perl operator:"
+            " (?= (patterns run on RE2, which has no lookarounds or backreferences)"
+        ],
+    ),
+    "backreference": (
+        document(text("a", pattern=r"(a)\1")),
+        [
+            "fields[0].pattern: not a regular expression Baton can run: invalid escape sequence:"
+            " \\1 (patterns run on RE2, which has no lookarounds or backreferences)"
         ],
     ),
     "choice listed twice": (

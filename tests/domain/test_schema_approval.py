@@ -280,10 +280,13 @@ def test_thirty_steps_at_most():
     assert fault.endswith("] is too long")
 
 
-def test_meta_schema_faults_in_approval_stop_before_the_semantic_pass():
-    # The duplicate step name and the unknown field would be semantic faults.
+def test_meta_schema_faults_in_approval_come_with_the_semantic_ones():
     section = approval(step("a", when="nope"), step("a", policy="most"))
-    assert faults(section) == ["approval.steps[1].policy: 'most' is not one of ['any', 'all']"]
+    assert faults(section) == [
+        "approval.steps[1].policy: 'most' is not one of ['any', 'all']",
+        "approval.steps[0].when: unknown name 'nope' (at column 1)",
+        "approval.steps[1].name: 'a' is already used by approval.steps[0]",
+    ]
 
 
 def test_meta_schema_assignee_kinds_and_picks_match_the_engine():

@@ -259,10 +259,24 @@ def test_value_breaking_a_field_rule_is_reported(kind, options, raw, message):
 
 
 def test_every_fault_of_a_value_is_reported():
-    result = run(make_form(field("text", max_length=3, pattern="[0-9]+")), {"x": "abcd"})
+    result = run(make_form(field("text", min_length=5, pattern="[0-9]+")), {"x": "abcd"})
     assert result.errors == {
-        "x": ["Use at most 3 characters (this has 4).", "This is not in the expected format."]
+        "x": ["Use at least 5 characters.", "This is not in the expected format."]
     }
+
+
+def test_a_value_over_max_length_is_not_matched_against_the_pattern():
+    result = run(make_form(field("text", max_length=3, pattern="[0-9]+")), {"x": "abcd"})
+    assert result.errors == {"x": ["Use at most 3 characters (this has 4)."]}
+
+
+def test_a_pattern_that_backtracks_in_python_answers_at_once():
+    """`^(a+)+$` took Python's re 4.9 s on 24 characters, doubling with each one; RE2 is linear.
+
+    Without RE2 this test does not finish (2**60 steps)."""
+    form = make_form(field("text", pattern="^(a+)+$", max_length=100))
+    assert run(form, {"x": "a" * 60 + "!"}).errors == {"x": ["This is not in the expected format."]}
+    assert run(form, {"x": "a" * 60}).errors == {}
 
 
 # -- required --------------------------------------------------------------------------------
@@ -741,6 +755,102 @@ def test_strict_evaluation_reports_keys_the_form_does_not_have():
         "bogus": ["This form has no such field."],
         "fields[0]": ["This form has no such field."],
     }
+
+
+def test_strict_evaluation_reports_unknown_keys_inside_line_item_rows():
+    raw = {"currency": "EUR", "lines": [row(), row(colour="red")]}
+    assert run(make_form(*LINES_FORM), raw).errors == {}
+    assert run(make_form(*LINES_FORM), raw, strict=True).errors == {
+        "lines[1].colour": ["This table has no such column."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "message"),
+    [
+        (
+            {"currency": "EUR", "price": {"amount": "1000.00", "currency": "USD"}},
+            "price",
+            "This amount is in EUR; it cannot be given in USD.",
+        ),
+        (
+            {"currency": "EUR", "lines": [row(unit_price={"amount": "5", "currency": "GBP"})]},
+            "lines[0].unit_price",
+            "This amount is in EUR; it cannot be given in GBP.",
+        ),
+        (
+            {"currency": "", "price": {"amount": "1", "currency": "USD"}},
+            "price",
+            "This amount cannot be in USD: choose its currency first.",
+        ),
+        (
+            {"currency": "EUR", "price": {"amount": "1", "currency": 978}},
+            "price",
+            "Name the currency as a three-letter code, like EUR.",
+        ),
+        (
+            {"currency": "EUR", "price": {"amount": "1", "cents": 5}},
+            "price",
+            'An amount is {"amount": "1250.50", "currency": "EUR"}; it has no \'cents\'.',
+        ),
+    ],
+)
+def test_money_naming_another_currency_is_refused_not_relabelled(raw, path, message):
+    form = make_form(*MONEY_FORM, LINES)
+    assert run(form, raw).errors[path] == [message]
+
+
+def test_money_naming_its_own_currency_or_none_is_accepted():
+    form = make_form(*MONEY_FORM)
+    for price in ({"amount": "7.5", "currency": "EUR"}, {"amount": "7.5"}, "7.5"):
+        result = run(form, {"currency": "EUR", "price": price})
+        assert result.errors == {}
+        assert result.data["price"] == {"amount": "7.50", "currency": "EUR"}
+    fixed = make_form(field("money", "fee", currency="GBP"))
+    assert run(fixed, {"fee": {"amount": "3", "currency": "EUR"}}).errors == {
+        "fee": ["This amount is in GBP; it cannot be given in EUR."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "message"),
+    [
+        ("boolean", [True], "Answer true or false."),
+        ("boolean", "yes", "Answer true or false."),
+        ("boolean", 1, "Answer true or false."),
+        ("text", 5, "Enter text."),
+        ("date", 20260301, "Enter a date as YYYY-MM-DD."),
+        ("select", 1, "Choose one of the options offered."),
+        ("multi_select", "a", "Send the choices as a list."),
+    ],
+)
+def test_strict_evaluation_takes_each_type_only_in_its_json_spelling(kind, value, message):
+    form = make_form(field(kind))
+    assert run(form, {"x": value}, strict=True).errors == {"x": [message]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "stored"),
+    [
+        ("boolean", True, True),
+        ("boolean", None, False),
+        ("text", "a", "a"),
+        ("integer", 5, 5),
+        ("integer", "5", 5),
+        ("decimal", Decimal("1.5"), "1.5"),
+        ("multi_select", ["b", "a"], ["a", "b"]),
+    ],
+)
+def test_strict_evaluation_takes_the_documented_json_spellings(kind, value, stored):
+    result = run(make_form(field(kind)), {"x": value}, strict=True)
+    assert result.errors == {}
+    assert result.data["x"] == stored
+
+
+def test_browser_spellings_of_a_checkbox_still_work_on_the_web_form():
+    form = make_form(field("boolean"))
+    assert run(form, {"x": ["y"]}).data["x"] is True
+    assert run(form, {"x": "yes"}).data["x"] is True
 
 
 def test_add_error_keeps_each_message_once():

@@ -21,6 +21,9 @@ def _error(description: str) -> dict:
     return _json(_ref("Error"), description)
 
 
+TOO_LARGE = _error("The body is larger than Baton accepts here (docs/security.md, Limits).")
+
+
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -322,6 +325,7 @@ def _paths() -> dict:
                     "401": UNAUTHORISED,
                     "403": _error("The caller is not an admin."),
                     "412": _error("Someone published another version first."),
+                    "413": TOO_LARGE,
                     "415": _error("The body is not JSON."),
                     "422": _error("The schema has faults, listed by JSON path."),
                 },
@@ -348,6 +352,7 @@ def _paths() -> dict:
                     "401": UNAUTHORISED,
                     "404": NOT_FOUND,
                     "409": _error("The form no longer accepts submissions (archived)."),
+                    "413": TOO_LARGE,
                     "415": _error("The body is not JSON."),
                     "422": _error("Not valid: every fault by field path."),
                 },
@@ -426,6 +431,7 @@ def _paths() -> dict:
                     "403": _error("The task is not the caller's."),
                     "404": NOT_FOUND,
                     "409": _error("The task is already decided or closed."),
+                    "413": TOO_LARGE,
                     "415": _error("The body is not JSON."),
                     "422": _error("Refused: no comment to a rejection, a wrong password..."),
                 },

@@ -11,8 +11,6 @@ import base64
 import binascii
 import hashlib
 import io
-import json
-from decimal import Decimal
 
 from flask import Blueprint, current_app, g, request, send_file
 from werkzeug.datastructures import FileStorage
@@ -20,18 +18,20 @@ from werkzeug.datastructures import FileStorage
 from portal import limits
 from portal.blueprints.api import representations as rep
 from portal.blueprints.api.openapi import document as openapi_document
+from portal.domain import json_text
 from portal.domain.chain import Decision, TaskState
 from portal.domain.schema import FieldKind, SchemaInvalid
+from portal.domain.values import unknown_keys
 from portal.extensions import db
 from portal.models import FormVersion, Submission, Task
 from portal.services import access, approvals, records, submissions, tokens
 from portal.services import forms as form_service
+from portal.web import carries_files
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 limits.limiter.limit(limits.API_PER_TOKEN, key_func=limits.api_caller)(bp)
 
 PUBLIC = frozenset({"api.openapi"})
-NO_SUCH_FIELD = "This form has no such field."
 #: While a PDF is rendered, clients are asked to come back after this many seconds.
 PDF_RETRY_SECONDS = 5
 
@@ -128,6 +128,7 @@ def put_form(slug: str):
 
 
 @bp.post("/forms/<slug>/submissions")
+@carries_files(form_service.upload_bytes)
 def create_submission(slug: str):
     """Submit the form (or, with ?draft=1, keep a draft), validated exactly as the web form."""
     user = g.api_user
@@ -146,7 +147,7 @@ def create_submission(slug: str):
     try:
         token = _idempotency_token()
         if draft:
-            unknown = {k: [NO_SUCH_FIELD] for k in raw if not _is_field(version, k)}
+            unknown = {path: [message] for path, message in unknown_keys(version.spec, raw).items()}
             if unknown:
                 raise ApiError(422, "The draft was not saved.", unknown)
             saved = submissions.save_draft(user, version, raw, files, None, token)
@@ -243,10 +244,9 @@ def _json_body() -> dict:
     if not request.mimetype == "application/json":
         raise ApiError(415, "Send the body as JSON, with Content-Type: application/json.")
     try:
-        body = json.loads(request.get_data(as_text=True), parse_float=Decimal)
-    except ValueError as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
-        raise ApiError(400, f"The body is not valid JSON{where}.") from None
+        body = json_text.read(request.get_data(), current_app.config["JSON_MAX_DEPTH"])
+    except json_text.JsonUnreadable as exc:
+        raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.")
     return body
@@ -329,8 +329,3 @@ def _file_from_json(item) -> tuple[FileStorage | None, str | None]:
         FileStorage(io.BytesIO(body), filename=name, content_type=item.get("content_type")),
         None,
     )
-
-
-def _is_field(version: FormVersion, name: str) -> bool:
-    field = version.spec.field(name)
-    return field is not None and field.is_input

@@ -26,7 +26,8 @@ from portal.extensions import db
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
 from portal.services import account, approvals, deadlines, records, submissions
 from portal.services.access import can_edit_submission, can_view_submission
-from portal.services.forms import find_form
+from portal.services.forms import find_form, upload_bytes
+from portal.web import carries_files
 
 from .blank_forms import blank_form
 
@@ -50,6 +51,7 @@ def home():
 
 
 @bp.route("/forms/<slug>/new", methods=["GET", "POST"])
+@carries_files(upload_bytes)
 def new_submission(slug: str):
     """A blank form for a new request (GET), or its first post: submit, save draft, add a row."""
     form_row = find_form(slug)
@@ -65,6 +67,7 @@ def new_submission(slug: str):
 
 
 @bp.route("/submissions/<int:submission_id>/edit", methods=["GET", "POST"])
+@carries_files(upload_bytes)
 def edit_submission(submission_id: int):
     """Resume a draft (or a request sent back for changes) and submit it."""
     submission = _visible_submission(submission_id)
@@ -83,6 +86,7 @@ def edit_submission(submission_id: int):
 
 
 @bp.post("/versions/<int:version_id>/live")
+@carries_files(upload_bytes)  # htmx posts the whole form, with any file chosen, as multipart
 def live_form(version_id: int):
     """htmx: re-evaluate the form as the person types; add or remove a line-item row."""
     version = db.session.get(FormVersion, version_id) or abort(404)
