@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask, current_app, request
+from flask import Flask, after_this_request, current_app, g, request
 from flask_limiter import Limiter
 
 DEFAULTS = {
@@ -90,3 +90,30 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "limits")
     app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER_VALUE", "delta-seconds")
     limiter.init_app(app)
+    # after_request functions run last-registered first: at the front of the list, this one
+    # runs after Flask-Limiter's header injection, however often the limiter is initialised.
+    app.after_request_funcs.setdefault(None, []).insert(0, _only_own_retry_after)
+    app.before_request_funcs.setdefault(None, []).insert(0, _note_own_retry_after)
+
+
+def _note_own_retry_after() -> None:
+    """Keep the Retry-After a view sets itself (the audit PDF's 202), before the limiter's
+    headers replace it (a this-request callback runs before every after_request function)."""
+
+    @after_this_request
+    def note(response):
+        g.own_retry_after = response.headers.get("Retry-After")
+        return response
+
+
+def _only_own_retry_after(response):
+    """Flask-Limiter puts its window's Retry-After on every response it counts; only a 429
+    keeps that one, any other response only the value its view chose, if any."""
+    if response.status_code == 429:
+        return response
+    own = g.get("own_retry_after")
+    if own is None:
+        response.headers.pop("Retry-After", None)
+    else:
+        response.headers["Retry-After"] = own
+    return response

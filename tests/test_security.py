@@ -233,3 +233,17 @@ def test_api_calls_are_limited_per_token_with_a_json_429(limited, client, alice,
     response = client.get("/api/v1/forms", headers={"Authorization": f"Bearer {second}"})
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_only_a_429_and_the_audit_pdf_202_carry_retry_after(
+    limited, client, approvals, org, vendor_invoice, token_for
+):
+    submission = approvals.submit_invoice()
+    bearer = {"Authorization": f"Bearer {token_for(org.alice)}"}
+    listed = client.get("/api/v1/forms", headers=bearer)
+    assert listed.status_code == 200 and listed.headers["X-RateLimit-Limit"] == "600"
+    assert "Retry-After" not in listed.headers
+    assert "Retry-After" not in client.get("/login").headers
+    pending = client.get(f"/api/v1/submissions/{submission.id}/audit.pdf", headers=bearer)
+    assert pending.status_code == 202
+    assert pending.headers["Retry-After"] == "5"  # its own value, not the limiter's window
