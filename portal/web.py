@@ -204,6 +204,10 @@ def _security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        # Everything but a static file depends on who asks (a page, a form's CSRF token, a
+        # record, an API answer): no browser or proxy may keep a copy for the next person.
+        response.cache_control.no_store = True
     return response
 
 

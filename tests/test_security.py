@@ -50,6 +50,7 @@ def test_every_page_carries_the_security_headers(browser, alice, path):
     assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
     assert "frame-ancestors 'none'" in policy
     assert "object-src 'none'" in policy
+    assert "no-store" in headers["Cache-Control"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Frame-Options"] == "DENY"
@@ -60,6 +61,16 @@ def test_api_responses_and_errors_carry_them_too(client):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/api/v1/forms").status_code == 401
+
+
+def test_nothing_but_static_files_may_be_stored_by_a_browser_or_proxy(browser, alice, client):
+    browser.login(alice.email)
+    for path in ("/", "/account", "/api/v1/forms", "/api/v1/no-such-thing", "/health"):
+        response = browser.get(path)
+        assert response.cache_control.no_store, (path, response.status_code)
+    static = client.get("/static/css/baton.css")
+    static.close()
+    assert static.status_code == 200 and not static.cache_control.no_store
 
 
 def test_pages_have_no_inline_script_or_style(browser, alice):
@@ -144,9 +155,10 @@ def test_disabling_a_user_ends_their_session_and_tokens(app, client, alice):
     assert _sign_in(client, alice.email, PASSWORD).status_code == 401
 
     assert CliRunner().invoke(baton, ["enable-user", alice.email], obj=app).exit_code == 0
-    # Enabled again, the old session stays ended: Alice signs in afresh.
+    # Enabled again, the old session and the old token stay ended: Alice signs in afresh.
     response = client.get("/submissions")
     assert response.status_code == 302 and response.location.startswith("/login")
+    assert client.get("/api/v1/forms", headers=bearer).status_code == 401
     assert _sign_in(client, alice.email, PASSWORD).status_code == 302
     assert client.get("/submissions").status_code == 200
 
@@ -168,7 +180,8 @@ def test_disabling_is_audited_and_an_unknown_email_changes_nothing(app, alice):
     last = db.session.scalars(
         select(AuditEvent).where(AuditEvent.chain == audit.ADMIN_CHAIN).order_by(AuditEvent.seq)
     ).all()[-1]
-    assert (last.action, last.details["user"]) == ("user_disabled", alice.email)
+    assert last.details == {"user": alice.email, "tokens_revoked": []}
+    assert last.action == "user_disabled"
     result = CliRunner().invoke(baton, ["disable-user", "nobody@example.com"], obj=app)
     assert result.exit_code == 1
     assert "no user with email 'nobody@example.com'" in result.output
