@@ -6,7 +6,16 @@ import hashlib
 import logging
 import os
 
-from flask import Flask, current_app, make_response, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -16,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from portal import display
 from portal.extensions import csrf, db, login_manager
 from portal.models import User
+from portal.services import sign_ins
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +161,17 @@ def _page_context() -> dict:
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
-    """The signed-in user, unless disabled or signed in before their session epoch moved on."""
+    """The signed-in user, unless disabled, signed in before their session epoch moved on, or
+    in a session that was signed out or is older than BATON_SESSION_MAX_HOURS."""
     user_id, _, epoch = session_id.partition(".")
     if not (user_id.isdigit() and epoch.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not user.is_active or user.session_epoch != int(epoch):
+        return None
+    if not sign_ins.is_current(
+        user, session.get(sign_ins.COOKIE_KEY), current_app.config["SESSION_MAX_AGE"]
+    ):
         return None
     return user
 

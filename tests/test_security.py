@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -9,7 +10,7 @@ from click.testing import CliRunner
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
-from portal import audit, limits
+from portal import audit, clock, limits
 from portal.cli import baton
 from portal.config import from_environment
 from portal.extensions import db
@@ -136,6 +137,47 @@ def test_a_session_used_within_the_idle_time_goes_on(app, client, alice, monkeyp
         monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self, m=moment: m)
         monkeypatch.setattr(time, "time", lambda m=moment: m)
         assert client.get("/submissions").status_code == 200
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, client, alice):
+    assert _sign_in(client, alice.email, PASSWORD).status_code == 302
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    assert copy.get("/submissions").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token_in(client.get("/").text)})
+    response = copy.get("/submissions")
+    assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_signing_out_on_one_device_leaves_the_other_signed_in(app, client, alice):
+    laptop, phone = client, app.test_client()
+    for device in (laptop, phone):
+        assert _sign_in(device, alice.email, PASSWORD).status_code == 302
+    phone.post("/logout", data={"csrf_token": csrf_token_in(phone.get("/").text)})
+    assert phone.get("/submissions").location.startswith("/login")
+    assert laptop.get("/submissions").status_code == 200
+
+
+def test_a_session_ends_after_its_absolute_lifetime_however_busy(app, client, alice):
+    assert app.config["SESSION_MAX_AGE"] == dt.timedelta(hours=12)
+    with clock.frozen_at(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)) as advance:
+        assert _sign_in(client, alice.email, PASSWORD).status_code == 302
+        for _ in range(11):  # busy all day: a request every hour
+            advance(dt.timedelta(hours=1))
+            assert client.get("/submissions").status_code == 200
+        advance(dt.timedelta(hours=1))
+        response = client.get("/submissions")
+        assert response.status_code == 302 and response.location.startswith("/login")
+        assert _sign_in(client, alice.email, PASSWORD).status_code == 302
+        assert client.get("/submissions").status_code == 200
+
+
+def test_max_hours_setting_is_checked(tmp_path):
+    config = from_environment(str(tmp_path), {"BATON_SESSION_MAX_HOURS": "8"})
+    assert config["SESSION_MAX_AGE"] == dt.timedelta(hours=8)
+    for wrong in ("0", "721", "twelve"):
+        with pytest.raises(ValueError, match=f"BATON_SESSION_MAX_HOURS='{wrong}' must be a whole"):
+            from_environment(str(tmp_path), {"BATON_SESSION_MAX_HOURS": wrong})
 
 
 def test_disabling_a_user_ends_their_session_and_tokens(app, client, alice):
