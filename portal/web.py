@@ -266,9 +266,9 @@ def _http_error(error: HTTPException):
         message = error.description
     if error.code == 429 and error.description and "per" not in error.description.split():
         message = error.description  # ours, not the limiter's "5 per 15 minute"
-    return render_template(
-        "errors/error.html", code=error.code, title=title, message=message
-    ), error.code
+    page = render_template("errors/error.html", code=error.code, title=title, message=message)
+    retry_after = dict(error.get_headers()).get("Retry-After") if error.code == 429 else None
+    return page, error.code, {"Retry-After": retry_after} if retry_after else {}
 
 
 def _unexpected_error(error: Exception):

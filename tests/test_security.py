@@ -16,6 +16,7 @@ from portal.config import from_environment
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.services import tokens, users
+from tests.fixtures.forms import shipped_schema
 from tests.fixtures.users import PASSWORD
 from tests.fixtures.web import csrf_token_in
 
@@ -302,3 +303,29 @@ def test_only_a_429_and_the_audit_pdf_202_carry_retry_after(
     pending = client.get(f"/api/v1/submissions/{submission.id}/audit.pdf", headers=bearer)
     assert pending.status_code == 202
     assert pending.headers["Retry-After"] == "5"  # its own value, not the limiter's window
+
+
+def test_wrong_signature_passwords_count_as_failed_sign_ins(
+    limited, client, app, approvals, org, publish, token_for
+):
+    schema = shipped_schema("vendor_invoice")
+    schema["approval"]["steps"][0].update({"signature": "password", "sign_as": "Budget owner"})
+    publish("vendor_invoice", schema)
+    task = approvals.open_tasks(approvals.submit_invoice())[0]
+    bearer = {"Authorization": f"Bearer {token_for(task.assignee)}"}
+
+    def sign(password):
+        return client.post(
+            f"/api/v1/tasks/{task.id}/decision",
+            json={"decision": "approve", "password": password},
+            headers=bearer,
+        )
+
+    for _ in range(5):
+        assert sign("a guess").status_code == 422
+    # The sixth try waits, even with the right password, and so does signing in.
+    locked = sign(PASSWORD)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins for this account" in locked.json["message"]
+    assert _sign_in(app.test_client(), task.assignee.email, PASSWORD).status_code == 429
+    assert approvals.open_tasks(task.submission)[0].id == task.id  # nothing was decided

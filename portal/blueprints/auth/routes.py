@@ -47,20 +47,13 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limits.limiter.limit(limits.LOGIN_PER_CLIENT, methods=["POST"])
-@limits.limiter.limit(
-    limits.LOGIN_FAILURES_PER_ACCOUNT,
-    key_func=limits.login_account,
-    methods=["POST"],
-    deduct_when=limits.failed_sign_in,
-    error_message="Too many failed sign-ins for this account. Wait a few minutes and try "
-    "again, or ask an administrator to set a new password.",
-)
 def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     failed = False
     if form.validate_on_submit():
+        limits.check_account(form.email.data)
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
             key = sign_ins.start(user, current_app.config["SESSION_MAX_AGE"])
@@ -69,6 +62,7 @@ def login():
             session[sign_ins.COOKIE_KEY] = key
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
+        limits.count_failure(form.email.data)
         failed = True
     status = 401 if failed else (422 if form.errors else 200)
     return render_template("auth/login.html", form=form, failed=failed), status
