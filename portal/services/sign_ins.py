@@ -26,6 +26,13 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def _find(key: str | None) -> SignIn | None:
+    """The session a cookie's key names (anything that is not one of ours names none)."""
+    if not isinstance(key, str) or not key or len(key) > 100:
+        return None
+    return db.session.scalars(select(SignIn).where(SignIn.key_hash == _digest(key))).first()
+
+
 def start(user: User, max_age: dt.timedelta) -> str:
     """A new session for `user`: the key for the cookie (only its hash is stored).
 
@@ -46,9 +53,7 @@ def start(user: User, max_age: dt.timedelta) -> str:
 
 def is_current(user: User, key: str | None, max_age: dt.timedelta) -> bool:
     """True if `key` names a session of `user` that has not ended and is younger than max_age."""
-    if not key or len(key) > 100:
-        return False
-    found = db.session.scalars(select(SignIn).where(SignIn.key_hash == _digest(key))).first()
+    found = _find(key)
     return (
         found is not None
         and found.user_id == user.id
@@ -59,9 +64,7 @@ def is_current(user: User, key: str | None, max_age: dt.timedelta) -> bool:
 
 def end(key: str | None) -> None:
     """End the session `key` names (signing out); an unknown or ended one changes nothing."""
-    if not key or len(key) > 100:
-        return
-    found = db.session.scalars(select(SignIn).where(SignIn.key_hash == _digest(key))).first()
+    found = _find(key)
     if found is not None and found.ended_at is None:
         found.ended_at = clock.now()
         db.session.flush()
