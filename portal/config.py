@@ -75,6 +75,17 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
             )
             or 60
         ),
+        # However busy, a signed-in session ends this long after its sign-in (on the server:
+        # see portal/services/sign_ins.py).
+        "SESSION_MAX_AGE": dt.timedelta(
+            hours=whole_number(
+                "BATON_SESSION_MAX_HOURS",
+                environ.get("BATON_SESSION_MAX_HOURS"),
+                low=1,
+                high=30 * 24,
+            )
+            or 12
+        ),
         # How many reverse proxies in front of Baton set X-Forwarded-For/-Proto (0: none).
         "TRUSTED_PROXIES": whole_number(
             "BATON_TRUSTED_PROXIES", environ.get("BATON_TRUSTED_PROXIES"), low=0, high=5

@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,6 +258,18 @@ def close_kept_connection() -> None:
 atexit.register(close_kept_connection)
 
 
+def header_text(text: str) -> str:
+    """`text` fit for one header line: line and paragraph separators (U+2028, U+2029, U+0085,
+    and the rest Python's email package refuses in a header) and control characters become
+    spaces. A vendor name may hold any of them; the email must still go out."""
+    kept = "".join(" " if unicodedata.category(ch) in _NOT_IN_HEADERS else ch for ch in text)
+    return " ".join(kept.split())
+
+
+#: Unicode categories of control characters and line/paragraph separators.
+_NOT_IN_HEADERS = frozenset({"Cc", "Zl", "Zp"})
+
+
 def send(
     to_address: str,
     to_name: str,
@@ -281,9 +294,9 @@ def send(
     """
     config = current_app.config
     message = MimeMessage()
-    message["Subject"] = composed.subject
-    message["From"] = config["MAIL_DEFAULT_SENDER"]
-    message["To"] = formataddr((to_name, to_address))
+    message["Subject"] = header_text(composed.subject)
+    message["From"] = header_text(config["MAIL_DEFAULT_SENDER"])
+    message["To"] = formataddr((header_text(to_name), to_address))
     message["Message-ID"] = message_id or make_msgid(domain="baton.local")
     message["Date"] = format_datetime(clock.now())
     message["Auto-Submitted"] = "auto-generated"

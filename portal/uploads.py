@@ -4,7 +4,8 @@ An upload is read once, in chunks: hashed, measured and sniffed as it streams in
 temporary file, and read no further than one byte past the field's limit. Contents are stored
 under instance/uploads by SHA-256 (two-level fan-out), never by the name the person gave, so a
 hostile file name can neither choose a path nor overwrite anything. The name is kept only as a
-label, cleaned of path parts and control characters.
+label, cleaned of path parts, control and bidirectional characters, and its extension follows
+what the bytes are (a PDF called `poly.html` is kept as `poly.pdf`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ CHUNK = 64 * 1024
 MAX_NAME_LENGTH = 200
 #: How long a "keep this file" token stays good: long enough to leave a form open for days.
 KEPT_FILE_MAX_AGE = 7 * 24 * 3600
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f<>:\"/\\|?*]")
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029<>:\"/\\|?*]")
+#: Bidirectional controls: a right-to-left override shows `invoice\u202efdp.exe` as
+#: "invoiceexe.pdf". They are removed from names, not replaced.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Upload:
 
 def clean_name(name: str | None) -> str:
     """A file name safe to show and to offer as a download name: no path, no control characters."""
-    name = unicodedata.normalize("NFC", name or "")
+    name = _BIDI_CONTROLS.sub("", unicodedata.normalize("NFC", name or ""))
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE_NAME.sub("_", name).strip(" .")
     if len(name) > MAX_NAME_LENGTH:
@@ -48,6 +52,12 @@ def clean_name(name: str | None) -> str:
         keep = f".{extension}" if dot and len(extension) <= 16 else ""
         name = name[: MAX_NAME_LENGTH - len(keep)].rstrip(" .") + keep
     return name or "upload"
+
+
+def download_name(name: str, content_type: str) -> str:
+    """The name a stored file is offered under: cleaned, with its kind's extension (files
+    stored before names were fixed at upload get the same)."""
+    return filetype.named(clean_name(name), filetype.of_content_type(content_type))
 
 
 def read(stream: IO[bytes], filename: str | None, max_bytes: int) -> Upload:
@@ -72,6 +82,7 @@ def read(stream: IO[bytes], filename: str | None, max_bytes: int) -> Upload:
     spool.seek(0)
     name = clean_name(filename)
     kind = filetype.sniff(head, spool, name)
+    name = filetype.named(name, kind)
     content_type = filetype.FILE_KINDS[kind].content_type if kind else "application/octet-stream"
     return Upload(FileValue(name, content_type, size, digest.hexdigest(), kind), spool)
 

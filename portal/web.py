@@ -6,7 +6,16 @@ import hashlib
 import logging
 import os
 
-from flask import Flask, current_app, make_response, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -16,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from portal import display
 from portal.extensions import csrf, db, login_manager
 from portal.models import User
+from portal.services import sign_ins
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +189,17 @@ def _page_context() -> dict:
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
-    """The signed-in user, unless disabled or signed in before their session epoch moved on."""
+    """The signed-in user, unless disabled, signed in before their session epoch moved on, or
+    in a session that was signed out or is older than BATON_SESSION_MAX_HOURS."""
     user_id, _, epoch = session_id.partition(".")
     if not (user_id.isdigit() and epoch.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not user.is_active or user.session_epoch != int(epoch):
+        return None
+    if not sign_ins.is_current(
+        user, session.get(sign_ins.COOKIE_KEY), current_app.config["SESSION_MAX_AGE"]
+    ):
         return None
     return user
 
@@ -232,6 +247,10 @@ def _security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        # Everything but a static file depends on who asks (a page, a form's CSRF token, a
+        # record, an API answer): no browser or proxy may keep a copy for the next person.
+        response.cache_control.no_store = True
     return response
 
 
@@ -280,9 +299,9 @@ def _http_error(error: HTTPException):
         message = error.description
     if error.code == 429 and error.description and "per" not in error.description.split():
         message = error.description  # ours, not the limiter's "5 per 15 minute"
-    return render_template(
-        "errors/error.html", code=error.code, title=title, message=message
-    ), error.code
+    page = render_template("errors/error.html", code=error.code, title=title, message=message)
+    retry_after = dict(error.get_headers()).get("Retry-After") if error.code == 429 else None
+    return page, error.code, {"Retry-After": retry_after} if retry_after else {}
 
 
 def _unexpected_error(error: Exception):

@@ -139,8 +139,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "admin.webhook_delivery", "ada's"):   "L    403  403  403  403  403  200",
     ("POST", "admin.webhook_redeliver", "ada's"):  "L    403  403  403  403  403  302",
     # -- devtools: the development mailbox, registered only when BATON_ENV=development ----------
-    ("GET",  "devtools.mailbox", "-"):             "L    200  200  200  200  200  200",
-    ("GET",  "devtools.message", "message"):       "L    200  200  200  200  200  200",
+    ("GET",  "devtools.mailbox", "-"):             "L    200  200  200  200  200  200",  # theirs
+    ("GET",  "devtools.message", "message"):       "L    200  404  404  404  404  200",  # alice's
     # -- api: columns are each person's token; "anon" is no token (or a browser session) -------
     ("GET",  "api.openapi", "-"):                  "200  200  200  200  200  200  200",  # public
     ("GET",  "api.list_forms", "-"):               "401  200  200  200  200  200  200",
@@ -305,6 +305,8 @@ def call(world, method: str, endpoint: str, target: str, kind: str, csrf: bool =
     response = client.open(url, method=method, **kwargs)
     response.get_data()  # read a sent file whole, then close it
     response.close()
+    if endpoint == "auth.logout":
+        world.sign_in_again(kind)
     return url, client, response
 
 

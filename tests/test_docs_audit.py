@@ -242,3 +242,11 @@ def test_every_link_inside_the_document_has_its_heading():
     anchors = {_slug(heading) for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE)}
     broken = sorted(set(re.findall(r"\]\(#([^)]+)\)", text)) - anchors)
     assert not broken, f"links in docs/audit.md to headings that do not exist: {broken}"
+
+
+def test_the_channel_column_names_every_channel_the_api_document_knows():
+    from portal.blueprints.api.openapi import document
+
+    channels = document()["components"]["schemas"]["Event"]["properties"]["channel"]["enum"]
+    row = next(line for line in _doc().splitlines() if line.startswith("| `channel` |"))
+    assert set(channels) <= set(_CODE_SPAN.findall(row)), row

@@ -103,3 +103,21 @@ def test_a_connection_is_not_kept_after_a_failure_or_for_another_server(app, mai
         "Carol <carol@example.com>",
     ]
     assert len(set(mailbox.peers)) == 2
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x1c", "\r\n", "\x00"])
+def test_line_separators_in_a_subject_or_name_never_stop_an_email(app, mailbox, separator):
+    message = mail.Composed(f"Approval needed: Acme{separator}Supplies", "Hi", "<p>Hi</p>", "Hi")
+    with app.app_context():
+        mail.send("bob@example.com", f"Bob{separator}Okafor", message)
+    (received,) = mailbox.messages
+    assert received["Subject"] == "Approval needed: Acme Supplies"
+    assert received["To"] == "Bob Okafor <bob@example.com>"
+
+
+def test_a_vendor_name_with_a_line_separator_still_gets_its_approval_email(
+    approvals, org, vendor_invoice, mailbox
+):
+    approvals.submit_invoice(vendor_name="Acme\u2028Office Supplies")
+    (asked,) = [m for m in mailbox.messages if m["Subject"].startswith("Approval needed")]
+    assert "Acme Office Supplies" in asked["Subject"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -9,12 +10,13 @@ from click.testing import CliRunner
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
-from portal import audit, limits
+from portal import audit, clock, limits
 from portal.cli import baton
 from portal.config import from_environment
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.services import tokens, users
+from tests.fixtures.forms import shipped_schema
 from tests.fixtures.users import PASSWORD
 from tests.fixtures.web import csrf_token_in
 
@@ -50,6 +52,7 @@ def test_every_page_carries_the_security_headers(browser, alice, path):
     assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
     assert "frame-ancestors 'none'" in policy
     assert "object-src 'none'" in policy
+    assert "no-store" in headers["Cache-Control"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Frame-Options"] == "DENY"
@@ -60,6 +63,16 @@ def test_api_responses_and_errors_carry_them_too(client):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/api/v1/forms").status_code == 401
+
+
+def test_nothing_but_static_files_may_be_stored_by_a_browser_or_proxy(browser, alice, client):
+    browser.login(alice.email)
+    for path in ("/", "/account", "/api/v1/forms", "/api/v1/no-such-thing", "/health"):
+        response = browser.get(path)
+        assert response.cache_control.no_store, (path, response.status_code)
+    static = client.get("/static/css/baton.css")
+    static.close()
+    assert static.status_code == 200 and not static.cache_control.no_store
 
 
 def test_pages_have_no_inline_script_or_style(browser, alice):
@@ -127,6 +140,47 @@ def test_a_session_used_within_the_idle_time_goes_on(app, client, alice, monkeyp
         assert client.get("/submissions").status_code == 200
 
 
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, client, alice):
+    assert _sign_in(client, alice.email, PASSWORD).status_code == 302
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    assert copy.get("/submissions").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token_in(client.get("/").text)})
+    response = copy.get("/submissions")
+    assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_signing_out_on_one_device_leaves_the_other_signed_in(app, client, alice):
+    laptop, phone = client, app.test_client()
+    for device in (laptop, phone):
+        assert _sign_in(device, alice.email, PASSWORD).status_code == 302
+    phone.post("/logout", data={"csrf_token": csrf_token_in(phone.get("/").text)})
+    assert phone.get("/submissions").location.startswith("/login")
+    assert laptop.get("/submissions").status_code == 200
+
+
+def test_a_session_ends_after_its_absolute_lifetime_however_busy(app, client, alice):
+    assert app.config["SESSION_MAX_AGE"] == dt.timedelta(hours=12)
+    with clock.frozen_at(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)) as advance:
+        assert _sign_in(client, alice.email, PASSWORD).status_code == 302
+        for _ in range(11):  # busy all day: a request every hour
+            advance(dt.timedelta(hours=1))
+            assert client.get("/submissions").status_code == 200
+        advance(dt.timedelta(hours=1))
+        response = client.get("/submissions")
+        assert response.status_code == 302 and response.location.startswith("/login")
+        assert _sign_in(client, alice.email, PASSWORD).status_code == 302
+        assert client.get("/submissions").status_code == 200
+
+
+def test_max_hours_setting_is_checked(tmp_path):
+    config = from_environment(str(tmp_path), {"BATON_SESSION_MAX_HOURS": "8"})
+    assert config["SESSION_MAX_AGE"] == dt.timedelta(hours=8)
+    for wrong in ("0", "721", "twelve"):
+        with pytest.raises(ValueError, match=f"BATON_SESSION_MAX_HOURS='{wrong}' must be a whole"):
+            from_environment(str(tmp_path), {"BATON_SESSION_MAX_HOURS": wrong})
+
+
 def test_disabling_a_user_ends_their_session_and_tokens(app, client, alice):
     assert _sign_in(client, alice.email, PASSWORD).status_code == 302
     secret = tokens.create(alice, "ERP", ACTOR)[1]
@@ -144,9 +198,10 @@ def test_disabling_a_user_ends_their_session_and_tokens(app, client, alice):
     assert _sign_in(client, alice.email, PASSWORD).status_code == 401
 
     assert CliRunner().invoke(baton, ["enable-user", alice.email], obj=app).exit_code == 0
-    # Enabled again, the old session stays ended: Alice signs in afresh.
+    # Enabled again, the old session and the old token stay ended: Alice signs in afresh.
     response = client.get("/submissions")
     assert response.status_code == 302 and response.location.startswith("/login")
+    assert client.get("/api/v1/forms", headers=bearer).status_code == 401
     assert _sign_in(client, alice.email, PASSWORD).status_code == 302
     assert client.get("/submissions").status_code == 200
 
@@ -168,7 +223,8 @@ def test_disabling_is_audited_and_an_unknown_email_changes_nothing(app, alice):
     last = db.session.scalars(
         select(AuditEvent).where(AuditEvent.chain == audit.ADMIN_CHAIN).order_by(AuditEvent.seq)
     ).all()[-1]
-    assert (last.action, last.details["user"]) == ("user_disabled", alice.email)
+    assert last.details == {"user": alice.email, "tokens_revoked": []}
+    assert last.action == "user_disabled"
     result = CliRunner().invoke(baton, ["disable-user", "nobody@example.com"], obj=app)
     assert result.exit_code == 1
     assert "no user with email 'nobody@example.com'" in result.output
@@ -233,3 +289,43 @@ def test_api_calls_are_limited_per_token_with_a_json_429(limited, client, alice,
     response = client.get("/api/v1/forms", headers={"Authorization": f"Bearer {second}"})
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_only_a_429_and_the_audit_pdf_202_carry_retry_after(
+    limited, client, approvals, org, vendor_invoice, token_for
+):
+    submission = approvals.submit_invoice()
+    bearer = {"Authorization": f"Bearer {token_for(org.alice)}"}
+    listed = client.get("/api/v1/forms", headers=bearer)
+    assert listed.status_code == 200 and listed.headers["X-RateLimit-Limit"] == "600"
+    assert "Retry-After" not in listed.headers
+    assert "Retry-After" not in client.get("/login").headers
+    pending = client.get(f"/api/v1/submissions/{submission.id}/audit.pdf", headers=bearer)
+    assert pending.status_code == 202
+    assert pending.headers["Retry-After"] == "5"  # its own value, not the limiter's window
+
+
+def test_wrong_signature_passwords_count_as_failed_sign_ins(
+    limited, client, app, approvals, org, publish, token_for
+):
+    schema = shipped_schema("vendor_invoice")
+    schema["approval"]["steps"][0].update({"signature": "password", "sign_as": "Budget owner"})
+    publish("vendor_invoice", schema)
+    task = approvals.open_tasks(approvals.submit_invoice())[0]
+    bearer = {"Authorization": f"Bearer {token_for(task.assignee)}"}
+
+    def sign(password):
+        return client.post(
+            f"/api/v1/tasks/{task.id}/decision",
+            json={"decision": "approve", "password": password},
+            headers=bearer,
+        )
+
+    for _ in range(5):
+        assert sign("a guess").status_code == 422
+    # The sixth try waits, even with the right password, and so does signing in.
+    locked = sign(PASSWORD)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins for this account" in locked.json["message"]
+    assert _sign_in(app.test_client(), task.assignee.email, PASSWORD).status_code == 429
+    assert approvals.open_tasks(task.submission)[0].id == task.id  # nothing was decided

@@ -22,6 +22,9 @@ from portal.domain.values import FileValue
         ("", "upload"),
         (None, "upload"),
         ("Cafe\u0301.pdf", "Café.pdf"),  # NFC: the same name however the browser composed it
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),  # shown as "invoiceexe.pdf" with the override
+        ("\u2066a\u200fb\u061c.pdf", "ab.pdf"),
+        ("line\u2028break\x85.pdf", "line_break_.pdf"),
         ("x" * 250 + ".verylongextension12345", "x" * 200),
     ],
 )
@@ -40,6 +43,12 @@ def test_read_hashes_measures_and_sniffs():
     assert upload.value.sha256 == hashlib.sha256(body).hexdigest()
     assert upload.value.size == len(body) and upload.value.kind == "pdf"
     assert upload.contents.read() == body
+    upload.contents.close()
+
+
+def test_read_names_a_file_after_what_its_bytes_are():
+    upload = uploads.read(io.BytesIO(b"%PDF-1.7\n<html><script>x</script>"), "poly.html", 10_000)
+    assert (upload.value.name, upload.value.kind) == ("poly.pdf", "pdf")
     upload.contents.close()
 
 

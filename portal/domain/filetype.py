@@ -104,6 +104,29 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
+#: Other extensions a kind's files commonly carry, kept as they are.
+_ALSO = {"jpeg": (".jpeg", ".jpe")}
+
+
+def of_content_type(content_type: str) -> str | None:
+    """The key of the kind stored with this content type, or None."""
+    return next((k.key for k in FILE_KINDS.values() if k.content_type == content_type), None)
+
+
+def named(name: str, key: str | None) -> str:
+    """`name` with the extension of the kind its bytes are, so the file opens as what it is:
+    a PDF called `poly.html` becomes `poly.pdf`, a text file called `notes.md` `notes.txt`."""
+    if key not in FILE_KINDS:
+        return name
+    kind = FILE_KINDS[key]
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and f".{extension.lower()}" in (kind.extension, *_ALSO.get(key, ())):
+        return name
+    if dot and stem and extension.isalnum() and len(extension) <= 8:
+        name = stem  # another kind's extension: replaced, not kept in front of ours
+    return name + kind.extension
+
+
 def describe(keys: tuple[str, ...] | list[str]) -> str:
     """'PDF, PNG image or JPEG image' for the help text beside a file input."""
     labels = [FILE_KINDS[key].label for key in keys if key in FILE_KINDS]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from portal.domain.expressions import DECIMAL_CONTEXT, is_true
-from portal.domain.filetype import FILE_KINDS, describe
+from portal.domain.filetype import FILE_KINDS, describe, of_content_type
 from portal.domain.schema import (
     INTEGER_LIMIT,
     NUMBER_KINDS,
@@ -65,9 +65,7 @@ class FileValue:
 
     @classmethod
     def from_record(cls, record: Mapping) -> FileValue:
-        kind = next(
-            (k.key for k in FILE_KINDS.values() if k.content_type == record["content_type"]), None
-        )
+        kind = of_content_type(record["content_type"])
         return cls(record["name"], record["content_type"], record["size"], record["sha256"], kind)
 
 

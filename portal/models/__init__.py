@@ -9,7 +9,7 @@ from portal.models.outbox import OutboxMessage
 from portal.models.record import AuditPdf, Export, ExportState
 from portal.models.stored_file import StoredFile
 from portal.models.submission import Attachment, Submission, SubmissionStatus
-from portal.models.user import Group, User
+from portal.models.user import Group, SignIn, User
 
 __all__ = [
     "ApiToken",
@@ -28,6 +28,7 @@ __all__ = [
     "Group",
     "GroupCursor",
     "OutboxMessage",
+    "SignIn",
     "StoredFile",
     "Submission",
     "SubmissionStatus",

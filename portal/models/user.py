@@ -87,3 +87,20 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+class SignIn(db.Model):
+    """One signed-in browser session, kept on the server so that signing out ends it there.
+
+    The session cookie carries a random key; only its SHA-256 is stored. Signing out (or the
+    absolute lifetime, BATON_SESSION_MAX_HOURS) ends this session only: the same person signed
+    in on another device stays signed in there.
+    """
+
+    __tablename__ = "sign_in"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

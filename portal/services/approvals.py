@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal import audit, clock
+from portal import audit, clock, limits
 from portal.domain import chain as engine
 from portal.domain import paging
 from portal.domain import values as value_rules
@@ -214,7 +214,10 @@ def decide(
     step_spec = spec.step(task.step)
     meaning = None
     if step_spec.signature:
+        limits.check_account(actor.email)  # a locked account signs nothing, as it signs in
         if not password or not _password_matches(actor, password):
+            if password:
+                limits.count_failure(actor.email)
             raise DecisionRefused(
                 "Your password did not match. This step needs it as your electronic signature."
             )

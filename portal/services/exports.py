@@ -4,7 +4,6 @@ manifest with the SHA-256 of every file, built by a job while the page shows its
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -24,6 +23,7 @@ from flask import current_app
 from sqlalchemy import Select, func, or_, select
 
 from portal import audit, clock, outbox, pdf
+from portal.domain import spreadsheet
 from portal.extensions import db
 from portal.models import (
     AuditPdf,
@@ -201,7 +201,7 @@ def build(message: OutboxMessage, export_id: int) -> None:
     try:
         manifest: list[tuple[str, str, int]] = []
         index = io.StringIO()
-        writer = csv.writer(index)
+        writer = spreadsheet.writer(index)  # summaries and names are people's text
         writer.writerow(
             [
                 "submission",

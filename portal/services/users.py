@@ -8,10 +8,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from portal import audit
+from portal import audit, clock
 from portal.domain.chain import TaskState
 from portal.extensions import db
-from portal.models import Group, Task, User
+from portal.models import ApiToken, Group, Task, User
 
 logger = logging.getLogger(__name__)
 hasher = PasswordHasher()
@@ -118,8 +118,9 @@ def set_active(email: str, active: bool, actor: audit.Actor | None = None) -> Us
     """Disable (or enable again) the user with this email.
 
     A disabled user cannot sign in, their open browser sessions end at their next request
-    (and stay ended if they are enabled again) and their API tokens stop working. Their open
-    tasks stay where they are, for an administrator to reassign; `open_task_count` says how many.
+    and their API tokens are revoked; both stay ended if they are enabled again (new tokens
+    are made deliberately). Their open tasks stay where they are, for an administrator to
+    reassign; `open_task_count` says how many.
     """
     user = find_user(email)
     if user is None:
@@ -127,12 +128,20 @@ def set_active(email: str, active: bool, actor: audit.Actor | None = None) -> Us
     if user.is_active != active:
         user.is_active = active
         user.session_epoch += 1
+        details: dict = {"user": user.email}
+        if not active:
+            revoked = db.session.scalars(
+                select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            ).all()
+            for token in revoked:
+                token.revoked_at = clock.now()
+            details["tokens_revoked"] = sorted(token.id for token in revoked)
         db.session.flush()
         audit.record(
             audit.ADMIN_CHAIN,
             "user_enabled" if active else "user_disabled",
             actor or audit.Actor(system="command line", channel="cli"),
-            {"user": user.email},
+            details,
         )
     return user
 

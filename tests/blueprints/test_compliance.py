@@ -187,6 +187,26 @@ def test_bulk_export_of_200_records_has_a_manifest_that_checks_out(
     assert {"export_started", "export_finished", "export_downloaded"} <= set(actions)
 
 
+def test_the_export_index_keeps_formulas_from_peoples_text_as_text(
+    browser, org, app, publish, run_jobs, mailbox
+):
+    version = publish("petty_cash", PETTY_CASH)
+    formula = '=HYPERLINK("https://evil.example/steal","Open the receipt")'
+    raw = {"purpose": formula, "amount": "12.50"}
+    assert submissions.submit(org.alice, version, raw, Files())[0] is not None
+    db.session.commit()
+    browser.login("cora@example.com")
+    browser.post("/compliance/exports", {"form": "petty_cash", "status": "in_review"})
+    run_jobs()
+    export = db.session.scalars(select(Export)).one()
+    download = browser.get(f"/compliance/exports/{export.id}/download")
+    archive = zipfile.ZipFile(io.BytesIO(download.get_data()))
+    download.close()
+    (row,) = csv.DictReader(io.StringIO(archive.read("index.csv").decode()))
+    assert row["summary"] == "'" + formula  # a spreadsheet shows it as text
+    assert Decimal(row["amount"]) == Decimal("12.50")  # a number stays a number
+
+
 def test_an_export_reuses_renderings_that_exist(browser, org, many, app, run_jobs, mailbox):
     from portal.models import AuditPdf
     from portal.services import records

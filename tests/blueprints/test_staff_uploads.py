@@ -125,7 +125,11 @@ def test_empty_file_is_refused(browser, alice, vendor_invoice):
         ("invoice%0d%0a.pdf", "invoice%0d%0a.pdf"),
         ("Rechnung März €.pdf", "Rechnung März €.pdf"),
         ("a" * 300 + ".pdf", "a" * 196 + ".pdf"),
-        ("...", "upload"),
+        ("...", "upload.pdf"),
+        ("poly.html", "poly.pdf"),  # the extension follows what the bytes are
+        ("scan", "scan.pdf"),
+        ("invoice\u202efdp.exe", "invoicefdp.pdf"),  # no right-to-left override
+        ("\u2067report\u2069.pdf", "report.pdf"),
     ],
 )
 def test_hostile_file_names_are_cleaned_and_never_used_as_paths(
@@ -148,6 +152,21 @@ def test_hostile_file_names_are_cleaned_and_never_used_as_paths(
         assert download.status_code == 200
         disposition = download.headers["Content-Disposition"]
         assert "\r" not in disposition and "\n" not in disposition
+        assert disposition.endswith(".pdf")
+
+
+def test_a_file_stored_under_another_kinds_name_downloads_under_its_own(
+    browser, alice, vendor_invoice
+):
+    browser.login(alice.email)
+    response = browser.post("/forms/vendor_invoice/new", invoice_post())
+    assert response.status_code == 302
+    attachment = db.session.scalars(select(Attachment)).one()
+    attachment.name = "poly\u202e.html"  # as a file uploaded before names were fixed is kept
+    db.session.commit()
+    url = f"/submissions/{attachment.submission_id}/files/{attachment.id}"
+    with browser.get(url) as download:
+        assert download.headers["Content-Disposition"] == "attachment; filename=poly.pdf"
 
 
 def test_uploaded_file_is_kept_when_the_form_comes_back_with_errors(browser, alice, vendor_invoice):

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from portal.domain import filetype
 from portal.domain.filetype import FILE_KINDS, HEAD_BYTES, describe, sniff
 
 
@@ -159,3 +160,21 @@ def test_every_kind_has_a_content_type_and_an_extension():
         assert kind.key == key
         assert "/" in kind.content_type
         assert kind.extension.startswith(".")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("poly.html", "pdf", "poly.pdf"),
+        ("invoice.PDF", "pdf", "invoice.PDF"),
+        ("photo.jpeg", "jpeg", "photo.jpeg"),
+        ("photo.png", "jpeg", "photo.jpg"),
+        ("notes.md", "txt", "notes.txt"),
+        ("report", "pdf", "report.pdf"),
+        ("report.v2 final", "pdf", "report.v2 final.pdf"),
+        ("data.csv", "csv", "data.csv"),
+        ("odd.name", None, "odd.name"),
+    ],
+)
+def test_a_name_takes_the_extension_of_the_kind_its_bytes_are(name, kind, expected):
+    assert filetype.named(name, kind) == expected

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -12,7 +21,7 @@ from wtforms.validators import DataRequired, Length
 
 from portal import limits
 from portal.extensions import db
-from portal.services import users
+from portal.services import sign_ins, users
 
 bp = Blueprint("auth", __name__)
 
@@ -38,26 +47,22 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limits.limiter.limit(limits.LOGIN_PER_CLIENT, methods=["POST"])
-@limits.limiter.limit(
-    limits.LOGIN_FAILURES_PER_ACCOUNT,
-    key_func=limits.login_account,
-    methods=["POST"],
-    deduct_when=limits.failed_sign_in,
-    error_message="Too many failed sign-ins for this account. Wait a few minutes and try "
-    "again, or ask an administrator to set a new password.",
-)
 def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     failed = False
     if form.validate_on_submit():
+        limits.check_account(form.email.data)
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
-            db.session.commit()  # a password rehash, if argon2's parameters moved on
+            key = sign_ins.start(user, current_app.config["SESSION_MAX_AGE"])
+            db.session.commit()  # the session, and a password rehash if argon2's parameters moved
             session.permanent = True  # expires after BATON_SESSION_IDLE_MINUTES without use
+            session[sign_ins.COOKIE_KEY] = key
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
+        limits.count_failure(form.email.data)
         failed = True
     status = 401 if failed else (422 if form.errors else 200)
     return render_template("auth/login.html", form=form, failed=failed), status
@@ -65,6 +70,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    # Ended on the server: a copy of this cookie no longer signs anyone in.
+    sign_ins.end(session.pop(sign_ins.COOKIE_KEY, None))
+    db.session.commit()
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))

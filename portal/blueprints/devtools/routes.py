@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
+from email.utils import getaddresses
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, make_response, render_template
+from flask_login import current_user
 from markupsafe import Markup, escape
 
 from portal.web import CONTENT_SECURITY_POLICY
@@ -24,13 +26,22 @@ def _read(path: Path):
     return message_from_bytes(path.read_bytes(), policy=policy.default)
 
 
+def _for_reader(email) -> bool:
+    """Admins read every message; anyone else only those addressed to them. Messages carry
+    personal action links: someone reading another person's could decide in their name."""
+    if current_user.in_group("admin"):
+        return True
+    recipients = getaddresses([str(value) for value in email.get_all("To", [])])
+    return current_user.email.lower() in {address.lower() for _, address in recipients}
+
+
 @bp.get("/mailbox")
 def mailbox():
-    """Every message the development mailbox received, newest first."""
+    """The messages the development mailbox received for the reader (all, for admins)."""
     folder = _folder()
-    paths = sorted(folder.glob("*.eml"), reverse=True)[:200] if folder.exists() else []
-    messages = [(path.name, _read(path)) for path in paths]
-    return render_template("devtools/mailbox.html", messages=messages, folder=folder)
+    paths = sorted(folder.glob("*.eml"), reverse=True) if folder.exists() else []
+    messages = [(path.name, email) for path in paths if _for_reader(email := _read(path))]
+    return render_template("devtools/mailbox.html", messages=messages[:200], folder=folder)
 
 
 @bp.get("/mailbox/<name>")
@@ -42,6 +53,8 @@ def message(name: str):
     if not path.exists():
         abort(404)
     email = _read(path)
+    if not _for_reader(email):
+        abort(404)
     text_part = email.get_body(preferencelist=("plain",))
     html_part = email.get_body(preferencelist=("html",))
     text = text_part.get_content() if text_part else ""

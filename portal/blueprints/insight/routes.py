@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from flask_login import current_user
 
 from portal.domain import insight as rules
+from portal.domain import spreadsheet
 from portal.presentation import charts
 from portal.services import insight, insight_snapshots
 
@@ -103,7 +103,7 @@ def table_csv(slug: str, table: str):
         return Response(problem + "\n", 422, mimetype="text/plain")
     header, rows = rows_of(insight_snapshots.for_download(form, period, scope))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = spreadsheet.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(rows)
     name = f"{form.slug}-{table}-{period.first_day.isoformat()}-to-{period.last_day.isoformat()}"

@@ -2,6 +2,7 @@
 
 Durations are hours with two decimals and rates are fractions with four, so a spreadsheet can
 compute with them; an empty cell means "nothing to measure" (no 0 where there was no data).
+The route writes them with portal.domain.spreadsheet, which keeps names from becoming formulas.
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ def _hours(seconds: float | None) -> str:
 
 def _rate(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
-
-
-def _text(value: str) -> str:
-    """A cell a spreadsheet shows as text: no formula from a name such as '=cmd|...'."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def volume(result: Insight) -> tuple[list[str], list[list[str]]]:
@@ -86,8 +82,8 @@ def steps(result: Insight) -> tuple[list[str], list[list[str]]]:
     rows = [
         [
             step.name,
-            _text(step.title),
-            _text(step.condition),
+            step.title,
+            step.condition,
             str(step.reached),
             str(step.skipped),
             str(step.auto_approved),
@@ -125,8 +121,8 @@ def approvers(result: Insight) -> tuple[list[str], list[list[str]]]:
     ]
     rows = [
         [
-            _text(person.name),
-            _text(person.email),
+            person.name,
+            person.email,
             str(person.decided.count),
             _hours(person.decided.median),
             _hours(person.decided.p90),

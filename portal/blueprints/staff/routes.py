@@ -405,7 +405,7 @@ def download_file(submission_id: int, attachment_id: int):
         path,
         mimetype=attachment.content_type,
         as_attachment=True,
-        download_name=attachment.name,
+        download_name=uploads.download_name(attachment.name, attachment.content_type),
         max_age=0,
     )
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
