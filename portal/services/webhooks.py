@@ -23,6 +23,7 @@ import http.client
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import socket
 import time
@@ -100,7 +101,7 @@ def save_endpoint(
     target = check_target(url)
     try:
         addresses = _resolve(target)
-    except OSError:
+    except (OSError, UnicodeError):
         pass  # not resolvable now: each delivery resolves it again and checks what it finds
     else:
         _refuse_private(addresses)
@@ -153,6 +154,8 @@ def deliveries_of(endpoint: WebhookEndpoint, limit: int = 100) -> list[WebhookDe
 #: Where the delivery log says a target was refused, without trying it (nothing about its ports).
 PRIVATE_ADDRESS = "private address"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: A host name the resolver takes: labels of 1 to 63 characters (it fails on others).
+_HOST_NAME = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*")
 #: IPv6 ranges that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).
 _EMBEDS_IPV4 = [ipaddress.ip_network(net) for net in ("::/96", "64:ff9b::/96", "64:ff9b:1::/48")]
 
@@ -196,9 +199,12 @@ def check_target(url: str) -> Target:
             "host name as its xn-- form.",
             "invalid URL",
         )
+    host = host.rstrip(".").lower()
+    if not _is_address(host) and not (len(host) <= 253 and _HOST_NAME.fullmatch(host)):
+        raise TargetRefused(f"{host!r} is not a host name or an IP address.", "invalid URL")
     port = port or _DEFAULT_PORTS[parts.scheme]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    target = Target(parts.scheme, host.rstrip(".").lower(), port, path)
+    target = Target(parts.scheme, host, port, path)
     if _is_the_portal(target):
         raise TargetRefused("Webhooks cannot be sent to Baton itself.", "the portal itself")
     return target
@@ -212,6 +218,14 @@ def _is_the_portal(target: Target) -> bool:
     if not _same_host((base.hostname or "").rstrip(".").lower(), target.host):
         return False
     return not _private_allowed() or target.port == base_port
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _same_host(one: str, other: str) -> bool:
@@ -490,7 +504,7 @@ def _post(target: Target, endpoint: WebhookEndpoint, delivery: WebhookDelivery) 
     started = time.monotonic()
     try:
         addresses = _resolve(target)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         return Attempt(None, f"could not resolve {target.host}: {exc}"[:500], 0)
     _refuse_private(addresses)
     kind = _CheckedHTTPSConnection if target.scheme == "https" else _CheckedHTTPConnection

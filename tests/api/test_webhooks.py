@@ -298,6 +298,10 @@ def deliver_webhook_jobs_left() -> list[OutboxMessage]:
         ("javascript:alert(1)", "must start with https://"),
         ("https://user:secret@erp.example.com/in", "user name or password"),
         ("https://erp.exämple.com/in", "in ASCII"),
+        ("https://" + "a" * 64 + ".example.com/in", "not a host name"),
+        ("https://erp..example.com/in", "not a host name"),
+        ("https://erp.example.com%2f/in", "not a host name"),
+        ("https://./in", "not a host name"),
     ],
 )
 def test_a_url_a_request_line_cannot_carry_is_refused_on_save(admin, org, url, message):
