@@ -92,6 +92,9 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         )
         or 0,
         "RATELIMIT_ENABLED": not _flag(environ.get("BATON_RATE_LIMITS_OFF")),
+        # Webhooks to loopback, private and link-local addresses: for development only (a
+        # webhook is otherwise a way for an admin's URL to reach the network Baton runs in).
+        "BATON_WEBHOOK_ALLOW_PRIVATE": _flag(environ.get("BATON_WEBHOOK_ALLOW_PRIVATE")),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Links in emails point here (workers have no request to take the host from).
         "BASE_URL": environ.get("BATON_BASE_URL")

@@ -151,6 +151,13 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "api.get_submission", "id too large"): "404 404 404  404  404  404  404",  # no route
     ("GET",  "api.get_submission", "vera's"):      "401  404  404  404  404  200  200",
     ("GET",  "api.get_submission", "alice's draft"): "401 200 404  404  404  404  404",
+    ("PATCH", "api.edit_submission", "alice's draft"): "401 200 404 404  404  404  404",
+    ("PATCH", "api.edit_submission", "alice's"):   "401  409  404  404  404  404  404",  # in review
+    ("PATCH", "api.edit_submission", "vera's"):    "401  404  404  404  404  404  404",
+    ("POST", "api.submit_submission", "alice's draft, fresh"): "401 200 404 404 404 404 404",
+    ("POST", "api.submit_submission", "alice's"):  "401  409  404  404  404  404  404",
+    ("POST", "api.withdraw_submission", "alice's, fresh"): "401 200 404 404  404  404  404",
+    ("POST", "api.withdraw_submission", "vera's"): "401  404  404  404  404  404  404",
     ("GET",  "api.audit_pdf", "alice's"):          "401  200  404  403  403  200  200",
     ("GET",  "api.audit_pdf", "vera's"):           "401  404  404  404  404  200  200",
     ("GET",  "api.list_tasks", "-"):               "401  200  200  200  200  200  200",
@@ -211,6 +218,8 @@ BODIES = {
     ("POST", "api.create_submission"): {"data": {}},
     ("PUT", "api.put_form"): {},
     ("POST", "api.decide"): {"decision": "approve", "comment": "From the matrix."},
+    ("PATCH", "api.edit_submission"): {"data": {}},
+    ("POST", "api.submit_submission"): {"data": {}},
 }
 
 

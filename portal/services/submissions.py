@@ -311,6 +311,15 @@ def _new_submission(user: User, version: FormVersion, client_token: str | None) 
     return submission
 
 
+def refuse_unless_editable(user: User, submission: Submission) -> None:
+    """SubmissionRefused unless the user may edit it now: theirs, a draft or sent back."""
+    if not can_edit_submission(user, submission):
+        raise SubmissionRefused(
+            f"Submission {submission.reference} is {submission.status.label.lower()} "
+            "and can no longer be edited."
+        )
+
+
 def _lock_editable(user: User, submission: Submission) -> Submission:
     locked = db.session.scalars(
         select(Submission)
@@ -318,11 +327,7 @@ def _lock_editable(user: User, submission: Submission) -> Submission:
         .with_for_update(key_share=True)  # see approvals.lock
         .execution_options(populate_existing=True)
     ).one()
-    if not can_edit_submission(user, locked):
-        raise SubmissionRefused(
-            f"Submission {locked.reference} is {locked.status.label.lower()} "
-            "and can no longer be edited."
-        )
+    refuse_unless_editable(user, locked)
     return locked
 
 

@@ -6,6 +6,12 @@ after the commit. A failed attempt is tried again later, waiting longer each tim
 endpoint only ever delays its own deliveries, never a chain. Receivers check the signature:
 
     X-Baton-Signature: t=1764100000,v1=<hex HMAC-SHA256 of "1764100000.<body>" with the secret>
+
+Webhooks are a way into the network Baton runs in, so a target must be a public address: a URL
+whose host is (or resolves to) a loopback, private, link-local or otherwise non-public address,
+or that names the portal itself, is refused when saved and again at each delivery, where the
+host is resolved afresh and the connection goes to the address that was checked.
+BATON_WEBHOOK_ALLOW_PRIVATE=1 lifts the address check for development.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
+import re
 import secrets
+import socket
 import time
-import urllib.error
-import urllib.request
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -64,6 +73,14 @@ class WebhookRefused(ValueError):
     """An endpoint cannot be saved as given; the message says why."""
 
 
+class TargetRefused(WebhookRefused):
+    """Baton does not send to this URL; `reason` is the delivery log's short word for why."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 # -- endpoints (admins) -----------------------------------------------------------------------
 
 
@@ -81,11 +98,13 @@ def save_endpoint(
 ) -> WebhookEndpoint:
     """Register an endpoint, or change one; refused with a reason for a bad URL or event."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused("The URL must start with https:// (or http://) and name a host.")
-    if len(url) > 2000:
-        raise WebhookRefused("The URL can be at most 2,000 characters.")
+    target = check_target(url)
+    try:
+        addresses = _resolve(target)
+    except (OSError, UnicodeError):
+        pass  # not resolvable now: each delivery resolves it again and checks what it finds
+    else:
+        _refuse_private(addresses)
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
         raise WebhookRefused(f"There is no event called {', '.join(unknown)}.")
@@ -127,6 +146,126 @@ def deliveries_of(endpoint: WebhookEndpoint, limit: int = 100) -> list[WebhookDe
             .order_by(WebhookDelivery.id.desc())
             .limit(limit)
         )
+    )
+
+
+# -- targets ----------------------------------------------------------------------------------
+
+#: Where the delivery log says a target was refused, without trying it (nothing about its ports).
+PRIVATE_ADDRESS = "private address"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: A host name the resolver takes: labels of 1 to 63 characters (it fails on others).
+_HOST_NAME = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*")
+#: IPv6 ranges that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).
+_EMBEDS_IPV4 = [ipaddress.ip_network(net) for net in ("::/96", "64:ff9b::/96", "64:ff9b:1::/48")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery goes: the URL taken apart, checked for what a request line can carry."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+def check_target(url: str) -> Target:
+    """The URL as a target, or TargetRefused: malformed, or the portal's own address."""
+    if len(url) > 2000:
+        raise TargetRefused("The URL can be at most 2,000 characters.", "invalid URL")
+    if any(char.isspace() or unicodedata.category(char)[0] == "C" for char in url):
+        raise TargetRefused(
+            "The URL cannot contain spaces, line breaks or other control characters.",
+            "invalid URL",
+        )
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = parts = None
+    if parts is None or parts.scheme not in _DEFAULT_PORTS or not host:
+        raise TargetRefused(
+            "The URL must start with https:// (or http://) and name a host.", "invalid URL"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise TargetRefused(
+            "The URL cannot carry a user name or password: receivers check the signature.",
+            "invalid URL",
+        )
+    if not url.isascii():
+        raise TargetRefused(
+            "Write the URL in ASCII: percent-encode other characters, and an international "
+            "host name as its xn-- form.",
+            "invalid URL",
+        )
+    host = host.rstrip(".").lower()
+    if not _is_address(host) and not (len(host) <= 253 and _HOST_NAME.fullmatch(host)):
+        raise TargetRefused(f"{host!r} is not a host name or an IP address.", "invalid URL")
+    port = port or _DEFAULT_PORTS[parts.scheme]
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = Target(parts.scheme, host, port, path)
+    if _is_the_portal(target):
+        raise TargetRefused("Webhooks cannot be sent to Baton itself.", "the portal itself")
+    return target
+
+
+def _is_the_portal(target: Target) -> bool:
+    """The portal's own host (BASE_URL); with private targets allowed, only its own port, so
+    that a developer's receiver may listen on 127.0.0.1 beside it."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    base_port = base.port or _DEFAULT_PORTS.get(base.scheme)
+    if not _same_host((base.hostname or "").rstrip(".").lower(), target.host):
+        return False
+    return not _private_allowed() or target.port == base_port
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _same_host(one: str, other: str) -> bool:
+    try:
+        return ipaddress.ip_address(one) == ipaddress.ip_address(other)
+    except ValueError:
+        return one == other
+
+
+def _resolve(target: Target) -> list[str]:
+    """Every address the host resolves to now (numeric spellings such as 0x7f000001 too)."""
+    found = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(sockaddr[0] for *_, sockaddr in found))
+
+
+def is_public(address: str) -> bool:
+    """True for an address anyone on the internet could reach; an IPv6 address that carries an
+    IPv4 one (::ffff:127.0.0.1, 2002:7f00:1::, 64:ff9b::7f00:1) is judged by that one."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip.is_global and any(ip in net for net in _EMBEDS_IPV4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(str(embedded))
+    return ip.is_global and not ip.is_multicast
+
+
+def _private_allowed() -> bool:
+    return bool(current_app.config.get("BATON_WEBHOOK_ALLOW_PRIVATE"))
+
+
+def _refuse_private(addresses: list[str]) -> None:
+    if _private_allowed() or all(is_public(address) for address in addresses):
+        return
+    raise TargetRefused(
+        "Webhooks go to public addresses only: this host is (or resolves to) a loopback, "
+        "private or link-local address. For development, BATON_WEBHOOK_ALLOW_PRIVATE=1 "
+        "allows them.",
+        PRIVATE_ADDRESS,
     )
 
 
@@ -282,6 +421,8 @@ class Attempt:
 def send(delivery_id: int) -> str:
     """The deliver_webhook job: one attempt, recorded; the next one scheduled if it failed.
 
+    A target Baton does not send to (a malformed URL, a private address, the portal itself)
+    is not tried: the delivery fails at once, with the reason in its log, and is not retried.
     The delivery row stays locked while the request is made (at most TIMEOUT_SECONDS), so two
     workers handed the same job never both send it.
     """
@@ -300,20 +441,20 @@ def send(delivery_id: int) -> str:
     if not endpoint.active:
         delivery.state, delivery.last_error = DeliveryState.FAILED, "the endpoint is disabled"
         return "endpoint disabled"
-    attempt = _post(endpoint, delivery)
-    now = clock.now()
-    delivery.attempts += 1
-    delivery.last_attempt_at, delivery.last_status = now, attempt.status
-    delivery.last_error = attempt.error
-    delivery.history = [
-        *delivery.history,
-        {
-            "at": now.isoformat(),
-            "status": attempt.status,
-            "error": attempt.error,
-            "ms": attempt.milliseconds,
-        },
-    ]
+    try:
+        target = check_target(endpoint.url)
+        attempt = _post(target, endpoint, delivery)
+    except TargetRefused as refusal:
+        _record(delivery, Attempt(None, f"refused: {refusal.reason}", 0))
+        delivery.state, delivery.next_attempt_at = DeliveryState.FAILED, None
+        logger.warning(
+            "webhook delivery %s to endpoint %s not sent: refused (%s)",
+            delivery.id,
+            endpoint.id,
+            refusal.reason,
+        )
+        return f"refused: {refusal.reason}"
+    now = _record(delivery, attempt)
     if attempt.ok:
         delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
             DeliveryState.DELIVERED,
@@ -337,41 +478,84 @@ def send(delivery_id: int) -> str:
     return f"failed ({attempt.error}); next attempt at {delivery.next_attempt_at:%H:%M:%S}"
 
 
-def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Attempt:
-    body = delivery.body.encode("utf-8")
-    request = urllib.request.Request(
-        endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Baton-Event": delivery.event,
-            "X-Baton-Delivery": str(delivery.id),
-            "X-Baton-Signature": sign(endpoint.secret, delivery.body, int(time.time())),
+def _record(delivery: WebhookDelivery, attempt: Attempt) -> dt.datetime:
+    """Write an attempt into the delivery's log; returns when it was recorded."""
+    now = clock.now()
+    delivery.attempts += 1
+    delivery.last_attempt_at, delivery.last_status = now, attempt.status
+    delivery.last_error = attempt.error
+    delivery.history = [
+        *delivery.history,
+        {
+            "at": now.isoformat(),
+            "status": attempt.status,
+            "error": attempt.error,
+            "ms": attempt.milliseconds,
         },
-    )
+    ]
+    return now
+
+
+def _post(target: Target, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Attempt:
+    """POST the delivery to addresses checked just now, or TargetRefused before trying.
+
+    No redirects (a 3xx is a failure to fix, not a hop to follow) and no proxies.
+    """
     started = time.monotonic()
     try:
-        with _opener().open(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read(65536)
-            status, error = response.status, ""
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        status, error = None, f"{type(reason).__name__}: {reason}"[:500]
+        addresses = _resolve(target)
+    except (OSError, UnicodeError) as exc:
+        return Attempt(None, f"could not resolve {target.host}: {exc}"[:500], 0)
+    _refuse_private(addresses)
+    kind = _CheckedHTTPSConnection if target.scheme == "https" else _CheckedHTTPConnection
+    connection = kind(target.host, target.port, timeout=TIMEOUT_SECONDS)
+    connection.addresses = addresses
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Baton-Event": delivery.event,
+        "X-Baton-Delivery": str(delivery.id),
+        "X-Baton-Signature": sign(endpoint.secret, delivery.body, int(time.time())),
+    }
+    try:
+        connection.request("POST", target.path, delivery.body.encode("utf-8"), headers)
+        response = connection.getresponse()
+        response.read(65536)
+        status = response.status
+        error = "" if 200 <= status < 300 else f"HTTP {status} {response.reason}"
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # Any answer that is not HTTP (a reset, garbage, a TLS failure) is a failed attempt,
+        # never a crashed job: a crashed job is retried by the sweep for ever.
+        status, error = None, f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        connection.close()
     return Attempt(status, error, int((time.monotonic() - started) * 1000))
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """No redirects (a 3xx is a failure to fix, not a hop to follow) and no proxies."""
+def _connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """A connection to the first of `addresses` that answers."""
+    failure: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure
 
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
 
-    return urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the addresses checked for this attempt, never to what the host name
+    resolves to a moment later (DNS rebinding)."""
+
+    addresses: list[str] = []
+
+    def connect(self):
+        self.sock = _connect(self.addresses, self.port, self.timeout)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection, _CheckedHTTPConnection):
+    """The same with TLS: HTTPSConnection wraps the socket that connect() opened, with the
+    URL's host name for SNI and the certificate check."""
 
 
 def init_app(app) -> None:

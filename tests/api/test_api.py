@@ -46,14 +46,6 @@ def invoice_data(**overrides) -> dict:
     return data
 
 
-@pytest.fixture
-def tokens_of(org, token_for):
-    return {
-        name: token_for(getattr(org, name), f"{name}'s agent")
-        for name in ("alice", "bob", "fiona", "frank", "carol", "cora")
-    }
-
-
 def test_the_openapi_document_is_valid_openapi_3_1(api):
     validate(document("http://127.0.0.1:5000"))
     response = api.get("/openapi.json")

@@ -33,7 +33,7 @@ def test_a_person_makes_a_token_sees_it_once_and_revokes_it(page, live_server, o
 
 
 def test_an_admin_registers_a_webhook_and_sends_a_test(
-    page, live_server, org, ada, screenshot, run_jobs
+    page, live_server, org, ada, screenshot, run_jobs, private_webhook_targets
 ):
     receiver = Receiver()
     try:

@@ -177,6 +177,11 @@ SCHEMAS = {
                 "amount a decimal string, dates as YYYY-MM-DD, files as their records.",
             },
             "steps": {"type": "array", "items": _ref("Step")},
+            "draft": {
+                "type": "object",
+                "description": "Only to its submitter, and only for a request sent back for "
+                "changes: the changes saved (PATCH) but not yet resubmitted, as sent.",
+            },
             "events": {
                 "type": "array",
                 "items": _ref("Event"),
@@ -233,6 +238,17 @@ SCHEMAS = {
                 "description": "The form's fields by name. Numbers and money as JSON numbers "
                 "or decimal strings, dates as YYYY-MM-DD, booleans as true/false, line items "
                 'as a list of objects, files as {"filename", "content_base64"}.',
+            }
+        },
+        "additionalProperties": False,
+    },
+    "SubmitRequest": {
+        "type": "object",
+        "properties": {
+            "data": {
+                "type": "object",
+                "description": "Fields to change before submitting, by name, as in "
+                "SubmissionRequest; the fields not named keep their values (and files).",
             }
         },
         "additionalProperties": False,
@@ -367,6 +383,69 @@ def _paths() -> dict:
                     "200": _json(_ref("Submission"), "The submission."),
                     "401": UNAUTHORISED,
                     "404": NOT_FOUND,
+                },
+            },
+            "patch": {
+                "operationId": "editSubmission",
+                "summary": "Change a draft or a request sent back for changes",
+                "description": "The caller's own draft or sent-back request: the fields in "
+                "`data` take the values sent, the others keep theirs. The changes are kept, "
+                "valid or not, until the request is submitted (`POST .../submit`); a sent-back "
+                "request shows them under `draft` meanwhile.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("SubmissionRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Submission"), "The changes were kept."),
+                    "400": _error("Not a JSON object of the expected shape."),
+                    "401": UNAUTHORISED,
+                    "404": _error("No such submission, or not the caller's own."),
+                    "409": _error("Not a draft or sent back: in review, decided or withdrawn."),
+                    "415": _error("The body is not JSON."),
+                    "422": _error("A field the form does not have, or a file that is refused."),
+                },
+            },
+        },
+        "/submissions/{id}/submit": {
+            "parameters": [ID],
+            "post": {
+                "operationId": "submitSubmission",
+                "summary": "Submit a draft, or resubmit a request sent back for changes",
+                "description": "The caller's own draft or sent-back request, with the fields "
+                "in `data` (if any) changed first, is validated exactly as a new submission and "
+                "goes to its approval chain again from the first step (the event is "
+                "`resubmitted` for a sent-back request). Nothing changes if it is refused.",
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("SubmitRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Submission"), "Submitted: now in review."),
+                    "400": _error("Not a JSON object of the expected shape."),
+                    "401": UNAUTHORISED,
+                    "404": _error("No such submission, or not the caller's own."),
+                    "409": _error(
+                        "Not a draft or sent back (in review, decided, withdrawn), "
+                        "or the form was archived before this draft was first submitted."
+                    ),
+                    "415": _error("The body is not JSON."),
+                    "422": _error("Not valid: every fault by field path."),
+                },
+            },
+        },
+        "/submissions/{id}/withdraw": {
+            "parameters": [ID],
+            "post": {
+                "operationId": "withdrawSubmission",
+                "summary": "Withdraw a request in review or sent back for changes",
+                "description": "Only its submitter can. Open tasks close and nobody needs to "
+                "act on it any more.",
+                "responses": {
+                    "200": _json(_ref("Submission"), "Withdrawn."),
+                    "401": UNAUTHORISED,
+                    "404": _error("No such submission, or not the caller's own."),
+                    "409": _error("It is a draft, or already decided or withdrawn."),
                 },
             },
         },

@@ -35,7 +35,8 @@ def form_detail(form: Form) -> dict:
     }
 
 
-def submission(found: Submission, with_history: bool = True) -> dict:
+def submission(found: Submission, with_history: bool = True, viewer=None) -> dict:
+    """A submission; its submitter (`viewer`) also sees changes saved but not yet resubmitted."""
     body = {
         "id": found.id,
         "reference": found.reference,
@@ -54,6 +55,9 @@ def submission(found: Submission, with_history: bool = True) -> dict:
         "data": (found.draft if found.data is None else found.data) or {},
         "steps": steps(found),
     }
+    if viewer is not None and viewer.id == found.submitter_id:
+        if found.data is not None and found.draft is not None:
+            body["draft"] = found.draft
     if with_history:
         body["events"] = events(found)
     return body

@@ -135,12 +135,7 @@ def create_submission(slug: str):
     form = form_service.find_form(slug)
     if form is None or form.current_version is None:
         raise ApiError(404, f"There is no form called {slug!r}.")
-    body = _json_body()
-    data = body.get("data")
-    if not isinstance(data, dict) or set(body) - {"data"}:
-        raise ApiError(
-            400, 'Send {"data": {...}}: an object with the form\'s fields by name, nothing else.'
-        )
+    data = _data_of(_json_body())
     version = form.current_version
     draft = request.args.get("draft", "") in ("1", "true", "yes")
     raw, files = _raw_and_files(version, data, user)
@@ -166,7 +161,69 @@ def create_submission(slug: str):
 
 @bp.get("/submissions/<int:submission_id>")
 def get_submission(submission_id: int):
-    return rep.submission(_visible_submission(submission_id), with_history=True)
+    found = _visible_submission(submission_id)
+    return rep.submission(found, with_history=True, viewer=g.api_user)
+
+
+@bp.patch("/submissions/<int:submission_id>")
+def edit_submission(submission_id: int):
+    """Change a draft or a request sent back for changes: the fields sent take the values sent,
+    the others keep theirs. Kept as a draft, valid or not, until it is submitted."""
+    user = g.api_user
+    changes = _data_of(_json_body())
+    found = _own_submission(submission_id)
+    version = found.form_version
+    try:
+        submissions.refuse_unless_editable(user, found)
+        unknown = {k: [NO_SUCH_FIELD] for k in changes if not _is_field(version, k)}
+        if unknown:
+            raise ApiError(422, "The changes were not saved.", unknown)
+        raw, files = _edited_input(found, changes, user)
+        try:
+            submissions.save_draft(user, version, raw, files, found)
+        finally:
+            files.close()
+    except submissions.SubmissionRefused as refusal:
+        raise ApiError(409, str(refusal)) from None
+    db.session.commit()
+    return rep.submission(found, viewer=user)
+
+
+@bp.post("/submissions/<int:submission_id>/submit")
+def submit_submission(submission_id: int):
+    """Submit a draft, or resubmit a request sent back for changes, with the changes sent (if
+    any) applied first; validated exactly as a new submission."""
+    user = g.api_user
+    changes = _data_of(_json_body() if request.get_data() else {}, required=False)
+    found = _own_submission(submission_id)
+    try:
+        submissions.refuse_unless_editable(user, found)
+        raw, files = _edited_input(found, changes, user)
+        try:
+            saved, evaluation = submissions.submit(
+                user, found.form_version, raw, files, found, strict=True
+            )
+        finally:
+            files.close()
+        if saved is None:
+            raise ApiError(422, "The submission was not accepted.", rep.errors(evaluation))
+    except submissions.SubmissionRefused as refusal:
+        raise ApiError(409, str(refusal)) from None
+    db.session.commit()
+    return rep.submission(saved, viewer=user)
+
+
+@bp.post("/submissions/<int:submission_id>/withdraw")
+def withdraw_submission(submission_id: int):
+    """The submitter takes back a request in review or sent back for changes."""
+    user = g.api_user
+    found = _own_submission(submission_id)
+    try:
+        approvals.withdraw(user, found)
+    except approvals.DecisionRefused as refusal:
+        raise ApiError(409, str(refusal)) from None
+    db.session.commit()
+    return rep.submission(found, viewer=user)
 
 
 @bp.get("/submissions/<int:submission_id>/audit.pdf")
@@ -271,6 +328,38 @@ def _idempotency_token() -> str | None:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def _data_of(body: dict, required: bool = True) -> dict:
+    """The form's values from a body that is {"data": {...}} and nothing else."""
+    data = body.get("data", None if required else {})
+    if not isinstance(data, dict) or set(body) - {"data"}:
+        raise ApiError(
+            400, 'Send {"data": {...}}: an object with the form\'s fields by name, nothing else.'
+        )
+    return data
+
+
+def _own_submission(submission_id: int) -> Submission:
+    """The caller's own submission: only its submitter changes one; to others it is not found."""
+    found = db.session.get(Submission, submission_id)
+    if found is None or found.submitter_id != g.api_user.id:
+        raise ApiError(404, "There is no such submission, or it is not yours to change.")
+    return found
+
+
+def _edited_input(found: Submission, changes: dict, user):
+    """The submission's current values with `changes` over them, and its files: a file field
+    not named in `changes` keeps the files it has."""
+    version = found.form_version
+    current, kept_files = submissions.draft_input(version, found, user)
+    kept = {
+        name: [token for _, token in items]
+        for name, items in kept_files.items()
+        if name not in changes
+    }
+    raw, files = _raw_and_files(version, changes, user, kept)
+    return {**current, **raw}, files
+
+
 def _visible_submission(submission_id: int) -> Submission:
     found = db.session.get(Submission, submission_id)
     if found is None or not access.can_view_submission(g.api_user, found):
@@ -284,10 +373,11 @@ def _closed_reason(task: Task) -> str:
     return f"This task is closed: {task.closed_reason or 'it is no longer needed'}."
 
 
-def _raw_and_files(version: FormVersion, data: dict, user):
+def _raw_and_files(version: FormVersion, data: dict, user, kept: dict | None = None):
     """JSON data -> the raw input and the files, as the web form gives them to the services.
 
-    A file field takes {"filename", "content_base64"} (a list of them for several files).
+    A file field takes {"filename", "content_base64"} (a list of them for several files);
+    `kept` holds keep tokens of files already attached, by field.
     """
     spec = version.spec
     raw = dict(data)
@@ -308,7 +398,7 @@ def _raw_and_files(version: FormVersion, data: dict, user):
                 posted[field.name].append(storage)
     if faults:
         raise ApiError(422, "The submission was not accepted.", faults)
-    files = submissions.read_files(spec, user, posted, {})
+    files = submissions.read_files(spec, user, posted, kept or {})
     return raw, files
 
 
