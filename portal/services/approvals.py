@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
 from sqlalchemy import func, select
 
 from portal import audit, clock
@@ -176,7 +175,7 @@ def start_chain(submission_id: int) -> bool:
     if number >= submission.submit_count:
         return False
     chain, rows = _load(submission, number)
-    transition = engine.start(spec, chain, _values(submission), _today())
+    transition = engine.start(spec, chain, _values(submission), clock.local_today())
     if transition.chain is chain:
         return False
     actor = audit.Actor(system="start_chain job", channel="worker")
@@ -221,7 +220,7 @@ def decide(
         meaning = step_spec.meaning(decision)
     chain, rows = _load(submission)
     transition = engine.decide(
-        spec, chain, task.key, decision, comment, _values(submission), _today()
+        spec, chain, task.key, decision, comment, _values(submission), clock.local_today()
     )
     actor_info = audit.Actor(actor, channel=channel)
     _apply(
@@ -355,7 +354,9 @@ def time_out_step(submission: Submission, step: str, action: str, rule: str) -> 
     """A step ran out of time: approve, reject or skip it as the system."""
     spec = submission.form_version.spec.approval
     chain, rows = _load(submission)
-    transition = engine.time_out(spec, chain, step, action, rule, _values(submission), _today())
+    transition = engine.time_out(
+        spec, chain, step, action, rule, _values(submission), clock.local_today()
+    )
     if transition.chain is chain:
         return "nothing to do: the step was already decided"
     _apply(submission, spec, transition, audit.Actor(system=rule, channel="worker"), rows=rows)
@@ -658,7 +659,7 @@ def _resolve_step(context: _Context, number: int, step: StepSpec) -> list[int]:
 
 def _delegate(context: _Context, people: list[int]) -> list[engine.Ask]:
     """Send each absent person's task to their delegate, who acts on their behalf."""
-    today = _today()
+    today = clock.local_today()
     asks = []
     for user_id in people:
         user = db.session.get(User, user_id)
@@ -770,10 +771,6 @@ def _pick(assignee: AssigneeSpec, members: list[User]) -> list[int]:
 
 def _values(submission: Submission) -> dict:
     return value_rules.decode(submission.form_version.spec, submission.data or {})
-
-
-def _today():
-    return clock.today(current_app.config["BATON_TIMEZONE"])
 
 
 def _password_matches(user: User, password: str) -> bool:

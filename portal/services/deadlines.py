@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -33,7 +32,7 @@ logger = logging.getLogger(__name__)
 def calendar() -> sla.Calendar:
     """The business calendar: weekdays in the portal's time zone, minus BATON_HOLIDAYS."""
     return sla.Calendar(
-        zone=current_app.config["BATON_TIMEZONE"],
+        zone=clock.local_zone_name(),
         holidays=frozenset(current_app.config.get("BATON_HOLIDAYS", ())),
     )
 
@@ -278,7 +277,7 @@ def _time_out(submission: Submission, task: Task, step: StepSpec) -> str:
 def digest_due(now: dt.datetime | None = None) -> list[int]:
     """Users who want a daily digest, have open tasks, and have not had today's yet."""
     now = now or clock.now()
-    zone = ZoneInfo(current_app.config["BATON_TIMEZONE"])
+    zone = clock.local_zone()
     local = now.astimezone(zone)
     if local.hour < current_app.config.get("BATON_DIGEST_HOUR", 8):
         return []

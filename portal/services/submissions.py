@@ -97,7 +97,7 @@ def evaluate(spec: FormSpec, raw: dict, files: Files, strict: bool = False) -> E
     merged = dict(raw)
     for name, items in files.raw.items():
         merged[name] = items if spec.field(name).multiple else (items[0] if items else None)
-    today = clock.today(current_app.config["BATON_TIMEZONE"])
+    today = clock.local_today()
     evaluation = values.evaluate(spec, merged, today, strict=strict)
     for name, faults in files.faults.items():
         for message in faults:
