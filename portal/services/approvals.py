@@ -3,6 +3,8 @@
 Every public function locks the submission row first, rebuilds the chain from its rows, asks
 portal.domain.chain what happens, and writes the outcome (step and task rows, the submission's
 status, one audit event per change, emails through the outbox) in the caller's transaction.
+What each kind of action writes is one small function, listed in HANDLERS; who is asked for a
+step is decided by portal.domain.routing from what `_find` looks up.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Deadlines on tasks, and the timers that chase them: reminders, escalations, timeouts.
 
 When a task opens, portal.domain.sla plans its moments; its escalation, its timeout and its
-first reminder become Timer rows, scheduled in RQ for their time after the commit, and each
-reminder that fires writes the next one (a task decided in a day never has its other reminders
-written at all). The every-minute sweep also looks for timers that are due
-and have not fired, so a Redis flush or a lost job delays a timer by about a minute (a job
-stuck on a worker that died is handed over again once the outbox lease has passed). Firing
-locks the submission and the timer, and does nothing if the timer already fired or the task is
-no longer open; the work and `fired_at` commit together, so a timer fires once.
+first reminder become Timer rows (portal.services.timers writes them), scheduled in RQ for their
+time after the commit, and each reminder that fires writes the next one (a task decided in a
+day never has its other reminders written at all). The every-minute sweep also looks for timers
+that are due and have not fired, so a Redis flush or a lost job delays a timer by about a
+minute (a job stuck on a worker that died is handed over again once the outbox lease has
+passed). Firing locks the submission and the timer, and does nothing if the timer already fired
+or the task is no longer open; the work and `fired_at` commit together, so a timer fires once.
 """
 
 from __future__ import annotations
