@@ -1,4 +1,8 @@
-"""The only clock: every 'now' in Baton comes from here, so tests move time instead of sleeping."""
+"""The only clock: every 'now' in Baton comes from here, so tests move time instead of sleeping.
+
+The portal's time zone (BATON_TIMEZONE) is read here and nowhere else: `local_zone` takes it
+from the running app, so several apps in one process (as the tests make) each keep their own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 _source: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
 
@@ -15,8 +21,23 @@ def now() -> dt.datetime:
     return _source()
 
 
-def today(zone: str | ZoneInfo = "UTC") -> dt.date:
-    """Today's date in `zone` (the portal's time zone, for form rules such as `max: today`)."""
+def local_zone_name() -> str:
+    """The portal's time zone by name: the running app's BATON_TIMEZONE (checked at startup)."""
+    return current_app.config["BATON_TIMEZONE"]
+
+
+def local_zone() -> ZoneInfo:
+    """The portal's time zone."""
+    return ZoneInfo(local_zone_name())
+
+
+def local_today() -> dt.date:
+    """Today's date in the portal's time zone (for form rules such as `max: today`)."""
+    return today(local_zone())
+
+
+def today(zone: str | ZoneInfo) -> dt.date:
+    """Today's date in `zone`; the portal's own day is `local_today()`."""
     return now().astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date()
 
 

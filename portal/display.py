@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import Flask
 
+from portal import clock
 from portal.domain.filetype import FILE_KINDS
 from portal.domain.filetype import describe as describe_kinds
 from portal.domain.schema import FieldKind, FieldSpec, FormSpec, currency_places
@@ -59,7 +59,7 @@ def local_time(value: dt.datetime | None, with_zone: bool = True) -> str:
     """A UTC time shown in the portal's time zone: '25 Nov 2026, 14:03 CET'."""
     if value is None:
         return ""
-    zone = ZoneInfo(current_app.config["BATON_TIMEZONE"])
+    zone = clock.local_zone()
     local = value.astimezone(zone)
     text = f"{local.day} {local:%b %Y, %H:%M}"
     return f"{text} {local.tzname()}" if with_zone else text

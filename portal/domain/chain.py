@@ -15,7 +15,8 @@ The rules:
 - A rejection ends the chain as rejected. Request changes sends it back to the submitter; when
   they resubmit, the chain restarts from the first step or resumes at the step that asked,
   as the form says.
-- The submitter is never an assignee and can never decide (segregation of duties).
+- The submitter is never an assignee and can never decide (segregation of duties): see
+  portal.domain.routing, which also says who is asked.
 - Only open tasks of a running chain can be decided; everything else is refused, so a decision
   repeated (a double click, a retried job) changes nothing.
 - A task can be reassigned (escalation, a delegate taking over, an admin): the new task stands
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from portal.domain.expressions import Expression, is_true
+from portal.domain.routing import Ask, may_decide
 from portal.domain.sla import Timing
 
 
@@ -184,14 +186,6 @@ class Task:
     @property
     def seat(self) -> str:
         return self.slot or self.key
-
-
-@dataclass(frozen=True)
-class Ask:
-    """Someone to ask: the person, and whom they act for when they stand in for someone."""
-
-    user: int
-    on_behalf_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -392,7 +386,7 @@ def assignees_found(
     people: dict[int, Ask] = {}
     for ask in asks:
         ask = ask if isinstance(ask, Ask) else Ask(ask)
-        if ask.user != chain.submitter and ask.user not in people:
+        if may_decide(ask.user, chain.submitter) and ask.user not in people:
             people[ask.user] = ask
     if not people:
         return _block(chain, step_name, "nobody could be found to decide this step")
@@ -424,7 +418,7 @@ def reassign(chain: Chain, task_key: str, user: int, *, keep: bool, reason: str)
     task = chain.task(task_key)
     if chain.state != ChainState.IN_REVIEW or task is None or task.state != TaskState.OPEN:
         raise DecisionRefused("Only an open task of a request in review can be reassigned.")
-    if user == chain.submitter:
+    if not may_decide(user, chain.submitter):
         raise DecisionRefused("The person who submitted the request cannot decide it.")
     if user == task.assignee:
         raise DecisionRefused("The task is already with that person.")
@@ -505,7 +499,7 @@ def decide(
     task = chain.task(task_key)
     if task is None:
         raise DecisionRefused("This task is not part of the request as it stands now.")
-    if task.assignee == chain.submitter:
+    if not may_decide(task.assignee, chain.submitter):
         raise DecisionRefused("You cannot decide on your own request.")
     if chain.state != ChainState.IN_REVIEW:
         raise DecisionRefused(f"This request is no longer in review; it is {_words(chain.state)}.")

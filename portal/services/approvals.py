@@ -3,6 +3,8 @@
 Every public function locks the submission row first, rebuilds the chain from its rows, asks
 portal.domain.chain what happens, and writes the outcome (step and task rows, the submission's
 status, one audit event per change, emails through the outbox) in the caller's transaction.
+What each kind of action writes is one small function, listed in HANDLERS; who is asked for a
+step is decided by portal.domain.routing from what `_find` looks up.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal import audit, clock, limits
 from portal.domain import chain as engine
-from portal.domain import paging
+from portal.domain import paging, routing
 from portal.domain import values as value_rules
 from portal.domain.chain import (
     AssigneeSpec,
@@ -33,18 +37,41 @@ from portal.domain.chain import (
 from portal.extensions import db, insert_unless_present
 from portal.models import (
     ApprovalStep,
-    Group,
     GroupCursor,
     Submission,
     SubmissionStatus,
     Task,
     User,
 )
-from portal.services import deadlines, notifications, users
+from portal.services import chain_rows, notifications, timers, users
+from portal.services.chain_rows import Rows, load, lock, open_tasks_for
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DecisionRefused", "StaleDecision", "decide", "start_chain", "withdraw"]
+#: What the rest of Baton uses. `load`, `lock` and `open_tasks_for` live in chain_rows (deadlines
+#: and notifications need them too) and are part of this module's API as well.
+__all__ = [
+    "HANDLERS",
+    "DecisionRefused",
+    "Extras",
+    "RoundView",
+    "StaleDecision",
+    "StepView",
+    "data_hash",
+    "decide",
+    "hand_over",
+    "load",
+    "lock",
+    "open_task_count",
+    "open_tasks_for",
+    "open_tasks_page",
+    "reassign",
+    "reassign_task",
+    "rounds",
+    "start_chain",
+    "time_out_step",
+    "withdraw",
+]
 
 
 class StaleDecision(Exception):
@@ -57,104 +84,6 @@ def data_hash(data: dict, submit_count: int) -> str:
         {"data": data, "submission": submit_count}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-# -- reading the chain back from its rows -----------------------------------------------------
-
-
-def lock(submission_id: int) -> Submission | None:
-    """The submission, locked until the transaction ends (concurrent deciders queue up here).
-
-    FOR NO KEY UPDATE, not FOR UPDATE: deciders still queue up behind each other, but another
-    transaction may meanwhile insert rows that refer to the submission (an audit event, an
-    email) without waiting. With FOR UPDATE, a job holding the request's audit chain while its
-    event's foreign-key check waited for this lock, and this transaction then waiting for that
-    audit chain, was a deadlock (found by bench/chaos.py)."""
-    return db.session.scalars(
-        select(Submission)
-        .where(Submission.id == submission_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).first()
-
-
-def current_round(submission: Submission) -> int:
-    return db.session.scalar(
-        select(func.coalesce(func.max(ApprovalStep.round), 0)).where(
-            ApprovalStep.submission_id == submission.id
-        )
-    )
-
-
-@dataclass
-class _Rows:
-    """The current round's step and task rows as `load` read them (under the submission's
-    lock), kept so that applying a transition finds them without asking the database again."""
-
-    round: int
-    steps: dict[str, ApprovalStep]
-    tasks: dict[str, Task]
-
-
-def load(submission: Submission) -> engine.Chain:
-    """The chain as its rows say it stands (the current round only)."""
-    return _load(submission)[0]
-
-
-def _load(submission: Submission, number: int | None = None) -> tuple[engine.Chain, _Rows]:
-    """The chain and the rows it was read from; `number` is the current round, if known."""
-    number = current_round(submission) if number is None else number
-    if number == 0:
-        return engine.Chain(submitter=submission.submitter_id), _Rows(0, {}, {})
-    step_rows = _step_rows(submission, number)
-    task_rows = _task_rows(submission, number)
-    rows = _Rows(number, {row.name: row for row in step_rows}, {row.key: row for row in task_rows})
-    steps = tuple(engine.Step(row.name, row.state, row.reason) for row in step_rows)
-    tasks = tuple(
-        engine.Task(
-            row.key,
-            row.step,
-            row.assignee_id,
-            row.state,
-            on_behalf_of=row.on_behalf_of_id,
-            slot=row.slot,
-        )
-        for row in task_rows
-    )
-    # A withdrawal after the last step asked for changes leaves no step to mark cancelled;
-    # the submission's status says it.
-    withdrawn = submission.status == SubmissionStatus.WITHDRAWN
-    chain = engine.Chain(
-        submitter=submission.submitter_id,
-        state=engine.ChainState.WITHDRAWN if withdrawn else engine.state_of(steps),
-        round=number,
-        steps=steps,
-        tasks=tasks,
-        sent_back_by=engine.sent_back_by(steps),
-    )
-    return chain, rows
-
-
-def _step_rows(submission: Submission, number: int) -> list[ApprovalStep]:
-    return list(
-        db.session.scalars(
-            select(ApprovalStep)
-            .where(ApprovalStep.submission_id == submission.id, ApprovalStep.round == number)
-            .order_by(ApprovalStep.position)
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
-def _task_rows(submission: Submission, number: int) -> list[Task]:
-    return list(
-        db.session.scalars(
-            select(Task)
-            .where(Task.submission_id == submission.id, Task.round == number)
-            .order_by(Task.id)
-            .execution_options(populate_existing=True)
-        )
-    )
 
 
 # -- use cases --------------------------------------------------------------------------------
@@ -172,11 +101,11 @@ def start_chain(submission_id: int) -> bool:
     spec = submission.form_version.spec.approval
     if spec is None:
         return _approve_without_chain(submission)
-    number = current_round(submission)
+    number = chain_rows.current_round(submission)
     if number >= submission.submit_count:
         return False
-    chain, rows = _load(submission, number)
-    transition = engine.start(spec, chain, _values(submission), _today())
+    chain, rows = chain_rows.read(submission, number)
+    transition = engine.start(spec, chain, _values(submission), clock.local_today())
     if transition.chain is chain:
         return False
     actor = audit.Actor(system="start_chain job", channel="worker")
@@ -222,9 +151,9 @@ def decide(
                 "Your password did not match. This step needs it as your electronic signature."
             )
         meaning = step_spec.meaning(decision)
-    chain, rows = _load(submission)
+    chain, rows = chain_rows.read(submission)
     transition = engine.decide(
-        spec, chain, task.key, decision, comment, _values(submission), _today()
+        spec, chain, task.key, decision, comment, _values(submission), clock.local_today()
     )
     actor_info = audit.Actor(actor, channel=channel)
     _apply(
@@ -232,11 +161,7 @@ def decide(
         spec,
         transition,
         actor_info,
-        decision_extra={
-            "signature_meaning": meaning,
-            "meaning": step_spec.meaning(decision),
-            "channel": channel,
-        },
+        Extras(channel=channel, meaning=step_spec.meaning(decision), signature_meaning=meaning),
         rows=rows,
     )
     return task
@@ -252,7 +177,7 @@ def withdraw(actor: User, submission: Submission) -> None:
             f"A request that is {submission.status.label.lower()} cannot be withdrawn."
         )
     spec = submission.form_version.spec.approval
-    chain, rows = _load(submission)
+    chain, rows = chain_rows.read(submission)
     if spec is None or chain.round == 0 or chain.is_final:
         # Not started yet (or no chain): the start job will find it withdrawn and stop.
         _set_status(submission, SubmissionStatus.WITHDRAWN)
@@ -278,10 +203,10 @@ def reassign_task(
 ) -> list[Task]:
     """Give `task`'s decision to `user` as well (keep) or instead; the submission is locked."""
     spec = submission.form_version.spec.approval
-    chain, rows = _load(submission)
+    chain, rows = chain_rows.read(submission)
     transition = engine.reassign(chain, task.key, user.id, keep=keep, reason=reason)
     before = set(db.session.scalars(select(Task.id).where(Task.submission_id == submission.id)))
-    _apply(submission, spec, transition, actor, decision_extra={"origin": origin}, rows=rows)
+    _apply(submission, spec, transition, actor, Extras(origin=origin), rows=rows)
     return list(
         db.session.scalars(
             select(Task).where(Task.submission_id == submission.id, Task.id.not_in(before))
@@ -337,7 +262,7 @@ def hand_over(user: User) -> list[Task]:
     moved = []
     for task in open_tasks_for(user):
         submission = lock(task.submission_id)
-        if submission.submitter_id == delegate.id:
+        if not routing.may_decide(delegate.id, submission.submitter_id):
             continue  # the delegate cannot decide their own request; the task stays
         try:
             moved += reassign_task(
@@ -357,33 +282,59 @@ def hand_over(user: User) -> list[Task]:
 def time_out_step(submission: Submission, step: str, action: str, rule: str) -> str:
     """A step ran out of time: approve, reject or skip it as the system."""
     spec = submission.form_version.spec.approval
-    chain, rows = _load(submission)
-    transition = engine.time_out(spec, chain, step, action, rule, _values(submission), _today())
+    chain, rows = chain_rows.read(submission)
+    transition = engine.time_out(
+        spec, chain, step, action, rule, _values(submission), clock.local_today()
+    )
     if transition.chain is chain:
         return "nothing to do: the step was already decided"
     _apply(submission, spec, transition, audit.Actor(system=rule, channel="worker"), rows=rows)
     return f"step {step} timed out: {action}"
 
 
-# -- applying a transition --------------------------------------------------------------------
+# -- applying a transition: what each engine action writes ----------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
+class Extras:
+    """What the use case knows about its decision that the engine's actions do not say."""
+
+    #: Why a task opens, if not plain asking: reassigned, delegated or escalated.
+    origin: str = ""
+    #: Where the decision was taken (web, email, api); the actor's channel otherwise.
+    channel: str | None = None
+    #: What the decision means on its step: "Approved as Finance".
+    meaning: str | None = None
+    #: The same words, when the approver signed them with their password.
+    signature_meaning: str | None = None
+
+
+@dataclass(frozen=True)
 class _Context:
+    """What every handler is given besides the chain and its action."""
+
     submission: Submission
     spec: ChainSpec
     actor: audit.Actor
-    decision_extra: dict
-    #: The current round's rows, as read by `_load` and as this transition adds to them.
-    rows: _Rows
+    extras: Extras
+    #: The current round's rows, as read under the lock and as this transition adds to them.
+    rows: Rows
+
+    def record(self, action: str, details: dict, actor: audit.Actor | None = None) -> None:
+        """One audit event on the request's chain, by the transition's actor unless named."""
+        audit.record(
+            audit.submission_chain(self.submission.id),
+            action,
+            actor or self.actor,
+            details,
+            submission_id=self.submission.id,
+        )
 
     def step_row(self, number: int, name: str) -> ApprovalStep:
-        row = self.rows.steps.get(name) if number == self.rows.round else None
-        return row if row is not None else _step_row(self.submission, number, name)
+        return self.rows.step(self.submission, number, name)
 
     def task_row(self, key: str) -> Task:
-        row = self.rows.tasks.get(key)
-        return row if row is not None else _task_row(self.submission, key)
+        return self.rows.task(self.submission, key)
 
     def update_step(self, number: int, name: str, state, reason: str, now) -> None:
         row = self.step_row(number, name)
@@ -398,164 +349,188 @@ def _apply(
     spec: ChainSpec,
     transition: engine.Transition,
     actor: audit.Actor,
-    decision_extra: dict | None = None,
-    rows: _Rows | None = None,
+    extras: Extras = Extras(),
+    rows: Rows | None = None,
 ) -> None:
+    """Write `transition`'s actions in order; a step that needs people asks them here."""
     if rows is None:
-        rows = _load(submission)[1]
-    context = _Context(submission, spec, actor, decision_extra or {}, rows)
+        rows = chain_rows.read(submission)[1]
+    context = _Context(submission, spec, actor, extras, rows)
     pending = list(transition.actions)
     chain = transition.chain
     while pending:
         action = pending.pop(0)
+        HANDLERS[type(action)](context, chain, action)
         if isinstance(action, engine.AssigneesNeeded):
-            _persist(context, chain, action)
-            found = _delegate(context, _resolve_step(context, chain.round, spec.step(action.step)))
-            follow = engine.assignees_found(spec, chain, action.step, found)
+            asks = _ask(context, chain.round, spec.step(action.step))
+            follow = engine.assignees_found(spec, chain, action.step, asks)
             chain = follow.chain
             pending = list(follow.actions) + pending
-            continue
-        _persist(context, chain, action)
     db.session.flush()
 
 
-def _persist(context: _Context, chain: engine.Chain, action) -> None:
-    submission, actor = context.submission, context.actor
+def _round_started(context: _Context, chain: engine.Chain, action: engine.RoundStarted) -> None:
     now = clock.now()
-    record = _recorder(submission, actor)
-    if isinstance(action, engine.RoundStarted):
-        context.rows = _Rows(action.round, {}, {})
-        for position, (step_spec, step) in enumerate(
-            zip(context.spec.steps, chain.steps, strict=True)
-        ):
-            row = ApprovalStep(
-                submission_id=submission.id,
-                round=action.round,
-                position=position,
-                name=step_spec.name,
-                title=step_spec.title,
-                state=step.state,
-                reason=step.reason,
-                finished_at=now if step.state in engine.DONE_STEPS else None,
-            )
-            db.session.add(row)
-            context.rows.steps[row.name] = row
-        db.session.flush()
-        record("round_started", {"round": action.round, "resumed_at": action.resumed_at})
-    elif isinstance(action, engine.StepSkipped):
-        context.update_step(chain.round, action.step, StepState.SKIPPED, action.reason, now)
-        record("step_skipped", {"step": action.step, "reason": action.reason})
-    elif isinstance(action, engine.StepAutoApproved):
-        reason = f"approved by rule “{action.rule}”"
-        context.update_step(chain.round, action.step, StepState.APPROVED, reason, now)
-        record(
-            "step_auto_approved",
-            {"step": action.step, "rule": action.rule},
-            actor=audit.Actor(system=f"auto_approve_if: {action.rule}", channel=actor.channel),
+    rows = context.rows
+    rows.round, rows.steps, rows.tasks = action.round, {}, {}
+    for position, (step_spec, step) in enumerate(zip(context.spec.steps, chain.steps, strict=True)):
+        row = ApprovalStep(
+            submission_id=context.submission.id,
+            round=action.round,
+            position=position,
+            name=step_spec.name,
+            title=step_spec.title,
+            state=step.state,
+            reason=step.reason,
+            finished_at=now if step.state in engine.DONE_STEPS else None,
         )
-    elif isinstance(action, engine.AssigneesNeeded):
-        row = context.step_row(chain.round, action.step)
-        row.state, row.started_at = StepState.ACTIVE, now
-        record("step_started", {"step": action.step})
-    elif isinstance(action, engine.StepBlocked):
-        row = context.step_row(chain.round, action.step)
-        row.state, row.reason = StepState.BLOCKED, action.reason
-        record("step_blocked", {"step": action.step, "reason": action.reason})
-        logger.warning(
-            "submission %s: step %s is blocked: %s", submission.id, action.step, action.reason
-        )
-    elif isinstance(action, engine.TaskOpened):
-        origin = context.decision_extra.get("origin", "")
-        if not origin and action.task.on_behalf_of:
-            origin = "delegated"
-        task = Task(
-            submission_id=submission.id,
-            key=action.task.key,
-            round=chain.round,
-            step=action.task.step,
-            assignee_id=action.task.assignee,
-            on_behalf_of_id=action.task.on_behalf_of,
-            slot=action.task.slot,
-            origin=origin,
-            state=TaskState.OPEN,
-            created_at=now,
-        )
-        db.session.add(task)
-        # Its deadline and timers before its first flush: the task is written with its due
-        # time, not written and then updated.
-        deadlines.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
-        db.session.flush()
-        if chain.round == context.rows.round:
-            context.rows.tasks[task.key] = task
-        assignee = db.session.get(User, action.task.assignee)
-        details = {"step": action.task.step, "task": task.id, "assignee": assignee.email}
-        if task.on_behalf_of_id:
-            details["on_behalf_of"] = db.session.get(User, task.on_behalf_of_id).email
-        if origin:
-            details["origin"] = origin
-        record("task_opened", details)
-        notifications.task_assigned(submission, task, assignee, urgent=origin == "escalated")
-    elif isinstance(action, engine.TaskDecided):
-        task = context.task_row(action.task.key)
-        extra = context.decision_extra
-        task.state = action.task.state
-        task.decision = action.decision
-        task.comment = action.comment
-        task.decided_at = now
-        task.channel = extra.get("channel") or actor.channel
-        task.signature_meaning = extra.get("signature_meaning")
-        details = {
-            "step": task.step,
-            "task": task.id,
-            "decision": action.decision.value,
-            "comment": action.comment,
-        }
-        if extra.get("meaning"):
-            details["meaning"] = extra["meaning"]
-        if task.signature_meaning:
-            details["signature_meaning"] = task.signature_meaning
-        if task.on_behalf_of_id:
-            details["on_behalf_of"] = task.on_behalf_of.email
-        record("task_decided", details)
-        deadlines.cancel(task, "decided")
-    elif isinstance(action, engine.TaskCancelled):
-        task = context.task_row(action.task.key)
-        task.state, task.closed_reason = TaskState.CANCELLED, action.reason
-        record("task_cancelled", {"step": task.step, "task": task.id, "reason": action.reason})
-        deadlines.cancel(task, action.reason)
-    elif isinstance(action, engine.StepTimedOut):
-        context.step_row(chain.round, action.step).reason = f"timed out: {action.rule}"
-        record(
-            "step_timed_out",
-            {"step": action.step, "action": action.action, "rule": action.rule},
-            actor=audit.Actor(system=action.rule, channel=actor.channel),
-        )
-    elif isinstance(action, engine.StepFinished):
-        context.update_step(chain.round, action.step, action.state, "", now)
-        record("step_finished", {"step": action.step, "outcome": action.state.value})
-    elif isinstance(action, engine.ChainFinished):
-        status = SubmissionStatus(action.state.value)
-        if action.state == engine.ChainState.WITHDRAWN:
-            for step_row in _step_rows(submission, chain.round):
-                if step_row.state in (StepState.WAITING, StepState.ACTIVE, StepState.BLOCKED):
-                    step_row.state, step_row.finished_at = StepState.CANCELLED, now
-        _set_status(submission, status)
-        record(status.value, {"round": chain.round})
-        if action.state != engine.ChainState.WITHDRAWN:
-            notifications.outcome(submission, status, _last_comment(context, chain.round))
+        db.session.add(row)
+        rows.steps[row.name] = row
+    db.session.flush()
+    context.record("round_started", {"round": action.round, "resumed_at": action.resumed_at})
 
 
-def _recorder(submission: Submission, actor: audit.Actor):
-    def record(action: str, details: dict, actor: audit.Actor = actor) -> None:
-        audit.record(
-            audit.submission_chain(submission.id),
-            action,
-            actor,
-            details,
-            submission_id=submission.id,
-        )
+def _step_skipped(context: _Context, chain: engine.Chain, action: engine.StepSkipped) -> None:
+    context.update_step(chain.round, action.step, StepState.SKIPPED, action.reason, clock.now())
+    context.record("step_skipped", {"step": action.step, "reason": action.reason})
 
-    return record
+
+def _step_auto_approved(
+    context: _Context, chain: engine.Chain, action: engine.StepAutoApproved
+) -> None:
+    reason = f"approved by rule “{action.rule}”"
+    context.update_step(chain.round, action.step, StepState.APPROVED, reason, clock.now())
+    context.record(
+        "step_auto_approved",
+        {"step": action.step, "rule": action.rule},
+        actor=audit.Actor(system=f"auto_approve_if: {action.rule}", channel=context.actor.channel),
+    )
+
+
+def _step_started(context: _Context, chain: engine.Chain, action: engine.AssigneesNeeded) -> None:
+    row = context.step_row(chain.round, action.step)
+    row.state, row.started_at = StepState.ACTIVE, clock.now()
+    context.record("step_started", {"step": action.step})
+
+
+def _step_blocked(context: _Context, chain: engine.Chain, action: engine.StepBlocked) -> None:
+    row = context.step_row(chain.round, action.step)
+    row.state, row.reason = StepState.BLOCKED, action.reason
+    context.record("step_blocked", {"step": action.step, "reason": action.reason})
+    logger.warning(
+        "submission %s: step %s is blocked: %s", context.submission.id, action.step, action.reason
+    )
+
+
+def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpened) -> None:
+    submission = context.submission
+    origin = context.extras.origin
+    if not origin and action.task.on_behalf_of:
+        origin = "delegated"
+    task = Task(
+        submission_id=submission.id,
+        key=action.task.key,
+        round=chain.round,
+        step=action.task.step,
+        assignee_id=action.task.assignee,
+        on_behalf_of_id=action.task.on_behalf_of,
+        slot=action.task.slot,
+        origin=origin,
+        state=TaskState.OPEN,
+        created_at=clock.now(),
+    )
+    db.session.add(task)
+    # Its deadline and timers before its first flush: the task is written with its due
+    # time, not written and then updated.
+    timers.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
+    db.session.flush()
+    if chain.round == context.rows.round:
+        context.rows.tasks[task.key] = task
+    assignee = db.session.get(User, action.task.assignee)
+    details = {"step": action.task.step, "task": task.id, "assignee": assignee.email}
+    if task.on_behalf_of_id:
+        details["on_behalf_of"] = db.session.get(User, task.on_behalf_of_id).email
+    if origin:
+        details["origin"] = origin
+    context.record("task_opened", details)
+    notifications.task_assigned(submission, task, assignee, urgent=origin == "escalated")
+
+
+def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDecided) -> None:
+    task = context.task_row(action.task.key)
+    extras = context.extras
+    task.state = action.task.state
+    task.decision = action.decision
+    task.comment = action.comment
+    task.decided_at = clock.now()
+    task.channel = extras.channel or context.actor.channel
+    task.signature_meaning = extras.signature_meaning
+    details = {
+        "step": task.step,
+        "task": task.id,
+        "decision": action.decision.value,
+        "comment": action.comment,
+    }
+    if extras.meaning:
+        details["meaning"] = extras.meaning
+    if task.signature_meaning:
+        details["signature_meaning"] = task.signature_meaning
+    if task.on_behalf_of_id:
+        details["on_behalf_of"] = task.on_behalf_of.email
+    context.record("task_decided", details)
+    timers.cancel(task, "decided")
+
+
+def _task_cancelled(context: _Context, chain: engine.Chain, action: engine.TaskCancelled) -> None:
+    task = context.task_row(action.task.key)
+    task.state, task.closed_reason = TaskState.CANCELLED, action.reason
+    context.record("task_cancelled", {"step": task.step, "task": task.id, "reason": action.reason})
+    timers.cancel(task, action.reason)
+
+
+def _step_timed_out(context: _Context, chain: engine.Chain, action: engine.StepTimedOut) -> None:
+    context.step_row(chain.round, action.step).reason = f"timed out: {action.rule}"
+    context.record(
+        "step_timed_out",
+        {"step": action.step, "action": action.action, "rule": action.rule},
+        actor=audit.Actor(system=action.rule, channel=context.actor.channel),
+    )
+
+
+def _step_finished(context: _Context, chain: engine.Chain, action: engine.StepFinished) -> None:
+    context.update_step(chain.round, action.step, action.state, "", clock.now())
+    context.record("step_finished", {"step": action.step, "outcome": action.state.value})
+
+
+def _chain_finished(context: _Context, chain: engine.Chain, action: engine.ChainFinished) -> None:
+    submission = context.submission
+    status = SubmissionStatus(action.state.value)
+    if action.state == engine.ChainState.WITHDRAWN:
+        now = clock.now()
+        for step_row in chain_rows.step_rows(submission, chain.round):
+            if step_row.state in (StepState.WAITING, StepState.ACTIVE, StepState.BLOCKED):
+                step_row.state, step_row.finished_at = StepState.CANCELLED, now
+    _set_status(submission, status)
+    context.record(status.value, {"round": chain.round})
+    if action.state != engine.ChainState.WITHDRAWN:
+        notifications.outcome(submission, status, _last_comment(context, chain.round))
+
+
+#: What each kind of engine action writes: rows, its audit event, emails and timers. A
+#: transition's actions are written in order, each by its handler, in the caller's transaction.
+HANDLERS: dict[type, Callable[[_Context, engine.Chain, Any], None]] = {
+    engine.RoundStarted: _round_started,
+    engine.StepSkipped: _step_skipped,
+    engine.StepAutoApproved: _step_auto_approved,
+    engine.AssigneesNeeded: _step_started,
+    engine.StepBlocked: _step_blocked,
+    engine.TaskOpened: _task_opened,
+    engine.TaskDecided: _task_decided,
+    engine.TaskCancelled: _task_cancelled,
+    engine.StepTimedOut: _step_timed_out,
+    engine.StepFinished: _step_finished,
+    engine.ChainFinished: _chain_finished,
+}
 
 
 def _set_status(submission: Submission, status: SubmissionStatus) -> None:
@@ -565,27 +540,11 @@ def _set_status(submission: Submission, status: SubmissionStatus) -> None:
     submission.finished_at = now if status.is_final else None
 
 
-def _step_row(submission: Submission, number: int, name: str) -> ApprovalStep:
-    return db.session.scalars(
-        select(ApprovalStep).where(
-            ApprovalStep.submission_id == submission.id,
-            ApprovalStep.round == number,
-            ApprovalStep.name == name,
-        )
-    ).one()
-
-
-def _task_row(submission: Submission, key: str) -> Task:
-    return db.session.scalars(
-        select(Task).where(Task.submission_id == submission.id, Task.key == key)
-    ).one()
-
-
 def _last_comment(context: _Context, number: int) -> str:
     tasks = (
         sorted(context.rows.tasks.values(), key=lambda t: t.id)
         if number == context.rows.round
-        else _task_rows(context.submission, number)
+        else chain_rows.task_rows(context.submission, number)
     )
     decided = [t for t in tasks if t.decision in (Decision.REJECT, Decision.REQUEST_CHANGES)]
     return decided[-1].comment if decided else ""
@@ -604,127 +563,96 @@ def _approve_without_chain(submission: Submission) -> bool:
     return True
 
 
-# -- who is asked -----------------------------------------------------------------------------
+# -- who is asked: the lookups (portal.domain.routing decides) -------------------------------
 
 
-def _resolve_step(context: _Context, number: int, step: StepSpec) -> list[int]:
-    """The people to ask for a step: everyone found, plus the fallback group's members in place
-    of any assignee that could not be found (audited, and shown on the step)."""
+def _ask(context: _Context, number: int, step: StepSpec) -> list[routing.Ask]:
+    """The asks for a step: everyone found, the fallback group's members in place of any
+    assignee that could not be found (audited, and shown on the step), and delegates in
+    place of people who are away."""
     submission = context.submission
+    submitter = submission.submitter_id
     values = submission.data or {}
-    found: list[int] = []
-    problems: list[str] = []
-    for assignee in step.assignees:
-        people, problem = _resolve(assignee, submission, values)
-        found.extend(people)
-        if problem:
-            problems.append(problem)
-    eligible = [user for user in dict.fromkeys(found) if user != submission.submitter_id]
-    if found and not eligible:
-        problems.append(
-            "the only person found is the submitter, who cannot approve their own request"
-        )
-    if eligible and not problems:
-        return eligible
-    if problems:
-        fallback = [
-            user.id
-            for user in group_members(context.spec.fallback_group)
-            if user.id != submission.submitter_id
-        ]
-        reason = "; ".join(problems)
-        audit.record(
-            audit.submission_chain(submission.id),
+    found = [_find(assignee, submission, values) for assignee in step.assignees]
+    fallback_group = context.spec.fallback_group
+    fallback = []
+    if routing.needs_fallback(found, submitter):
+        fallback = [user.id for user in users.group_members(fallback_group)]
+    asked = routing.route(found, submitter, fallback)
+    if asked.problem:
+        context.record(
             "assignee_unresolved",
-            audit.Actor(system="assignee resolution", channel=context.actor.channel),
             {
                 "step": step.name,
-                "problem": reason,
-                "fallback_group": context.spec.fallback_group,
-                "fallback_people": len(fallback),
+                "problem": asked.problem,
+                "fallback_group": fallback_group,
+                "fallback_people": asked.fallback_people,
             },
-            submission_id=submission.id,
+            actor=audit.Actor(system="assignee resolution", channel=context.actor.channel),
         )
         logger.warning(
             "submission %s step %s: %s; asking group %s",
             submission.id,
             step.name,
-            reason,
-            context.spec.fallback_group,
+            asked.problem,
+            fallback_group,
         )
-        context.step_row(
-            number, step.name
-        ).reason = f"{reason}; routed to the {context.spec.fallback_group} group"
-        return list(dict.fromkeys(eligible + fallback))
-    return eligible
+        context.step_row(number, step.name).reason = asked.step_reason(fallback_group)
+    return routing.stand_ins(asked.people, submitter, _delegates(asked.people))
 
 
-def _delegate(context: _Context, people: list[int]) -> list[engine.Ask]:
-    """Send each absent person's task to their delegate, who acts on their behalf."""
-    today = _today()
-    asks = []
+def _delegates(people: Iterable[int]) -> dict[int, int]:
+    """Each of `people` who is away today, and their active delegate."""
+    today = clock.local_today()
+    delegates = {}
     for user_id in people:
         user = db.session.get(User, user_id)
         delegate = user.delegate if user.is_away_on(today) else None
-        if (
-            delegate is not None
-            and delegate.is_active
-            and delegate.id != context.submission.submitter_id
-            and delegate.id not in people
-        ):
-            asks.append(engine.Ask(delegate.id, on_behalf_of=user.id))
-        else:
-            asks.append(engine.Ask(user.id))
-    return asks
+        if delegate is not None and delegate.is_active:
+            delegates[user.id] = delegate.id
+    return delegates
 
 
-def _resolve(assignee: AssigneeSpec, submission: Submission, data: dict) -> tuple[list[int], str]:
-    """(user ids, problem) for one assignee entry; a problem means the fallback group is asked."""
+def _find(assignee: AssigneeSpec, submission: Submission, data: dict) -> routing.Found:
+    """Whom one assignee entry names; a problem means the fallback group is asked."""
     if assignee.user:
         user = users.find_user(assignee.user)
         if user is None or not user.is_active:
-            return [], f"user {assignee.user} does not exist or is disabled"
-        return [user.id], ""
+            return routing.Found(problem=f"user {assignee.user} does not exist or is disabled")
+        return routing.Found((user.id,))
     if assignee.group:
-        members = [m for m in group_members(assignee.group) if m.id != submission.submitter_id]
-        if not members:
-            return [], f"group {assignee.group} has nobody (other than the submitter) to ask"
-        return _pick(assignee, members), ""
+        members = [member.id for member in users.group_members(assignee.group)]
+        found = routing.from_group(assignee.group, members, submission.submitter_id)
+        return routing.Found(_pick(assignee, found.people)) if found.people else found
     if assignee.manager:
         person = submission.submitter
         for level in range(assignee.manager):
             person = person.manager
             if person is None:
-                return [], f"the submitter has no manager {level + 1} level(s) up"
+                return routing.Found(
+                    problem=f"the submitter has no manager {level + 1} level(s) up"
+                )
         if not person.is_active:
-            return [], f"the submitter's manager {person.email} is disabled"
-        return [person.id], ""
+            return routing.Found(problem=f"the submitter's manager {person.email} is disabled")
+        return routing.Found((person.id,))
     if assignee.field:
         email = data.get(assignee.field)
         user = users.find_user(email) if isinstance(email, str) else None
         if user is None or not user.is_active:
-            return [], f"the field {assignee.field} names no active user"
-        return [user.id], ""
+            return routing.Found(problem=f"the field {assignee.field} names no active user")
+        return routing.Found((user.id,))
     chosen = data.get(assignee.lookup_field)
     email = dict(assignee.lookup).get(chosen) if isinstance(chosen, str) else None
     if email is None:
-        return [], f"nobody is set up as owner of {assignee.lookup_field} {chosen!r}"
+        return routing.Found(
+            problem=f"nobody is set up as owner of {assignee.lookup_field} {chosen!r}"
+        )
     user = users.find_user(email)
     if user is None or not user.is_active:
-        return [], f"{email}, owner of {assignee.lookup_field} {chosen!r}, is not an active user"
-    return [user.id], ""
-
-
-def group_members(name: str) -> list[User]:
-    """Active members of a group, by id (none if the group does not exist)."""
-    return list(
-        db.session.scalars(
-            select(User)
-            .join(Group.members)
-            .where(Group.name == name, User.is_active.is_(True))
-            .order_by(User.id)
+        return routing.Found(
+            problem=f"{email}, owner of {assignee.lookup_field} {chosen!r}, is not an active user"
         )
-    )
+    return routing.Found((user.id,))
 
 
 def _locked_cursor(group: str) -> GroupCursor:
@@ -748,24 +676,23 @@ def _locked_cursor(group: str) -> GroupCursor:
     return cursor
 
 
-def _pick(assignee: AssigneeSpec, members: list[User]) -> list[int]:
+def _pick(assignee: AssigneeSpec, members: tuple[int, ...]) -> tuple[int, ...]:
+    """Whom of a group's `members` (by id) the entry asks: all, the next in turn, or the least
+    busy."""
     if assignee.pick == PickKind.ALL:
-        return [member.id for member in members]
+        return members
     if assignee.pick == PickKind.FEWEST_OPEN:
         counts = dict(
             db.session.execute(
                 select(Task.assignee_id, func.count())
-                .where(Task.state == TaskState.OPEN, Task.assignee_id.in_([m.id for m in members]))
+                .where(Task.state == TaskState.OPEN, Task.assignee_id.in_(members))
                 .group_by(Task.assignee_id)
             ).all()
         )
-        return [min(members, key=lambda m: (counts.get(m.id, 0), m.id)).id]
+        return (routing.least_busy(members, counts),)
     cursor = _locked_cursor(assignee.group)
-    ids = [member.id for member in members]
-    after = [user for user in ids if cursor.last_user_id is not None and user > cursor.last_user_id]
-    chosen = after[0] if after else ids[0]
-    cursor.last_user_id = chosen
-    return [chosen]
+    cursor.last_user_id = routing.next_in_turn(members, cursor.last_user_id)
+    return (cursor.last_user_id,)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -773,10 +700,6 @@ def _pick(assignee: AssigneeSpec, members: list[User]) -> list[int]:
 
 def _values(submission: Submission) -> dict:
     return value_rules.decode(submission.form_version.spec, submission.data or {})
-
-
-def _today():
-    return clock.today(current_app.config["BATON_TIMEZONE"])
 
 
 def _password_matches(user: User, password: str) -> bool:
@@ -840,17 +763,6 @@ def rounds(submission: Submission) -> list[RoundView]:
     return views
 
 
-def open_tasks_for(user: User) -> list[Task]:
-    """The user's open tasks, oldest first (the inbox)."""
-    return list(
-        db.session.scalars(
-            select(Task)
-            .where(Task.assignee_id == user.id, Task.state == TaskState.OPEN)
-            .order_by(Task.created_at, Task.id)
-        )
-    )
-
-
 def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task], int, int]:
     """One page of the user's open tasks, oldest first, how many are open in all, and which
     page that is (see paging.page_to_show).
@@ -858,8 +770,6 @@ def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task]
     What the inbox shows of each task (its request, form version, submitter, the person it
     is on behalf of) is loaded with the page, not one query per row.
     """
-    from sqlalchemy.orm import selectinload
-
     where = (Task.assignee_id == user.id, Task.state == TaskState.OPEN)
     total = db.session.scalar(select(func.count()).select_from(Task).where(*where))
     page = paging.page_to_show(page, total, size)

@@ -1,83 +1,41 @@
 """Deadlines on tasks, and the timers that chase them: reminders, escalations, timeouts.
 
 When a task opens, portal.domain.sla plans its moments; its escalation, its timeout and its
-first reminder become Timer rows, scheduled in RQ for their time after the commit, and each
-reminder that fires writes the next one (a task decided in a day never has its other reminders
-written at all). The every-minute sweep also looks for timers that are due
-and have not fired, so a Redis flush or a lost job delays a timer by about a minute (a job
-stuck on a worker that died is handed over again once the outbox lease has passed). Firing
-locks the submission and the timer, and does nothing if the timer already fired or the task is
-no longer open; the work and `fired_at` commit together, so a timer fires once.
+first reminder become Timer rows (portal.services.timers writes them), scheduled in RQ for their
+time after the commit, and each reminder that fires writes the next one (a task decided in a
+day never has its other reminders written at all). The every-minute sweep also looks for timers
+that are due and have not fired, so a Redis flush or a lost job delays a timer by about a
+minute (a job stuck on a worker that died is handed over again once the outbox lease has
+passed). Firing locks the submission and the timer, and does nothing if the timer already fired
+or the task is no longer open; the work and `fired_at` commit together, so a timer fires once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from portal import audit, clock, outbox
-from portal.domain import sla
+from portal import audit, clock
+from portal.domain import routing, sla
 from portal.domain.chain import DecisionRefused, StepSpec, TaskState
 from portal.domain.sla import EscalationMode, TimerKind
 from portal.extensions import db
 from portal.models import Submission, Task, Timer, User
-from portal.services import notifications, users
+from portal.services import approvals, chain_rows, notifications, timers, users
 
 logger = logging.getLogger(__name__)
-
-
-def calendar() -> sla.Calendar:
-    """The business calendar: weekdays in the portal's time zone, minus BATON_HOLIDAYS."""
-    return sla.Calendar(
-        zone=current_app.config["BATON_TIMEZONE"],
-        holidays=frozenset(current_app.config.get("BATON_HOLIDAYS", ())),
-    )
-
-
-def schedule(task: Task, step: StepSpec, escalate: bool = True) -> None:
-    """Set the task's due time and write its timers (scheduled in RQ after the commit)."""
-    if step.timing.is_empty:
-        return
-    plan = sla.plan(step.timing, task.created_at, calendar(), escalate=escalate)
-    task.due_at = plan.due_at
-    _write_timers(task, sla.opening_timers(plan))
-
-
-def _write_timers(task: Task, moments) -> None:
-    timers = [
-        Timer(task=task, kind=moment.kind, sequence=moment.sequence, fire_at=moment.at)
-        for moment in moments
-    ]
-    db.session.add_all(timers)
-    db.session.flush()  # one round trip for all of them, not one per timer
-    for timer in timers:
-        outbox.schedule_timer(timer.id, timer.fire_at)
-
-
-def cancel(task: Task, reason: str) -> None:
-    """A task closed: its timers that have not fired never will."""
-    # One UPDATE, not a read of every timer the task ever had and an UPDATE of each; timers
-    # already in the session are brought up to date from the same criteria.
-    db.session.execute(
-        update(Timer)
-        .where(Timer.task_id == task.id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
-        .values(cancelled_at=clock.now(), outcome=f"cancelled: {reason}")
-    )
 
 
 def fire(timer_id: int) -> str:
     """Do what a timer is for, once. If it fired already nothing happens; if its task has
     closed, the timer is marked cancelled and nothing else happens."""
-    from portal.services import approvals
-
     timer = db.session.get(Timer, timer_id)
     if timer is None:
         return "no such timer"
-    submission = approvals.lock(timer.task.submission_id)
+    submission = chain_rows.lock(timer.task.submission_id)
     timer = db.session.scalars(
         select(Timer)
         .where(Timer.id == timer_id)
@@ -159,15 +117,13 @@ def _remind(submission: Submission, task: Task, timer: Timer) -> str:
 
 def _plan_next_reminder(task: Task, step: StepSpec, fired: Timer) -> None:
     """Write the reminder after `fired`, from the same plan the task was opened with."""
-    plan = sla.plan(step.timing, task.created_at, calendar())
+    plan = sla.plan(step.timing, task.created_at, timers.calendar())
     following = sla.next_reminder(plan, fired.sequence, clock.now())
     if following is not None:
-        _write_timers(task, [following])
+        timers.write(task, [following])
 
 
 def _escalate(submission: Submission, task: Task, step: StepSpec) -> str:
-    from portal.services import approvals
-
     rule = step.timing.escalate
     targets, problem = _escalation_targets(rule, task, submission)
     if not targets:
@@ -241,9 +197,7 @@ def _escalation_targets(
                 return [], f"{late.email} has no manager {level + 1} level(s) up"
         candidates = [person]
     elif rule.group:
-        from portal.services.approvals import group_members
-
-        candidates = group_members(rule.group)
+        candidates = users.group_members(rule.group)
         if not candidates:
             return [], f"group {rule.group} has no active members"
     else:
@@ -255,7 +209,9 @@ def _escalation_targets(
     eligible = [
         user
         for user in candidates
-        if user.is_active and user.id != submission.submitter_id and user.id not in asked
+        if user.is_active
+        and routing.may_decide(user.id, submission.submitter_id)
+        and user.id not in asked
     ]
     if not eligible:
         return [], "everyone it names is the submitter, inactive or already asked"
@@ -263,8 +219,6 @@ def _escalation_targets(
 
 
 def _time_out(submission: Submission, task: Task, step: StepSpec) -> str:
-    from portal.services import approvals
-
     timeout = step.timing.on_timeout
     rule = f"on_timeout: {timeout.action.value} after {step.timing.due}" + (
         f" + {timeout.after}" if timeout.after else ""
@@ -278,7 +232,7 @@ def _time_out(submission: Submission, task: Task, step: StepSpec) -> str:
 def digest_due(now: dt.datetime | None = None) -> list[int]:
     """Users who want a daily digest, have open tasks, and have not had today's yet."""
     now = now or clock.now()
-    zone = ZoneInfo(current_app.config["BATON_TIMEZONE"])
+    zone = clock.local_zone()
     local = now.astimezone(zone)
     if local.hour < current_app.config.get("BATON_DIGEST_HOUR", 8):
         return []
@@ -310,7 +264,7 @@ def preview(chain_spec, start: dt.datetime) -> list[tuple[StepSpec, dt.datetime,
     rows = []
     moment = start
     for step in chain_spec.steps:
-        plan = sla.plan(step.timing, moment, calendar())
+        plan = sla.plan(step.timing, moment, timers.calendar())
         rows.append((step, moment, plan))
         if plan.due_at is not None:
             moment = plan.due_at

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from multiprocessing import get_context
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Select, func, or_, select
@@ -125,7 +126,7 @@ def search(filters: Filters) -> Select:
         query = query.where(Submission.form_id == form_id)
     if filters.status:
         query = query.where(Submission.status == SubmissionStatus(filters.status))
-    zone = current_app.config["BATON_TIMEZONE"]
+    zone = clock.local_zone()
     if filters.submitted_from:
         query = query.where(Submission.submitted_at >= _start_of(filters.submitted_from, zone))
     if filters.submitted_to:
@@ -146,10 +147,8 @@ def search(filters: Filters) -> Select:
     return query.order_by(Submission.submitted_at.desc(), Submission.id.desc())
 
 
-def _start_of(day: dt.date, zone: str) -> dt.datetime:
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+def _start_of(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
 
 def start(user: User, filters: Filters) -> Export:

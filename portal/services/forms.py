@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from portal import audit
-from portal.domain import schema
+from portal import audit, clock
+from portal.domain import schema, schema_changes
 from portal.domain.schema import FormSpec, SchemaError, SchemaInvalid
 from portal.extensions import db
 from portal.models import Form, FormVersion, Submission, User
+from portal.presentation import json_lines
+from portal.services import users
 
 logger = logging.getLogger(__name__)
 SLUG_PATTERN = r"[a-z][a-z0-9_]{0,62}"
@@ -189,11 +193,9 @@ def _explain_removed_fields(errors: list[SchemaError], previous: Form | None) ->
 
 def _undecidable_steps(spec: FormSpec) -> list[SchemaError]:
     """Steps whose only assignees cannot be found now, with an empty fallback group too."""
-    from portal.services import approvals, users
-
     if spec.approval is None:
         return []
-    fallback = approvals.group_members(spec.approval.fallback_group)
+    fallback = users.group_members(spec.approval.fallback_group)
     errors = []
     for index, step in enumerate(spec.approval.steps):
         reasons, possible = [], 0
@@ -205,7 +207,7 @@ def _undecidable_steps(spec: FormSpec) -> list[SchemaError]:
                 else:
                     possible += 1
             elif assignee.group:
-                members = approvals.group_members(assignee.group)
+                members = users.group_members(assignee.group)
                 if not members:
                     reasons.append(f"group {assignee.group} has no active members")
                 possible += len(members)
@@ -339,8 +341,6 @@ class Preview:
 
 def preview(text: str, slug: str) -> Preview:
     """Check text as the editor's preview does: every fault with its path and line."""
-    from portal.presentation import json_lines
-
     spec, errors = publishable(text, slug)
     lines = json_lines.line_numbers(text) if errors else {}
     located = []
@@ -357,8 +357,6 @@ def preview(text: str, slug: str) -> Preview:
 
 def set_archived(form: Form, archived: bool, user: User) -> None:
     """Archive a form (no new requests; records kept) or bring it back."""
-    from portal import clock
-
     form.archived_at = clock.now() if archived else None
     audit.record(
         audit.ADMIN_CHAIN,
@@ -393,11 +391,6 @@ class Comparison:
 
 def compare(older: FormVersion, newer: FormVersion) -> Comparison:
     """Two versions side by side: what changed in words, and the line diff of their JSON."""
-    import difflib
-    import json
-
-    from portal.domain import schema_changes
-
     old_doc, new_doc = json.loads(older.schema_text), json.loads(newer.schema_text)
 
     def pretty(document: dict) -> list[str]:
@@ -425,10 +418,6 @@ def version_of(form: Form, number: int) -> FormVersion | None:
 
 def submissions_per_version(form: Form) -> dict[int, int]:
     """How many submissions (drafts left out) each version of `form` carries, by version id."""
-    from sqlalchemy import func
-
-    from portal.models import Submission
-
     return dict(
         db.session.execute(
             select(Submission.form_version_id, func.count())
@@ -440,10 +429,6 @@ def submissions_per_version(form: Form) -> dict[int, int]:
 
 def overview() -> list[tuple[Form, int]]:
     """Every form with its number of submissions (drafts left out)."""
-    from sqlalchemy import func
-
-    from portal.models import Submission
-
     counts = dict(
         db.session.execute(
             select(Submission.form_id, func.count())

@@ -71,7 +71,7 @@ OPEN_STEP_STATES = (StepState.ACTIVE, StepState.BLOCKED)
 
 def today() -> dt.date:
     """Today in the portal's time zone: where the preset periods end."""
-    return clock.today(current_app.config["BATON_TIMEZONE"])
+    return clock.local_today()
 
 
 # -- who sees what ----------------------------------------------------------------------------
@@ -440,7 +440,7 @@ class _Window:
 
 def compute(form: Form, period: Period, scope: Scope, now: dt.datetime | None = None) -> Insight:
     """Every figure of `form`'s insight for `period` that `scope` may see."""
-    zone = current_app.config["BATON_TIMEZONE"]
+    zone = clock.local_zone_name()
     now = now or clock.now()
     start, end = period.bounds(zone)
     window = _Window(form.id, start, end, now)
@@ -494,7 +494,7 @@ _CURRENT, _PREVIOUS = -1, -2
 
 
 def _cycle_time(window: _Window, buckets: list[Bucket], period: Period) -> CycleTime:
-    previous_start = period.previous().bounds(current_app.config["BATON_TIMEZONE"])[0]
+    previous_start = period.previous().bounds(clock.local_zone_name())[0]
     seconds = _seconds(Submission.finished_at, Submission.submitted_at).label("seconds")
     # Only a finished request has finished_at, so "not withdrawn" leaves approved and rejected;
     # said this way the planner reads the (form_id, finished_at) index, not (form_id, status).
@@ -796,7 +796,7 @@ def summaries(user: User, period: Period) -> list[FormSummary]:
     found = [FormSummary(form, scope) for form, scope in visible_forms(user)]
     whole = {item.form.id: item for item in found if item.scope.whole_form}
     if whole:
-        start, end = period.bounds(current_app.config["BATON_TIMEZONE"])
+        start, end = period.bounds(clock.local_zone_name())
         in_period = and_(Submission.submitted_at >= start, Submission.submitted_at < end)
         rows = db.session.execute(
             select(

@@ -25,6 +25,7 @@ from portal.models import (
     Task,
     User,
 )
+from portal.services import chain_rows
 
 logger = logging.getLogger(__name__)
 #: A message claimed by a job longer ago than this, and still not sent, may be claimed again:
@@ -359,9 +360,7 @@ def _compose(email: EmailMessage) -> tuple[mail.Composed, str]:
 
 
 def _compose_digest(email: EmailMessage, recipient: User) -> mail.Composed:
-    from portal.services.approvals import open_tasks_for
-
-    tasks = open_tasks_for(recipient)
+    tasks = chain_rows.open_tasks_for(recipient)
     items = []
     for task in tasks:
         submission = task.submission

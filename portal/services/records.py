@@ -18,9 +18,18 @@ from pathlib import Path
 from flask import current_app, render_template
 from sqlalchemy import select
 
-from portal import audit, clock, pdf
+from portal import audit, clock, outbox, pdf
 from portal.extensions import db
-from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
+from portal.models import (
+    AuditChain,
+    AuditEvent,
+    AuditPdf,
+    OutboxMessage,
+    Submission,
+    Task,
+    Timer,
+    User,
+)
 from portal.services import approvals
 
 logger = logging.getLogger(__name__)
@@ -289,8 +298,6 @@ def render(submission: Submission, requested_by: User | None) -> AuditPdf:
 
 def request(submission: Submission, user: User) -> AuditPdf | None:
     """The PDF if it is ready; otherwise queue its rendering and return None."""
-    from portal import outbox
-
     ready = cached(submission)
     if ready is None and not _render_pending(submission):
         outbox.add("render_pdf", submission_id=submission.id, user_id=user.id)
@@ -299,8 +306,6 @@ def request(submission: Submission, user: User) -> AuditPdf | None:
 
 def _render_pending(submission: Submission) -> bool:
     """True if a render_pdf job for this submission is already waiting (the page reloads)."""
-    from portal.models import OutboxMessage
-
     waiting = db.session.scalars(
         select(OutboxMessage.args).where(OutboxMessage.job == "render_pdf")
     ).all()

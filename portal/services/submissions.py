@@ -102,7 +102,7 @@ def evaluate(spec: FormSpec, raw: dict, files: Files, strict: bool = False) -> E
         # Two files for a one-file field stay a list, which the field refuses (never the first).
         single = not spec.field(name).multiple and len(items) <= 1
         merged[name] = (items[0] if items else None) if single else items
-    today = clock.today(current_app.config["BATON_TIMEZONE"])
+    today = clock.local_today()
     evaluation = values.evaluate(spec, merged, today, strict=strict)
     for name, faults in files.faults.items():
         for message in faults:

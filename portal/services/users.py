@@ -167,3 +167,15 @@ def _manages(user: User, candidate: User) -> bool:
 
 def count_users() -> int:
     return db.session.scalar(select(func.count()).select_from(User))
+
+
+def group_members(name: str) -> list[User]:
+    """Active members of a group, by id (none if the group does not exist)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Group.members)
+            .where(Group.name == name, User.is_active.is_(True))
+            .order_by(User.id)
+        )
+    )

@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from portal import audit, clock, outbox
 from portal.extensions import db, transaction_cache
+from portal.mail import external_url
 from portal.models import (
     AuditEvent,
     DeliveryState,
@@ -347,8 +348,6 @@ def _body(name: str, data: dict) -> str:
 
 def _payload(event: AuditEvent) -> dict:
     """What a receiver needs to act, without the request's data (fetch it with the API)."""
-    from portal.mail import external_url
-
     submission = db.session.get(Submission, event.submission_id)
     data = {
         "submission": {

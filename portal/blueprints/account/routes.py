@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -85,7 +84,7 @@ def settings():
         form=form,
         error=error,
         open_count=approvals.open_task_count(current_user),
-        away_now=current_user.is_away_on(_today()),
+        away_now=current_user.is_away_on(clock.local_today()),
     ), (422 if error else 200)
 
 
@@ -103,10 +102,6 @@ def hand_over():
     plural = "s" if count != 1 else ""
     flash(f"{count} open task{plural} handed over to {current_user.delegate.name}.", "success")
     return redirect(url_for("account.settings"))
-
-
-def _today():
-    return clock.today(current_app.config["BATON_TIMEZONE"])
 
 
 @bp.route("/settings/tokens", methods=["GET", "POST"])

@@ -7,7 +7,7 @@ request and call portal.services.forms, which owns the checks and the transactio
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import clock, forms
@@ -212,7 +212,7 @@ def _preview_context(text: str, slug: str, spec=None) -> dict:
     result = form_service.Preview(spec, []) if spec else form_service.preview(text, slug)
     context = {"preview": result, "too_large": False}
     if result.spec is not None:
-        today = clock.today(current_app.config["BATON_TIMEZONE"])
+        today = clock.local_today()
         raw = forms.blank_input(result.spec, today)
         evaluation = submissions.evaluate(result.spec, raw, submissions.Files())
         evaluation.errors.clear()

@@ -175,7 +175,7 @@ def edit_submission(submission_id: int):
     version = found.form_version
     try:
         submissions.refuse_unless_editable(user, found)
-        unknown = {k: [NO_SUCH_FIELD] for k in changes if not _is_field(version, k)}
+        unknown = {path: [message] for path, message in unknown_keys(version.spec, changes).items()}
         if unknown:
             raise ApiError(422, "The changes were not saved.", unknown)
         raw, files = _edited_input(found, changes, user)

@@ -61,7 +61,7 @@ def new_submission(slug: str):
         return render_template("staff/form_closed.html", form_row=form_row), 410
     version = form_row.current_version
     if request.method == "GET":
-        blank = blank_form(version, _today())
+        blank = blank_form(version, clock.local_today())
         return _fill_page(version, blank.evaluation, None, uuid.uuid4().hex, form_grid=blank.grid)
     return _post_form(version, submission=None)
 
@@ -179,7 +179,7 @@ def _post_form(version: FormVersion, submission: Submission | None):
 def _apply_row_action(spec, raw: dict, match: re.Match) -> str | None:
     verb, table, index = match.group(1), match.group(2), match.group(3)
     if verb == "add_row":
-        return table if forms.add_row(spec, raw, table, _today()) else None
+        return table if forms.add_row(spec, raw, table, clock.local_today()) else None
     if index is None:
         return None
     return table if forms.remove_row(spec, raw, table, int(index)) else None
@@ -426,7 +426,3 @@ def _attachments_by_field(found: Submission) -> dict[str, list[Attachment]]:
     for attachment in found.attachments:
         grouped.setdefault(attachment.field, []).append(attachment)
     return grouped
-
-
-def _today():
-    return clock.today(current_app.config["BATON_TIMEZONE"])

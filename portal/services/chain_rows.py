@@ -1,0 +1,149 @@
+"""A submission's chain as its rows hold it: the lock every chain change starts with, and the
+current round read back into portal.domain.chain's terms.
+
+Shared by approvals (which changes chains), deadlines (whose timers change them through
+approvals) and notifications (whose digest lists open tasks), so none of them imports another
+to reach these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from portal.domain import chain as engine
+from portal.domain.chain import TaskState
+from portal.extensions import db
+from portal.models import ApprovalStep, Submission, SubmissionStatus, Task, User
+
+
+def lock(submission_id: int) -> Submission | None:
+    """The submission, locked until the transaction ends (concurrent deciders queue up here).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: deciders still queue up behind each other, but another
+    transaction may meanwhile insert rows that refer to the submission (an audit event, an
+    email) without waiting. With FOR UPDATE, a job holding the request's audit chain while its
+    event's foreign-key check waited for this lock, and this transaction then waiting for that
+    audit chain, was a deadlock (found by bench/chaos.py)."""
+    return db.session.scalars(
+        select(Submission)
+        .where(Submission.id == submission_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def current_round(submission: Submission) -> int:
+    """The number of the submission's latest round (0 before the first starts)."""
+    return db.session.scalar(
+        select(func.coalesce(func.max(ApprovalStep.round), 0)).where(
+            ApprovalStep.submission_id == submission.id
+        )
+    )
+
+
+@dataclass
+class Rows:
+    """The current round's step and task rows as `read` found them (under the submission's
+    lock), kept so that applying a transition finds them without asking the database again."""
+
+    round: int
+    steps: dict[str, ApprovalStep]
+    tasks: dict[str, Task]
+
+    def step(self, submission: Submission, number: int, name: str) -> ApprovalStep:
+        """Round `number`'s row for step `name` (from the database if it is not held)."""
+        row = self.steps.get(name) if number == self.round else None
+        if row is not None:
+            return row
+        return db.session.scalars(
+            select(ApprovalStep).where(
+                ApprovalStep.submission_id == submission.id,
+                ApprovalStep.round == number,
+                ApprovalStep.name == name,
+            )
+        ).one()
+
+    def task(self, submission: Submission, key: str) -> Task:
+        """The task row with `key` (from the database if it is not held)."""
+        row = self.tasks.get(key)
+        if row is not None:
+            return row
+        return db.session.scalars(
+            select(Task).where(Task.submission_id == submission.id, Task.key == key)
+        ).one()
+
+
+def load(submission: Submission) -> engine.Chain:
+    """The chain as its rows say it stands (the current round only)."""
+    return read(submission)[0]
+
+
+def read(submission: Submission, number: int | None = None) -> tuple[engine.Chain, Rows]:
+    """The chain and the rows it was read from; `number` is the current round, if known."""
+    number = current_round(submission) if number is None else number
+    if number == 0:
+        return engine.Chain(submitter=submission.submitter_id), Rows(0, {}, {})
+    held_steps = step_rows(submission, number)
+    held_tasks = task_rows(submission, number)
+    rows = Rows(number, {row.name: row for row in held_steps}, {row.key: row for row in held_tasks})
+    steps = tuple(engine.Step(row.name, row.state, row.reason) for row in held_steps)
+    tasks = tuple(
+        engine.Task(
+            row.key,
+            row.step,
+            row.assignee_id,
+            row.state,
+            on_behalf_of=row.on_behalf_of_id,
+            slot=row.slot,
+        )
+        for row in held_tasks
+    )
+    # A withdrawal after the last step asked for changes leaves no step to mark cancelled;
+    # the submission's status says it.
+    withdrawn = submission.status == SubmissionStatus.WITHDRAWN
+    chain = engine.Chain(
+        submitter=submission.submitter_id,
+        state=engine.ChainState.WITHDRAWN if withdrawn else engine.state_of(steps),
+        round=number,
+        steps=steps,
+        tasks=tasks,
+        sent_back_by=engine.sent_back_by(steps),
+    )
+    return chain, rows
+
+
+def step_rows(submission: Submission, number: int) -> list[ApprovalStep]:
+    """Round `number`'s step rows in their order, fresh from the database."""
+    return list(
+        db.session.scalars(
+            select(ApprovalStep)
+            .where(ApprovalStep.submission_id == submission.id, ApprovalStep.round == number)
+            .order_by(ApprovalStep.position)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def task_rows(submission: Submission, number: int) -> list[Task]:
+    """Round `number`'s task rows, oldest first, fresh from the database."""
+    return list(
+        db.session.scalars(
+            select(Task)
+            .where(Task.submission_id == submission.id, Task.round == number)
+            .order_by(Task.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def open_tasks_for(user: User) -> list[Task]:
+    """The user's open tasks, oldest first (the inbox, and the daily digest)."""
+    return list(
+        db.session.scalars(
+            select(Task)
+            .where(Task.assignee_id == user.id, Task.state == TaskState.OPEN)
+            .order_by(Task.created_at, Task.id)
+        )
+    )

@@ -1,0 +1,50 @@
+"""The layers stay as docs/architecture.md draws them, read from the source itself."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PORTAL = Path(__file__).resolve().parent.parent / "portal"
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((PORTAL / package).glob("*.py"))
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.ImportFrom):
+        return [node.module or ""]
+    return [alias.name for alias in node.names]
+
+
+@pytest.mark.parametrize("path", _modules("services"), ids=lambda path: path.name)
+def test_services_import_at_module_level_only(path):
+    """An import inside a function was how services dodged import cycles; there are none."""
+    inside = [
+        f"line {node.lineno}: {', '.join(_imported(node))}"
+        for function in ast.walk(ast.parse(path.read_text()))
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert inside == []
+
+
+@pytest.mark.parametrize("path", _modules("domain"), ids=lambda path: path.name)
+def test_the_domain_imports_no_flask_sqlalchemy_or_the_rest_of_portal(path):
+    imported = [
+        name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in _imported(node)
+    ]
+    outside = [
+        name
+        for name in imported
+        if name.split(".")[0] in ("flask", "flask_sqlalchemy", "sqlalchemy", "wtforms", "redis")
+        or (name.startswith("portal") and not name.startswith("portal.domain"))
+    ]
+    assert outside == []
