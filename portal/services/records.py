@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from portal import audit, clock, pdf
 from portal.extensions import db
+from portal.jobs.registry import JobKind
 from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
 from portal.services import approvals
 
@@ -293,18 +294,15 @@ def request(submission: Submission, user: User) -> AuditPdf | None:
 
     ready = cached(submission)
     if ready is None and not _render_pending(submission):
-        outbox.add("render_pdf", submission_id=submission.id, user_id=user.id)
+        outbox.add(JobKind.RENDER_PDF, submission_id=submission.id, user_id=user.id)
     return ready
 
 
 def _render_pending(submission: Submission) -> bool:
     """True if a render_pdf job for this submission is already waiting (the page reloads)."""
-    from portal.models import OutboxMessage
+    from portal import outbox
 
-    waiting = db.session.scalars(
-        select(OutboxMessage.args).where(OutboxMessage.job == "render_pdf")
-    ).all()
-    return any(args.get("submission_id") == submission.id for args in waiting)
+    return outbox.waiting(JobKind.RENDER_PDF, submission_id=submission.id)
 
 
 def note_download(submission: Submission, rendering: AuditPdf, user: User) -> None:

@@ -230,6 +230,7 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
 ):
     """A worker presumed dead (its lease ran out) may still be alive: it must step aside."""
     from portal import clock, outbox
+    from portal.jobs import Claim
     from portal.models import OutboxMessage
     from portal.services import exports
 
@@ -237,11 +238,11 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
     export = export_of(browser, many, 3)
     claims = []
 
-    def claim(message_id):
-        claims.append(message_id)
+    def keep(claim):
+        claims.append(claim.message_id)
         return len(claims) < 3  # the claim is lost after the second record
 
-    monkeypatch.setattr(exports, "_keep_claim", claim)
+    monkeypatch.setattr(Claim, "keep", keep)
     run_jobs()
     db.session.expire_all()
     export = db.session.get(Export, export.id)
@@ -263,20 +264,20 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
 
 def test_keeping_the_claim_renews_the_lease_and_fails_once_the_row_is_gone(browser, org, many, app):
     from portal import clock
+    from portal.jobs import Claim
     from portal.models import OutboxMessage
-    from portal.services import exports
 
     export_of(browser, many, 1)
     row = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "build_export")).one()
     row.enqueued_at = clock.now() - dt.timedelta(minutes=10)
     db.session.commit()
-    assert exports._keep_claim(row.id) is True
+    assert Claim(row.id).keep() is True
     db.session.commit()
     db.session.refresh(row)
     assert row.enqueued_at > clock.now() - dt.timedelta(minutes=1)
     db.session.delete(row)
     db.session.commit()
-    assert exports._keep_claim(row.id) is False
+    assert Claim(row.id).keep() is False
 
 
 def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jobs, monkeypatch):
@@ -311,3 +312,27 @@ def test_any_page_number_shows_a_real_page(browser, org, many, who, url, asked):
     response = browser.get(f"{url}?page={asked}")
     assert response.status_code == 200
     assert "Taxi receipt 2" in response.text  # the only page, whatever was asked
+
+
+def test_an_export_waiting_for_a_bulk_worker_does_not_delay_an_email(
+    browser, org, many, app, run_jobs, mailbox
+):
+    """Only a worker of the default queue is free: the requests' chains and their emails are
+    done, while the export waits on the bulk queue for a worker of its own."""
+    from portal import queue
+    from portal.jobs.registry import QueueKind
+
+    app.config["EXPORT_WORKERS"] = 1
+    export = export_of(browser, many, 2)  # two requests, each approved at once, and an export
+    assert len(queue.queue(app, QueueKind.BULK)) == 1
+
+    run_jobs(QueueKind.DEFAULT)
+    db.session.expire_all()
+    assert len(mailbox.messages) == 2  # "Your request was approved", for Alice and for Bob
+    assert db.session.get(Export, export.id).state == ExportState.QUEUED
+    assert len(queue.queue(app, QueueKind.BULK)) == 1
+
+    run_jobs(QueueKind.BULK)
+    db.session.expire_all()
+    assert db.session.get(Export, export.id).state == ExportState.DONE
+
