@@ -148,7 +148,23 @@ def _start_of(day: dt.date, zone: str) -> dt.datetime:
 
 
 def start(user: User, filters: Filters) -> Export:
-    """Queue an export of every record the filters match now."""
+    """Queue an export of every record the filters match now: one at a time per person."""
+    # Their row locked first (FOR NO KEY UPDATE on PostgreSQL): two requests at once from one
+    # person are checked one after the other, so both cannot find nothing running.
+    db.session.scalar(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    running = db.session.scalar(
+        select(Export.id)
+        .where(
+            Export.requested_by_id == user.id,
+            Export.state.in_((ExportState.QUEUED, ExportState.RUNNING)),
+        )
+        .limit(1)
+    )
+    if running is not None:
+        raise SearchRefused(
+            f"Your export {running} is still being built. Wait until it is done (its page "
+            "shows the progress), then start the next: one export at a time per person."
+        )
     ids = list(
         db.session.scalars(search(filters).with_only_columns(Submission.id).limit(MAX_EXPORT + 1))
     )

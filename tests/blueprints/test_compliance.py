@@ -336,3 +336,40 @@ def test_an_export_waiting_for_a_bulk_worker_does_not_delay_an_email(
     db.session.expire_all()
     assert db.session.get(Export, export.id).state == ExportState.DONE
 
+
+def test_a_second_export_while_ones_own_is_built_is_refused_and_writes_nothing(
+    browser, org, many, app, run_jobs, make_user
+):
+    from sqlalchemy import func
+
+    from portal.models import OutboxMessage
+
+    def counts():
+        db.session.expire_all()
+        return [
+            db.session.scalar(select(func.count()).select_from(model))
+            for model in (Export, OutboxMessage, AuditEvent)
+        ]
+
+    app.config["EXPORT_WORKERS"] = 1
+    first = export_of(browser, many, 2)
+    before = counts()
+    response = browser.post("/compliance/exports", {"form": "petty_cash"})
+    assert response.status_code == 302
+    page = browser.get(response.location).text
+    assert f"Your export {first.id} is still being built" in page
+    assert "one export at a time per person" in page
+    assert counts() == before
+
+    browser.post("/logout")  # someone else's export is theirs to start
+    make_user("ada@example.com", "Ada Byrne", groups=["admin"])
+    browser.login("ada@example.com")
+    assert browser.post("/compliance/exports", {"form": "petty_cash"}).status_code == 302
+    assert len(db.session.scalars(select(Export)).all()) == 2
+
+    run_jobs()  # both built: Cora may start the next
+    browser.post("/logout")
+    browser.login("cora@example.com")
+    response = browser.post("/compliance/exports", {"form": "petty_cash"})
+    assert response.location.startswith("/compliance/exports/")
+    assert len(db.session.scalars(select(Export)).all()) == 3
