@@ -4,11 +4,15 @@ manifest with the SHA-256 of every file, built by a job while the page shows its
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
+import hashlib
+import io
 import logging
 import os
 import time
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -192,51 +196,69 @@ def start(user: User, filters: Filters) -> Export:
     return export
 
 
-#: The columns of an export's index.csv, one row per record (`index_row`).
-INDEX_COLUMNS = [
-    "submission",
-    "form",
-    "version",
-    "status",
-    "submitter",
-    "submitted_at",
-    "amount",
-    "currency",
-    "summary",
-    "file",
-    "file_sha256",
-    "audit_head_hash",
-    "audit_verified",
-]
-
-
 def archive_path(export: Export) -> Path:
     """Where a finished export's ZIP is kept, under the instance folder."""
     return Path(EXPORT_FOLDER) / f"baton-export-{export.id}.zip"
 
 
-def record_name(submission: Submission) -> str:
-    """A record's PDF's name inside the ZIP."""
-    return f"records/{submission.form.slug}-{submission.id:06d}.pdf"
-
-
-def index_row(submission: Submission, name: str, rendering: AuditPdf) -> list:
-    """A record's row of index.csv, in the order of INDEX_COLUMNS."""
-    return [
-        submission.id,
-        submission.form.slug,
-        submission.form_version.number,
-        submission.status.value,
-        submission.submitter.email,
-        submission.submitted_at.isoformat(),
-        "" if submission.amount is None else f"{submission.amount:f}",
-        submission.currency or "",
-        submission.summary,
-        name,
-        rendering.sha256,
-        rendering.head_hash,
-        "yes" if rendering.verified else "NO",
-    ]
+def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -> None:
+    """Write the export's ZIP at `path`: each record's audit-trail PDF, index.csv and
+    manifest.sha256. `progress(n)` is called once the nth record is in."""
+    requester = export.requested_by
+    manifest: list[tuple[str, str, int]] = []
+    index = io.StringIO()
+    writer = csv.writer(index)
+    writer.writerow(
+        [
+            "submission",
+            "form",
+            "version",
+            "status",
+            "submitter",
+            "submitted_at",
+            "amount",
+            "currency",
+            "summary",
+            "file",
+            "file_sha256",
+            "audit_head_hash",
+            "audit_verified",
+        ]
+    )
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        _renderers() as pool,
+    ):
+        for number, (submission, rendering) in enumerate(
+            _renderings(export.submission_ids, requester, pool), start=1
+        ):
+            content = records.file_path(rendering).read_bytes()
+            name = f"records/{submission.form.slug}-{submission.id:06d}.pdf"
+            archive.writestr(name, content)
+            manifest.append((name, rendering.sha256, rendering.size))
+            writer.writerow(
+                [
+                    submission.id,
+                    submission.form.slug,
+                    submission.form_version.number,
+                    submission.status.value,
+                    submission.submitter.email,
+                    submission.submitted_at.isoformat(),
+                    "" if submission.amount is None else f"{submission.amount:f}",
+                    submission.currency or "",
+                    submission.summary,
+                    name,
+                    rendering.sha256,
+                    rendering.head_hash,
+                    "yes" if rendering.verified else "NO",
+                ]
+            )
+            progress(number)
+        index_bytes = index.getvalue().encode("utf-8")
+        archive.writestr("index.csv", index_bytes)
+        manifest.append(("index.csv", hashlib.sha256(index_bytes).hexdigest(), len(index_bytes)))
+        lines = [f"{digest}  {name}" for name, digest, _ in manifest]
+        archive.writestr("manifest.sha256", "\n".join(lines) + "\n")
 
 
 def finish(export: Export, relative: Path, digest: str, size: int) -> None:
@@ -263,7 +285,7 @@ def fail(export: Export, exc: Exception) -> None:
 
 
 @contextlib.contextmanager
-def renderers():
+def _renderers():
     """Processes that turn HTML into PDF in parallel (WeasyPrint is CPU-bound, one core each).
 
     Spawned, not forked: a forked child would inherit this job's database connections.
@@ -273,7 +295,7 @@ def renderers():
         yield pool
 
 
-def renderings(ids: list[int], requester: User, pool) -> Iterator[tuple[Submission, AuditPdf]]:
+def _renderings(ids: list[int], requester: User, pool) -> Iterator[tuple[Submission, AuditPdf]]:
     """(submission, rendering) for each id, in order; cached renderings are reused, the rest
     rendered a batch at a time across the pool, and stored as they come back."""
     batch = max(4, pool._max_workers * 4)
