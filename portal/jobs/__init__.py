@@ -119,14 +119,14 @@ def run_outbox(message_id: int) -> str:
         run = Claim(message_id)
         try:
             spec.function(run, **args)
+            if not run.finished:
+                _end(message_id)  # in the transaction of the handler's last changes
         except Postponed as reason:
             db.session.rollback()
             return f"{job} postponed: {reason}"
         except Exception:
             db.session.rollback()
             raise
-        if not run.finished:
-            _end(message_id)  # in the transaction of the handler's last changes
         return f"{job} done"
 
 
