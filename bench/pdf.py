@@ -206,7 +206,12 @@ def _empty_queue(redis_url: str, env: dict) -> None:
     from redis import Redis
     from rq import Queue
 
-    Queue(env.get("BATON_QUEUE", "baton"), connection=Redis.from_url(redis_url)).empty()
+    from portal.jobs.registry import QueueKind
+    from portal.queue import named
+
+    for kind in QueueKind:
+        name = named(env.get("BATON_QUEUE", "baton"), kind)
+        Queue(name, connection=Redis.from_url(redis_url)).empty()
 
 
 def _check_rendered(submission_id: int) -> None:
@@ -219,14 +224,19 @@ def _check_rendered(submission_id: int) -> None:
 
 
 def _worker_peak_rss(redis_url: str, env: dict, worker_class: str) -> float:
-    """MiB: the peak resident memory of a burst worker (and its work horses) over its run."""
+    """MiB: the peak resident memory of a burst worker (and its work horses) over its run, on
+    the queue PDFs are rendered from."""
+    from portal.jobs.registry import QueueKind
+    from portal.queue import named
+
     probe = (
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     command = [
         sys.executable, "-c", probe, str(BIN / "rq"), "worker", "--burst", "--worker-class",
-        worker_class, "--url", redis_url, "--quiet", env.get("BATON_QUEUE", "baton"),
+        worker_class, "--url", redis_url, "--quiet",
+        named(env.get("BATON_QUEUE", "baton"), QueueKind.BULK),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode:

@@ -1,4 +1,4 @@
-"""`make run`: the web app and an RQ worker in the foreground, stopped together by Ctrl-C."""
+"""`make run`: the web app and its RQ workers in the foreground, stopped together by Ctrl-C."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import click
 from flask import Flask
 
 from portal import queue
+from portal.jobs.registry import QueueKind
 
 GRACE_SECONDS = 10
 
@@ -37,18 +38,9 @@ def run(app: Flask, host: str, port: int) -> int:
             "--port",
             str(port),
         ],
-        "worker": [
-            str(bin_dir / "rq"),
-            "worker",
-            "--worker-class",
-            "portal.worker.BatonWorker",
-            "--with-scheduler",
-            "--url",
-            url,
-            "--name",
-            f"baton-dev-{os.getpid()}",
-            app.config["RQ_QUEUE"],
-        ],
+        "worker": _worker(bin_dir, url, "dev", queue.queue_name(app)),
+        # Exports and PDFs on their own, so that chain steps and emails never wait behind them.
+        "bulk-worker": _worker(bin_dir, url, "dev-bulk", queue.queue_name(app, QueueKind.BULK)),
         "cron": [str(bin_dir / "rq"), "cron", "portal.cron_config", "--url", url],
     }
     if mailbox:
@@ -73,6 +65,21 @@ def run(app: Flask, host: str, port: int) -> int:
         + "  Press Ctrl-C to stop everything.\n"
     )
     return supervise(commands, env, banner)
+
+
+def _worker(bin_dir: Path, url: str, name: str, queue_name: str) -> list[str]:
+    return [
+        str(bin_dir / "rq"),
+        "worker",
+        "--worker-class",
+        "portal.worker.BatonWorker",
+        "--with-scheduler",
+        "--url",
+        url,
+        "--name",
+        f"baton-{name}-{os.getpid()}",
+        queue_name,
+    ]
 
 
 def supervise(commands: dict[str, list[str]], env: dict[str, str], banner: str) -> int:

@@ -5,7 +5,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, select
 from sqlalchemy import event as orm_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -38,6 +38,14 @@ def insert_unless_present(model, key: str, **values) -> None:
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
+
+
+def claim(model, row_id: int):
+    """The row, locked for the current transaction; None if it is gone or another transaction
+    holds it (FOR UPDATE SKIP LOCKED: a job that finds its row taken leaves it to that job)."""
+    return db.session.scalars(
+        select(model).where(model.id == row_id).with_for_update(skip_locked=True)
+    ).first()
 
 
 #: session.info key of what the current transaction keeps (see transaction_cache).

@@ -1,12 +1,13 @@
 """The outbox: jobs are written as rows in the transaction that needs them, and handed to RQ
 only after that transaction commits.
 
-    add("start_chain", submission_id=42)   # inside a service, before the commit
-    ... commit ...                          # the after-commit hook relays the new rows to RQ
+    add(JobKind.START_CHAIN, submission_id=42)   # inside a service, before the commit
+    ... commit ...                                # the after-commit hook relays the new rows
 
 A crash between commit and relay, a Redis restart or FLUSHALL loses nothing: the row stays,
-and the cron sweep (`relay_due`) hands it to RQ again. A row is deleted by the job that did its
-work, in that same transaction, so it is "done" exactly when the work is committed.
+and the cron sweep (`relay_due`) hands it to RQ again. A row is deleted by the outbox runner
+(`portal.jobs.run_outbox`) in the transaction that commits its job's work, so it is "done"
+exactly when the work is committed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock, queue
 from portal.extensions import db
+from portal.jobs.registry import REGISTRY, JobKind, QueueKind, check
 from portal.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -33,14 +35,36 @@ _PENDING = "baton.outbox.pending"
 _TIMERS = "baton.outbox.timers"
 
 
-def add(job: str, run_at: dt.datetime | None = None, **args) -> OutboxMessage:
-    """Write a job to run after the current transaction commits (not before `run_at`)."""
-    message = OutboxMessage(job=job, args=args, created_at=clock.now(), run_at=run_at)
+def add(kind: JobKind, run_at: dt.datetime | None = None, **args) -> OutboxMessage:
+    """Write a job to run after the current transaction commits (not before `run_at`).
+
+    UnknownJob if `kind` is not a JobKind or its handler does not take these arguments: a
+    job that no worker could run is refused here, not found out by a worker.
+    """
+    spec = check(kind, args)
+    message = OutboxMessage(
+        job=kind.value,
+        subject=spec.subject_of(args),
+        args=args,
+        created_at=clock.now(),
+        run_at=run_at,
+    )
     db.session.add(message)
     db.session.flush()
     # What the relay needs to know of the row, kept so that it need not read the row back.
-    db.session.info.setdefault(_PENDING, {})[message.id] = (job, run_at)
+    db.session.info.setdefault(_PENDING, {})[message.id] = (kind.value, run_at)
     return message
+
+
+def waiting(kind: JobKind, **args) -> bool:
+    """True if a job of this kind about the same subject is waiting (by the indexed subject)."""
+    subject = REGISTRY[kind].subject_of(args)
+    found = db.session.scalar(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.subject == subject, OutboxMessage.job == kind.value)
+        .limit(1)
+    )
+    return found is not None
 
 
 def schedule_timer(timer_id: int, fire_at: dt.datetime) -> None:
@@ -130,10 +154,6 @@ def enqueue_due_timers(due: list[tuple[int, dt.datetime]]) -> int:
     return handed
 
 
-#: Jobs that may run long, and how long RQ lets them (the default is JOB_TIMEOUT, 5 minutes).
-LONG_JOBS = {"build_export": 6 * 3600, "render_pdf": 15 * 60}
-
-
 def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None = None) -> int:
     """Hand these outbox rows to RQ; a row that cannot be handed over stays for the sweep.
 
@@ -142,7 +162,6 @@ def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None
     """
     if not ids:
         return 0
-    q = queue.queue(current_app)
     if rows is None:
         # Its own connection: this runs after the caller's commit, when its session is done.
         with db.engine.connect() as connection:
@@ -159,15 +178,21 @@ def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None
     # job up at once would otherwise find the row locked by this very update, take it for
     # another worker's, and leave it to the sweep's lease.
     _mark_handed(ids, handed=True)
+    queues = {kind: queue.queue(current_app, kind) for kind in QueueKind}
     # All of them in one round trip (one MULTI/EXEC): handed over together, or not at all.
-    pipe = q.connection.pipeline()
-    ready = []
+    pipe = queues[QueueKind.DEFAULT].connection.pipeline()
+    ready: dict[QueueKind, list] = {kind: [] for kind in QueueKind}
     try:
         for message_id in ids:
-            kind, run_at = rows.get(message_id, (None, None))
+            name, run_at = rows.get(message_id, (None, None))
             if run_at is not None and run_at.tzinfo is None:
                 run_at = run_at.replace(tzinfo=dt.UTC)  # SQLite through a bare connection
-            timeout = LONG_JOBS.get(kind, current_app.config.get("JOB_TIMEOUT", 300))
+            # By the row's name (JobKind values are their names). Only a row written around
+            # outbox.add could name no kind: the runner logs it.
+            spec = REGISTRY.get(name)
+            lane = spec.queue if spec else QueueKind.DEFAULT
+            timeout = (spec and spec.timeout) or current_app.config.get("JOB_TIMEOUT", 300)
+            q = queues[lane]
             options = {
                 "job_id": job_id("outbox", message_id),
                 "result_ttl": 0,
@@ -178,9 +203,12 @@ def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None
                     run_at, RUNNER, message_id, job_timeout=timeout, pipeline=pipe, **options
                 )
             else:
-                ready.append(q.prepare_data(RUNNER, (message_id,), timeout=timeout, **options))
-        if ready:
-            q.enqueue_many(ready, pipeline=pipe)
+                ready[lane].append(
+                    q.prepare_data(RUNNER, (message_id,), timeout=timeout, **options)
+                )
+        for kind, jobs in ready.items():
+            if jobs:
+                queues[kind].enqueue_many(jobs, pipeline=pipe)
         pipe.execute()
     except Exception:  # noqa: BLE001 - Redis down: the rows wait for the sweep
         logger.warning(

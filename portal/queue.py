@@ -16,6 +16,8 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 
+from portal.jobs.registry import QueueKind
+
 logger = logging.getLogger(__name__)
 _embedded: dict[str, redis.Redis] = {}
 _clients: dict[tuple[str, int], redis.Redis] = {}
@@ -52,10 +54,21 @@ def connection(app: Flask | None = None) -> redis.Redis:
     return _clients[key]
 
 
-def queue(app: Flask | None = None) -> Queue:
-    """The queue Baton's jobs are sent to."""
+def named(base: str, kind: QueueKind = QueueKind.DEFAULT) -> str:
+    """BATON_QUEUE for chain steps, emails, webhooks and timers; "<BATON_QUEUE>-bulk" for PDFs
+    and exports, which have workers of their own so that nothing else waits behind them."""
+    return base if kind == QueueKind.DEFAULT else f"{base}-{kind.value}"
+
+
+def queue_name(app: Flask | None = None, kind: QueueKind = QueueKind.DEFAULT) -> str:
+    """The name of this app's queue for jobs of this kind (see `named`)."""
+    return named((app or current_app).config["RQ_QUEUE"], kind)
+
+
+def queue(app: Flask | None = None, kind: QueueKind = QueueKind.DEFAULT) -> Queue:
+    """The queue Baton's jobs of this kind are sent to (the default queue unless told)."""
     app = app or current_app
-    return Queue(app.config["RQ_QUEUE"], connection=connection(app))
+    return Queue(queue_name(app, kind), connection=connection(app))
 
 
 def disconnect_clients() -> None:

@@ -103,6 +103,7 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
         processes = descendants(make.pid)
         assert len(processes) >= 3  # web, worker, embedded redis (and make's shell)
         assert _running(processes, "rq worker --worker-class portal.worker.BatonWorker")
+        assert _running(processes, "baton-dev-bulk-")  # exports and PDFs: their own worker
         assert _running(processes, "rq cron portal.cron_config")
         assert _running(processes, "-m portal.devmail")
         assert "Emails land in the development mailbox" in text

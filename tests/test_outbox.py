@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 
 from portal import clock, jobs, outbox, queue
 from portal.extensions import db
+from portal.jobs.registry import JobKind
 from portal.models import (
     AuditEvent,
     EmailMessage,
@@ -178,7 +179,7 @@ def test_a_job_that_waits_is_scheduled_and_left_alone_by_the_sweep_until_lost(ap
     from rq.registry import ScheduledJobRegistry
 
     later = clock.now() + dt.timedelta(minutes=30)
-    message = outbox.add("deliver_webhook", run_at=later, delivery_id=1)
+    message = outbox.add(JobKind.DELIVER_WEBHOOK, run_at=later, delivery_id=1)
     db.session.commit()
     q = queue.queue(app)
     scheduled = ScheduledJobRegistry(queue=q)
@@ -199,7 +200,7 @@ def test_a_job_that_waits_is_scheduled_and_left_alone_by_the_sweep_until_lost(ap
 
 def test_a_waiting_job_that_never_reached_redis_is_handed_over_by_the_sweep(app):
     later = clock.now() + dt.timedelta(minutes=30)
-    message = outbox.add("deliver_webhook", run_at=later, delivery_id=1)
+    message = outbox.add(JobKind.DELIVER_WEBHOOK, run_at=later, delivery_id=1)
     db.session.flush()
     db.session.info.pop("baton.outbox.pending", None)  # as if Redis was down at commit
     db.session.commit()
@@ -287,14 +288,14 @@ def test_a_message_refused_at_its_final_dot_is_not_recorded_as_sent(
 def test_a_record_that_cannot_be_prepared_sends_nothing_and_is_retried(
     approvals, org, vendor_invoice, app, mailbox, monkeypatch
 ):
-    from portal.services import notifications
+    from portal.jobs import email as email_job
 
     send = _first_send(approvals, app)
 
     def database_gone(email_id):
         raise ConnectionError("database connection lost")
 
-    monkeypatch.setattr(notifications, "_mark_sent", database_gone)
+    monkeypatch.setattr(email_job, "_mark_sent", database_gone)
     run_outbox_in_a_worker(send.id)
     monkeypatch.undo()
     db.session.expire_all()
@@ -369,3 +370,21 @@ def _wait_for(condition, seconds: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.01)
+
+
+def test_each_job_is_handed_to_the_queue_its_kind_names(app, org, run_jobs):
+    """Chain steps and emails on BATON_QUEUE, PDFs and exports on "<BATON_QUEUE>-bulk"."""
+    from portal.jobs.registry import QueueKind
+
+    chain = outbox.add(JobKind.START_CHAIN, submission_id=1)
+    render = outbox.add(JobKind.RENDER_PDF, submission_id=1, user_id=org.cora.id)
+    db.session.commit()
+    default, bulk = queue.queue(app, QueueKind.DEFAULT), queue.queue(app, QueueKind.BULK)
+    assert bulk.name == app.config["RQ_QUEUE"] + "-bulk" and default.name == app.config["RQ_QUEUE"]
+    assert default.job_ids == [outbox.job_id("outbox", chain.id)]
+    assert bulk.job_ids == [outbox.job_id("outbox", render.id)]
+    # The sweep hands a lost one back to the same queue.
+    bulk.empty()
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=10)):
+        assert outbox.relay_due() == 2
+    assert bulk.job_ids == [outbox.job_id("outbox", render.id)]

@@ -7,7 +7,15 @@ from portal import serve
 
 def test_serve_starts_gunicorn_the_workers_asked_for_and_the_cron_scheduler():
     found = serve.commands({"REDIS_URL": "redis://127.0.0.1:6379/0", "BATON_WORKERS": "3"})
-    assert sorted(found) == ["cron", "web", "worker-1", "worker-2", "worker-3"]
+    assert sorted(found) == [
+        "bulk-worker-1",
+        "bulk-worker-2",
+        "cron",
+        "web",
+        "worker-1",
+        "worker-2",
+        "worker-3",
+    ]
     assert found["web"][-3:] == ["--config", "python:portal.gunicorn_conf", "app:create_app()"]
     worker = found["worker-1"]
     assert worker[worker.index("--worker-class") + 1] == serve.WORKER_CLASS
@@ -15,9 +23,20 @@ def test_serve_starts_gunicorn_the_workers_asked_for_and_the_cron_scheduler():
     assert found["cron"][1:3] == ["cron", "portal.cron_config"]
 
 
+def test_serve_gives_exports_and_pdfs_workers_of_their_own():
+    found = serve.commands(
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "BATON_QUEUE": "acme", "BATON_BULK_WORKERS": "1"}
+    )
+    assert [name for name in found if "bulk" in name] == ["bulk-worker-1"]
+    assert found["bulk-worker-1"][-1] == "acme-bulk"  # the registry's bulk queue
+    assert found["worker-1"][-1] == "acme"  # chain steps and emails: never behind an export
+
+
 def test_serve_refuses_a_worker_count_that_is_not_a_number():
     with pytest.raises(ValueError, match="BATON_WORKERS"):
         serve.commands({"REDIS_URL": "redis://127.0.0.1:6379/0", "BATON_WORKERS": "many"})
+    with pytest.raises(ValueError, match="BATON_BULK_WORKERS"):
+        serve.commands({"REDIS_URL": "redis://127.0.0.1:6379/0", "BATON_BULK_WORKERS": "0"})
 
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL"])

@@ -13,7 +13,7 @@ from portal.models.types import JSONDocument, UTCDateTime
 
 
 class OutboxMessage(db.Model):
-    """A job to run. Deleted by the job, in its own transaction, once its work is done."""
+    """A job to run. Deleted by the outbox runner in the transaction that commits its work."""
 
     __tablename__ = "outbox_message"
     # Rows are deleted when done; AUTOINCREMENT stops SQLite from handing a done row's id
@@ -21,8 +21,11 @@ class OutboxMessage(db.Model):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Which job: a name in portal.jobs.HANDLERS.
+    #: Which job: a portal.jobs.registry.JobKind value (checked when the row is written).
     job: Mapped[str] = mapped_column(String(64))
+    #: What the job is about, such as "submission:42" (the registry says which argument):
+    #: finds a waiting job without reading every row's arguments.
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     args: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     #: When it was last handed to RQ; empty until the relay (or the sweep) has done so.

@@ -10,9 +10,8 @@ import io
 import logging
 import os
 import time
-import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,12 +25,12 @@ from sqlalchemy import Select, func, or_, select
 from portal import audit, clock, outbox, pdf
 from portal.domain import spreadsheet
 from portal.extensions import db
+from portal.jobs.registry import JobKind
 from portal.models import (
     AuditPdf,
     Export,
     ExportState,
     Form,
-    OutboxMessage,
     Submission,
     SubmissionStatus,
     Task,
@@ -152,7 +151,23 @@ def _start_of(day: dt.date, zone: ZoneInfo) -> dt.datetime:
 
 
 def start(user: User, filters: Filters) -> Export:
-    """Queue an export of every record the filters match now."""
+    """Queue an export of every record the filters match now: one at a time per person."""
+    # Their row locked first (FOR NO KEY UPDATE on PostgreSQL): two requests at once from one
+    # person are checked one after the other, so both cannot find nothing running.
+    db.session.scalar(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    running = db.session.scalar(
+        select(Export.id)
+        .where(
+            Export.requested_by_id == user.id,
+            Export.state.in_((ExportState.QUEUED, ExportState.RUNNING)),
+        )
+        .limit(1)
+    )
+    if running is not None:
+        raise SearchRefused(
+            f"Your export {running} is still being built. Wait until it is done (its page "
+            "shows the progress), then start the next: one export at a time per person."
+        )
     ids = list(
         db.session.scalars(search(filters).with_only_columns(Submission.id).limit(MAX_EXPORT + 1))
     )
@@ -170,7 +185,7 @@ def start(user: User, filters: Filters) -> Export:
     )
     db.session.add(export)
     db.session.flush()
-    outbox.add("build_export", export_id=export.id)
+    outbox.add(JobKind.BUILD_EXPORT, export_id=export.id)
     audit.record(
         audit.ADMIN_CHAIN,
         "export_started",
@@ -180,136 +195,92 @@ def start(user: User, filters: Filters) -> Export:
     return export
 
 
-def build(message: OutboxMessage, export_id: int) -> None:
-    """The build_export job. Commits as it goes, so the page can show the progress."""
-    export = db.session.get(Export, export_id)
-    if export is None or export.state == ExportState.DONE:
-        _finish(message)
-        return
-    export.state, export.done, export.error = ExportState.RUNNING, 0, ""
+def archive_path(export: Export) -> Path:
+    """Where a finished export's ZIP is kept, under the instance folder."""
+    return Path(EXPORT_FOLDER) / f"baton-export-{export.id}.zip"
+
+
+def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -> None:
+    """Write the export's ZIP at `path`: each record's audit-trail PDF, index.csv and
+    manifest.sha256. `progress(n)` is called once the nth record is in."""
     requester = export.requested_by
-    db.session.commit()
-    if not _keep_claim(message.id):
-        return  # another worker took this export over in the moment the claim was released
-    relative = Path(EXPORT_FOLDER) / f"baton-export-{export.id}.zip"
-    target = Path(current_app.instance_path) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # This attempt's own file: a second attempt (after a worker was presumed dead) never
-    # writes into it, and only a finished archive is renamed into place.
-    partial = target.with_suffix(f".{uuid.uuid4().hex[:12]}.partial")
-    try:
-        manifest: list[tuple[str, str, int]] = []
-        index = io.StringIO()
-        writer = spreadsheet.writer(index)  # summaries and names are people's text
-        writer.writerow(
-            [
-                "submission",
-                "form",
-                "version",
-                "status",
-                "submitter",
-                "submitted_at",
-                "amount",
-                "currency",
-                "summary",
-                "file",
-                "file_sha256",
-                "audit_head_hash",
-                "audit_verified",
-            ]
-        )
-        with (
-            zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-            _renderers() as pool,
+    manifest: list[tuple[str, str, int]] = []
+    index = io.StringIO()
+    writer = spreadsheet.writer(index)  # summaries and names are people's text
+    writer.writerow(
+        [
+            "submission",
+            "form",
+            "version",
+            "status",
+            "submitter",
+            "submitted_at",
+            "amount",
+            "currency",
+            "summary",
+            "file",
+            "file_sha256",
+            "audit_head_hash",
+            "audit_verified",
+        ]
+    )
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        _renderers() as pool,
+    ):
+        for number, (submission, rendering) in enumerate(
+            _renderings(export.submission_ids, requester, pool), start=1
         ):
-            for number, (submission, rendering) in enumerate(
-                _renderings(export.submission_ids, requester, pool), start=1
-            ):
-                content = records.file_path(rendering).read_bytes()
-                name = f"records/{submission.form.slug}-{submission.id:06d}.pdf"
-                archive.writestr(name, content)
-                manifest.append((name, rendering.sha256, rendering.size))
-                writer.writerow(
-                    [
-                        submission.id,
-                        submission.form.slug,
-                        submission.form_version.number,
-                        submission.status.value,
-                        submission.submitter.email,
-                        submission.submitted_at.isoformat(),
-                        "" if submission.amount is None else f"{submission.amount:f}",
-                        submission.currency or "",
-                        submission.summary,
-                        name,
-                        rendering.sha256,
-                        rendering.head_hash,
-                        "yes" if rendering.verified else "NO",
-                    ]
-                )
-                export.done = number
-                db.session.commit()
-                if not _keep_claim(message.id):
-                    raise _ClaimLost
-            index_bytes = index.getvalue().encode("utf-8")
-            archive.writestr("index.csv", index_bytes)
-            manifest.append(
-                ("index.csv", hashlib.sha256(index_bytes).hexdigest(), len(index_bytes))
+            content = records.file_path(rendering).read_bytes()
+            name = f"records/{submission.form.slug}-{submission.id:06d}.pdf"
+            archive.writestr(name, content)
+            manifest.append((name, rendering.sha256, rendering.size))
+            writer.writerow(
+                [
+                    submission.id,
+                    submission.form.slug,
+                    submission.form_version.number,
+                    submission.status.value,
+                    submission.submitter.email,
+                    submission.submitted_at.isoformat(),
+                    "" if submission.amount is None else f"{submission.amount:f}",
+                    submission.currency or "",
+                    submission.summary,
+                    name,
+                    rendering.sha256,
+                    rendering.head_hash,
+                    "yes" if rendering.verified else "NO",
+                ]
             )
-            lines = [f"{digest}  {name}" for name, digest, _ in manifest]
-            archive.writestr("manifest.sha256", "\n".join(lines) + "\n")
-        partial.replace(target)
-    except _ClaimLost:
-        db.session.rollback()
-        partial.unlink(missing_ok=True)
-        logger.warning("export %s: another worker took it over; this attempt stops", export_id)
-        return
-    except Exception as exc:
-        db.session.rollback()
-        export = db.session.get(Export, export_id)
-        export.state, export.error = ExportState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-        partial.unlink(missing_ok=True)
-        logger.exception("export %s failed", export_id)
-        audit.record(
-            audit.ADMIN_CHAIN,
-            "export_failed",
-            audit.Actor(system="build_export job", channel="worker"),
-            {"export": export.id, "records_done": export.done, "error": export.error[:500]},
-        )
-        _finish(message)
-        return
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    export = db.session.get(Export, export_id)
+            progress(number)
+        index_bytes = index.getvalue().encode("utf-8")
+        archive.writestr("index.csv", index_bytes)
+        manifest.append(("index.csv", hashlib.sha256(index_bytes).hexdigest(), len(index_bytes)))
+        lines = [f"{digest}  {name}" for name, digest, _ in manifest]
+        archive.writestr("manifest.sha256", "\n".join(lines) + "\n")
+
+
+def finish(export: Export, relative: Path, digest: str, size: int) -> None:
+    """A built export: done, with its file, and audited."""
     export.state, export.path, export.sha256 = ExportState.DONE, str(relative), digest
-    export.size, export.finished_at = target.stat().st_size, clock.now()
+    export.size, export.finished_at = size, clock.now()
     audit.record(
         audit.ADMIN_CHAIN,
         "export_finished",
         audit.Actor(system="build_export job", channel="worker"),
         {"export": export.id, "records": export.total, "sha256": digest, "size": export.size},
     )
-    _finish(message)
 
 
-class _ClaimLost(Exception):
-    """Another worker holds this export's outbox row now: this attempt must stop."""
-
-
-def _keep_claim(message_id: int) -> bool:
-    """Lock the export's outbox row again after a progress commit, and renew its lease.
-
-    Committing progress releases the row lock the job runner took. Taking it back (and moving
-    `enqueued_at` on, so the sweep sees the job is alive) keeps a long export to one worker;
-    if the row is locked by someone else or gone, this attempt has been superseded.
-    """
-    row = db.session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if row is None:
-        return False
-    row.enqueued_at = clock.now()
-    return True
+def fail(export: Export, exc: Exception) -> None:
+    """An export that could not be built: failed, saying why, and audited."""
+    export.state, export.error = ExportState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "export_failed",
+        audit.Actor(system="build_export job", channel="worker"),
+        {"export": export.id, "records_done": export.done, "error": export.error[:500]},
+    )
 
 
 @contextlib.contextmanager
@@ -347,13 +318,6 @@ def _renderings(ids: list[int], requester: User, pool) -> Iterator[tuple[Submiss
                     submission, doc, content, requester, time.monotonic() - started
                 )
             yield submission, ready
-
-
-def _finish(message: OutboxMessage) -> None:
-    row = db.session.get(OutboxMessage, message.id)
-    if row is not None:
-        db.session.delete(row)
-    db.session.commit()
 
 
 def note_download(export: Export, user: User) -> None:

@@ -7,19 +7,17 @@ and after talking to the mail server, so a repeated or retried job finds the mes
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from flask import current_app
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import select
 
-from portal import audit, clock, display, mail, outbox
+from portal import clock, display, mail, outbox
 from portal.extensions import db
+from portal.jobs.registry import JobKind
 from portal.models import (
-    AuditEvent,
     EmailMessage,
     EmailState,
-    OutboxMessage,
     Submission,
     SubmissionStatus,
     Task,
@@ -28,10 +26,6 @@ from portal.models import (
 from portal.services import chain_rows
 
 logger = logging.getLogger(__name__)
-#: A message claimed by a job longer ago than this, and still not sent, may be claimed again:
-#: longer than RQ lets a job run (JOB_TIMEOUT, 5 minutes), so a slow job is dead before another
-#: may take its message over.
-SENDING_LEASE = dt.timedelta(minutes=6)
 
 
 def task_assigned(
@@ -104,7 +98,7 @@ def digest(user: User, day) -> EmailMessage | None:
     )
     db.session.add(message)
     db.session.flush()
-    outbox.add("send_email", email_id=message.id)
+    outbox.add(JobKind.SEND_EMAIL, email_id=message.id)
     return message
 
 
@@ -136,154 +130,15 @@ def _queue(key, kind, submission, recipient, task=None, context=None) -> EmailMe
     )
     db.session.add(message)
     db.session.flush()
-    outbox.add("send_email", email_id=message.id)
+    outbox.add(JobKind.SEND_EMAIL, email_id=message.id)
     return message
 
 
-# -- sending (the send_email job) -------------------------------------------------------------
+# -- what an email says (the send_email job, portal.jobs.email, sends it) ---------------------
 
 
-def deliver(message_row: OutboxMessage, email_id: int) -> None:
-    """Send one queued email: claim it, send it, record it. Commits as it goes.
-
-    A message already sent is not sent again. A message another job is sending right now is
-    left to it. A message is marked sent in the same moment the server gets its final dot:
-    the record is prepared before the dot and its COMMIT goes out right after it (see
-    mail.send), so a worker that dies at any point either sent nothing (and a later job sends
-    it once) or sent it with the record committed. What follows the server's "250" (the audit
-    event, the outbox row done) is repeated by the next job if this one dies before it.
-    """
-    email = _lock(email_id)
-    if email is None:
-        _finish(message_row)
-        return
-    if email.state == EmailState.SENT:
-        _record_sent(email, message_row)  # a job that died after the send: finish its work
-        return
-    now = clock.now()
-    if (
-        email.state == EmailState.SENDING
-        and email.claimed_at
-        and now - email.claimed_at < SENDING_LEASE
-    ):
-        db.session.rollback()
-        return  # another job is on it; the outbox row waits for the sweep if that job dies
-    # Composed before the claim is written: its reads would flush a half-written claim first,
-    # and the claim would take two UPDATEs instead of one.
-    composed, recipient_name = _compose(email)
-    email.state, email.claimed_at, email.attempts = EmailState.SENDING, now, email.attempts + 1
-    email.message_id = (
-        email.message_id or f"<baton-{email.id}-{email.key.replace(':', '-')}@baton.local>"
-    )
-    email.subject, email.body = composed.subject, composed.record
-    to_address, message_id = email.to_address, email.message_id  # not read back after the commit
-    db.session.commit()  # the claim is on record before anything leaves this process
-
-    stage = "sending"
-
-    def commit_at_the_dot() -> None:
-        nonlocal stage
-        db.session.commit()
-        stage = "dot"
-
-    def accepted() -> None:
-        nonlocal stage
-        stage = "accepted"
-        _record_sent(_lock(email_id), message_row)
-
-    try:
-        mail.send(
-            to_address,
-            recipient_name,
-            composed,
-            message_id,
-            before_final_dot=lambda: _mark_sent(email_id),
-            after_final_dot=commit_at_the_dot,
-            on_accepted=accepted,
-        )
-    except Exception as exc:  # noqa: BLE001 - any SMTP or network failure: record, retry later
-        if stage == "accepted":
-            raise  # the server has it and it is on record; the next job finishes the rest
-        # Before the dot nothing was committed or sent. After it, the server refused the
-        # message, or its answer never came (mail.FINAL_REPLY_TIMEOUT): back to failed, and
-        # the outbox row, still there, has a later job try again.
-        db.session.rollback()
-        email = _lock(email_id)
-        email.state, email.sent_at = EmailState.FAILED, None
-        email.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-        db.session.commit()
-        logger.warning(
-            "email %s to %s failed (%s)%s; the sweep will retry",
-            email_id,
-            email.to_address,
-            exc,
-            " after its final dot" if stage == "dot" else "",
-        )
-
-
-def _mark_sent(email_id: int) -> None:
-    """Everything but the COMMIT of "this message is sent": runs before the final dot, so that
-    what is left for the moment after it is one short message to the database."""
-    email = _lock(email_id)
-    email.state, email.sent_at = EmailState.SENT, clock.now()
-    db.session.flush()
-
-
-def _record_sent(email: EmailMessage, message_row: OutboxMessage) -> None:
-    """After the server's "250": the audit event (once, even if a job died before it) and the
-    outbox row done."""
-    if email.submission_id is not None and not _sent_event_recorded(email):
-        audit.record(
-            audit.submission_chain(email.submission_id),
-            "email_sent",
-            audit.Actor(system="send_email job", channel="worker"),
-            {
-                "kind": email.kind,
-                "to": email.to_address,
-                "subject": email.subject,
-                "email": email.id,
-            },
-            submission_id=email.submission_id,
-        )
-    _finish(message_row)
-
-
-def _sent_event_recorded(email: EmailMessage) -> bool:
-    return (
-        db.session.scalar(
-            select(AuditEvent.id)
-            .where(
-                AuditEvent.chain == audit.submission_chain(email.submission_id),
-                AuditEvent.action == "email_sent",
-                AuditEvent.details["email"].as_integer() == email.id,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def _lock(email_id: int) -> EmailMessage | None:
-    return db.session.scalars(
-        select(EmailMessage)
-        .where(EmailMessage.id == email_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-
-
-def _finish(message_row: OutboxMessage) -> None:
-    # One statement, whether or not another job deleted the row first: no read before it, not
-    # even of message_row.id, which an earlier commit has expired (its identity is kept).
-    (message_id,) = inspect(message_row).identity
-    db.session.execute(
-        delete(OutboxMessage).where(OutboxMessage.id == message_id),
-        execution_options={"synchronize_session": False},  # the commit expires it anyway
-    )
-    db.session.commit()
-
-
-def _compose(email: EmailMessage) -> tuple[mail.Composed, str]:
+def compose(email: EmailMessage) -> tuple[mail.Composed, str]:
+    """The message an email row stands for, and its recipient's name."""
     recipient = db.session.get(User, email.recipient_id)
     if email.kind == "digest":
         return _compose_digest(email, recipient), recipient.name

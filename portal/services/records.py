@@ -20,16 +20,8 @@ from sqlalchemy import select
 
 from portal import audit, clock, outbox, pdf
 from portal.extensions import db
-from portal.models import (
-    AuditChain,
-    AuditEvent,
-    AuditPdf,
-    OutboxMessage,
-    Submission,
-    Task,
-    Timer,
-    User,
-)
+from portal.jobs.registry import JobKind
+from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
 from portal.services import approvals
 
 logger = logging.getLogger(__name__)
@@ -300,16 +292,13 @@ def request(submission: Submission, user: User) -> AuditPdf | None:
     """The PDF if it is ready; otherwise queue its rendering and return None."""
     ready = cached(submission)
     if ready is None and not _render_pending(submission):
-        outbox.add("render_pdf", submission_id=submission.id, user_id=user.id)
+        outbox.add(JobKind.RENDER_PDF, submission_id=submission.id, user_id=user.id)
     return ready
 
 
 def _render_pending(submission: Submission) -> bool:
     """True if a render_pdf job for this submission is already waiting (the page reloads)."""
-    waiting = db.session.scalars(
-        select(OutboxMessage.args).where(OutboxMessage.job == "render_pdf")
-    ).all()
-    return any(args.get("submission_id") == submission.id for args in waiting)
+    return outbox.waiting(JobKind.RENDER_PDF, submission_id=submission.id)
 
 
 def note_download(submission: Submission, rendering: AuditPdf, user: User) -> None:

@@ -14,6 +14,7 @@ from portal.domain import values
 from portal.domain.schema import FieldKind, FormSpec
 from portal.domain.values import Evaluation, FileValue
 from portal.extensions import db, insert_unless_present
+from portal.jobs.registry import JobKind
 from portal.models import (
     Attachment,
     Form,
@@ -190,7 +191,7 @@ def submit(
         },
         submission_id=submission.id,
     )
-    outbox.add("start_chain", submission_id=submission.id)
+    outbox.add(JobKind.START_CHAIN, submission_id=submission.id)
     logger.info("submission %s submitted by user %s", submission.id, user.id)
     return submission, evaluation
 

@@ -36,7 +36,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal import audit, clock, outbox
-from portal.extensions import db, transaction_cache
+from portal.extensions import claim, db, transaction_cache
+from portal.jobs.registry import JobKind
 from portal.mail import external_url
 from portal.models import (
     AuditEvent,
@@ -316,7 +317,7 @@ def redeliver(admin: User, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again (the same body, signed afresh), whatever became of it."""
     delivery.state, delivery.attempts = DeliveryState.PENDING, 0
     delivery.next_attempt_at = clock.now()
-    outbox.add("deliver_webhook", delivery_id=delivery.id)
+    outbox.add(JobKind.DELIVER_WEBHOOK, delivery_id=delivery.id)
     audit.record(
         audit.ADMIN_CHAIN,
         "webhook_redelivered",
@@ -332,7 +333,7 @@ def _queue(endpoint: WebhookEndpoint, name: str, body: str) -> WebhookDelivery:
     )
     db.session.add(delivery)
     db.session.flush()
-    outbox.add("deliver_webhook", delivery_id=delivery.id)
+    outbox.add(JobKind.DELIVER_WEBHOOK, delivery_id=delivery.id)
     return delivery
 
 
@@ -425,11 +426,7 @@ def send(delivery_id: int) -> str:
     The delivery row stays locked while the request is made (at most TIMEOUT_SECONDS), so two
     workers handed the same job never both send it.
     """
-    delivery = db.session.scalars(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .with_for_update(skip_locked=True)
-    ).first()
+    delivery = claim(WebhookDelivery, delivery_id)
     if delivery is None:
         return "gone, or another worker is sending it"
     if delivery.state != DeliveryState.PENDING:
@@ -473,7 +470,7 @@ def send(delivery_id: int) -> str:
         )
         return "failed; no attempts left"
     delivery.next_attempt_at = now + dt.timedelta(seconds=backoff[delivery.attempts - 1])
-    outbox.add("deliver_webhook", run_at=delivery.next_attempt_at, delivery_id=delivery.id)
+    outbox.add(JobKind.DELIVER_WEBHOOK, run_at=delivery.next_attempt_at, delivery_id=delivery.id)
     return f"failed ({attempt.error}); next attempt at {delivery.next_attempt_at:%H:%M:%S}"
 
 

@@ -250,6 +250,7 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
 ):
     """A worker presumed dead (its lease ran out) may still be alive: it must step aside."""
     from portal import clock, outbox
+    from portal.jobs import Claim
     from portal.models import OutboxMessage
     from portal.services import exports
 
@@ -257,11 +258,11 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
     export = export_of(browser, many, 3)
     claims = []
 
-    def claim(message_id):
-        claims.append(message_id)
+    def keep(claim):
+        claims.append(claim.message_id)
         return len(claims) < 3  # the claim is lost after the second record
 
-    monkeypatch.setattr(exports, "_keep_claim", claim)
+    monkeypatch.setattr(Claim, "keep", keep)
     run_jobs()
     db.session.expire_all()
     export = db.session.get(Export, export.id)
@@ -283,20 +284,20 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
 
 def test_keeping_the_claim_renews_the_lease_and_fails_once_the_row_is_gone(browser, org, many, app):
     from portal import clock
+    from portal.jobs import Claim
     from portal.models import OutboxMessage
-    from portal.services import exports
 
     export_of(browser, many, 1)
     row = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "build_export")).one()
     row.enqueued_at = clock.now() - dt.timedelta(minutes=10)
     db.session.commit()
-    assert exports._keep_claim(row.id) is True
+    assert Claim(row.id).keep() is True
     db.session.commit()
     db.session.refresh(row)
     assert row.enqueued_at > clock.now() - dt.timedelta(minutes=1)
     db.session.delete(row)
     db.session.commit()
-    assert exports._keep_claim(row.id) is False
+    assert Claim(row.id).keep() is False
 
 
 def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jobs, monkeypatch):
@@ -331,3 +332,64 @@ def test_any_page_number_shows_a_real_page(browser, org, many, who, url, asked):
     response = browser.get(f"{url}?page={asked}")
     assert response.status_code == 200
     assert "Taxi receipt 2" in response.text  # the only page, whatever was asked
+
+
+def test_an_export_waiting_for_a_bulk_worker_does_not_delay_an_email(
+    browser, org, many, app, run_jobs, mailbox
+):
+    """Only a worker of the default queue is free: the requests' chains and their emails are
+    done, while the export waits on the bulk queue for a worker of its own."""
+    from portal import queue
+    from portal.jobs.registry import QueueKind
+
+    app.config["EXPORT_WORKERS"] = 1
+    export = export_of(browser, many, 2)  # two requests, each approved at once, and an export
+    assert len(queue.queue(app, QueueKind.BULK)) == 1
+
+    run_jobs(QueueKind.DEFAULT)
+    db.session.expire_all()
+    assert len(mailbox.messages) == 2  # "Your request was approved", for Alice and for Bob
+    assert db.session.get(Export, export.id).state == ExportState.QUEUED
+    assert len(queue.queue(app, QueueKind.BULK)) == 1
+
+    run_jobs(QueueKind.BULK)
+    db.session.expire_all()
+    assert db.session.get(Export, export.id).state == ExportState.DONE
+
+
+def test_a_second_export_while_ones_own_is_built_is_refused_and_writes_nothing(
+    browser, org, many, app, run_jobs, make_user
+):
+    from sqlalchemy import func
+
+    from portal.models import OutboxMessage
+
+    def counts():
+        db.session.expire_all()
+        return [
+            db.session.scalar(select(func.count()).select_from(model))
+            for model in (Export, OutboxMessage, AuditEvent)
+        ]
+
+    app.config["EXPORT_WORKERS"] = 1
+    first = export_of(browser, many, 2)
+    before = counts()
+    response = browser.post("/compliance/exports", {"form": "petty_cash"})
+    assert response.status_code == 302
+    page = browser.get(response.location).text
+    assert f"Your export {first.id} is still being built" in page
+    assert "one export at a time per person" in page
+    assert counts() == before
+
+    browser.post("/logout")  # someone else's export is theirs to start
+    make_user("ada@example.com", "Ada Byrne", groups=["admin"])
+    browser.login("ada@example.com")
+    assert browser.post("/compliance/exports", {"form": "petty_cash"}).status_code == 302
+    assert len(db.session.scalars(select(Export)).all()) == 2
+
+    run_jobs()  # both built: Cora may start the next
+    browser.post("/logout")
+    browser.login("cora@example.com")
+    response = browser.post("/compliance/exports", {"form": "petty_cash"})
+    assert response.location.startswith("/compliance/exports/")
+    assert len(db.session.scalars(select(Export)).all()) == 3

@@ -122,18 +122,19 @@ def test_an_export_claim_held_by_another_worker_is_not_taken(app, org):
     from sqlalchemy import text
 
     from portal import outbox
-    from portal.services import exports
+    from portal.jobs import Claim
+    from portal.jobs.registry import JobKind
 
-    message = outbox.add("build_export", export_id=999)
+    message = outbox.add(JobKind.BUILD_EXPORT, export_id=999)
     db.session.commit()
     with db.engine.connect() as other:
         other.execute(
             text("SELECT id FROM outbox_message WHERE id = :id FOR UPDATE"), {"id": message.id}
         )
-        assert exports._keep_claim(message.id) is False
+        assert Claim(message.id).keep() is False
         db.session.rollback()
         other.rollback()
-    assert exports._keep_claim(message.id) is True
+    assert Claim(message.id).keep() is True
     db.session.rollback()
 
 

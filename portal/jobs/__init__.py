@@ -1,8 +1,12 @@
 """RQ job functions: thin, import-safe, given ids. The app is built on first use in a process.
 
-Every job Baton queues is `run_outbox(message_id)`: it loads the outbox row, runs the handler
-named there, and the handler deletes the row in the transaction that commits its work. A row
-that is gone means the work is done, so a job delivered twice does nothing the second time.
+Every job Baton queues is `run_outbox(message_id)`: it claims the outbox row, runs the handler
+its kind names (portal.jobs.registry), and deletes the row in the transaction that commits the
+handler's work. Only this runner deletes outbox rows. A row that is gone means the work is
+done, so a job delivered twice does nothing the second time; a handler whose work is not done
+raises Postponed, and its row stays for the sweep. Handlers live in this package: the ones of
+one transaction in `handlers`, the ones that commit in stages in `email` and `export`.
+
 Timers fire by `fire_timer(timer_id)`, guarded the same way by their `fired_at`. The one job
 whose loss costs nothing is `refresh_insight`: it recomputes a copy of what the database says.
 """
@@ -13,7 +17,6 @@ import logging
 import os
 
 from flask import Flask
-from sqlalchemy import select
 
 logger = logging.getLogger(__name__)
 _app: Flask | None = None
@@ -42,28 +45,85 @@ def application() -> Flask:
     return _app
 
 
-def run_outbox(message_id: int) -> str:
-    """Run the work one outbox row asks for, once."""
+class Postponed(Exception):  # noqa: N818 - says what happened to the job, not an error
+    """The job's work is not done and its outbox row stays, for the sweep to hand out again:
+    another job has the work, or it failed in a way worth trying again later."""
+
+
+class Claim:
+    """The outbox row a handler runs for, locked by the runner until the first commit."""
+
+    def __init__(self, message_id: int):
+        self.message_id = message_id
+        #: Whether the row has ended (see finish); the runner ends it otherwise.
+        self.finished = False
+
+    def keep(self) -> bool:
+        """Lock the row again after a commit, and renew its lease; False if it is gone or
+        another worker holds it, so this attempt has been superseded and must stop.
+
+        A job that commits in stages (an export's progress) releases the runner's row lock at
+        each commit; taking it back, and moving `enqueued_at` on so the sweep sees the job is
+        alive, keeps a long job to one worker.
+        """
+        from portal import clock
+        from portal.extensions import claim
+        from portal.models import OutboxMessage
+
+        row = claim(OutboxMessage, self.message_id)
+        if row is None:
+            return False
+        row.enqueued_at = clock.now()
+        return True
+
+    def finish(self) -> None:
+        """Commit the job's work now, with the end of its outbox row: for a job whose last
+        commit cannot wait for it to return (an email's, the moment the server said "250")."""
+        _end(self.message_id)
+        self.finished = True
+
+
+def _end(message_id: int) -> None:
+    """Delete the outbox row and commit: the row is gone exactly when its work is committed.
+
+    One statement, whether or not the row is still there (another job may have ended it)."""
+    from sqlalchemy import delete
+
     from portal.extensions import db
     from portal.models import OutboxMessage
 
+    db.session.execute(
+        delete(OutboxMessage).where(OutboxMessage.id == message_id),
+        execution_options={"synchronize_session": False},  # the commit expires it anyway
+    )
+    db.session.commit()
+
+
+def run_outbox(message_id: int) -> str:
+    """Run the work one outbox row asks for, once, and delete the row when it is done."""
+    from portal.extensions import claim, db
+    from portal.jobs.registry import REGISTRY
+    from portal.models import OutboxMessage
+
     with application().app_context():
-        message = db.session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .with_for_update(skip_locked=True)
-        ).first()
+        message = claim(OutboxMessage, message_id)
         if message is None:
             db.session.rollback()
             return "nothing to do: done already, or another worker has it"
-        handler = HANDLERS.get(message.job)
-        if handler is None:
+        spec = REGISTRY.get(message.job)
+        if spec is None:
             logger.error("outbox message %s names an unknown job %r", message.id, message.job)
             db.session.rollback()
             return "unknown job"
-        job = message.job  # handlers commit and delete the row: not to be read back after
+        job, args = message.job, message.args  # a handler's commit expires the row
+        run = Claim(message_id)
         try:
-            handler(message, **message.args)
+            spec.function(run, **args)
+            if not run.finished:
+                _end(message_id)  # in the transaction of the handler's last changes
+        except Postponed as reason:
+            db.session.rollback()
+            return f"{job} postponed: {reason}"
         except Exception:
             db.session.rollback()
             raise
@@ -117,65 +177,3 @@ def sweep() -> str:
             deadlines.queue_digest(user_id, today)
         db.session.commit()
         return f"relayed {relayed}, timers {timers}, digests {len(digests)}"
-
-
-def _start_chain(message, submission_id: int) -> None:
-    from portal.extensions import db
-    from portal.services import approvals
-
-    approvals.start_chain(submission_id)
-    db.session.delete(message)
-    db.session.commit()
-
-
-def _render_pdf(message, submission_id: int, user_id: int | None = None) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    from portal.extensions import db
-    from portal.models import OutboxMessage, Submission, User
-    from portal.services import records
-
-    submission = db.session.get(Submission, submission_id)
-    user = db.session.get(User, user_id) if user_id else None
-    if submission is not None:
-        try:
-            records.render(submission, user)
-            db.session.flush()
-        except IntegrityError:
-            db.session.rollback()  # another job rendered this same state first: theirs stands
-    row = db.session.get(OutboxMessage, message.id)
-    if row is not None:
-        db.session.delete(row)
-    db.session.commit()
-
-
-def _build_export(message, export_id: int) -> None:
-    from portal.services import exports
-
-    exports.build(message, export_id)
-
-
-def _send_email(message, email_id: int) -> None:
-    from portal.services import notifications
-
-    notifications.deliver(message, email_id)
-
-
-#: Outbox job names and the functions that do their work.
-def _deliver_webhook(message, delivery_id: int) -> None:
-    from portal.extensions import db
-    from portal.services import webhooks
-
-    outcome = webhooks.send(delivery_id)
-    logger.info("webhook delivery %s: %s", delivery_id, outcome)
-    db.session.delete(message)
-    db.session.commit()
-
-
-HANDLERS = {
-    "start_chain": _start_chain,
-    "deliver_webhook": _deliver_webhook,
-    "send_email": _send_email,
-    "render_pdf": _render_pdf,
-    "build_export": _build_export,
-}
