@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from argon2.exceptions import VerificationError
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 
 from portal import audit, clock, outbox, uploads
 from portal.domain.chain import Decision, DecisionRefused, TaskState
@@ -556,8 +556,9 @@ class _Generator:
             return variants[-1]
         return self.rng.choice(variants)
 
-    def plan(self, slug: str, task: Task) -> _Plan:
-        """What the person asked will do about `task`, and when (drawn when it opens)."""
+    def plan(self, slug: str, task) -> _Plan:
+        """What the person asked will do about `task` (its row), and when (drawn when it
+        opens)."""
         person = self.people[task.assignee_id]
         typical = STEP_HOURS.get((slug, task.step), 6) * person.pace
         if task.origin == "escalated":
@@ -645,56 +646,59 @@ class _Life:
         started = submitted_at + dt.timedelta(seconds=self.g.rng.uniform(0.3, 5))
         self.engine.start_chain(started, self.submission.id)
 
-    def open_tasks(self) -> list[Task]:
-        return list(
-            db.session.scalars(
-                select(Task)
-                .where(Task.submission_id == self.submission.id, Task.state == TaskState.OPEN)
-                .order_by(Task.id)
-            )
+    def pending(self) -> list:
+        """The request's open tasks, each with its pending timers (one row per timer, or one
+        row without a timer): one light query, not the tasks and then their timers."""
+        timer = and_(
+            Timer.task_id == Task.id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None)
         )
+        return db.session.execute(
+            select(
+                Task.id,
+                Task.key,
+                Task.step,
+                Task.assignee_id,
+                Task.origin,
+                Task.created_at,
+                Timer.id.label("timer_id"),
+                Timer.fire_at,
+            )
+            .outerjoin(Timer, timer)
+            .where(Task.submission_id == self.submission.id, Task.state == TaskState.OPEN)
+            .order_by(Task.id, Timer.id)
+        ).all()
 
     def next_event(self):
         found = []
-        tasks = self.open_tasks()
-        for task in tasks:
-            if task.id not in self.plans:
-                self.plans[task.id] = self.g.plan(self.form.slug, task)
-        self.plans = {task.id: self.plans[task.id] for task in tasks}
-        by_id = {task.id: task for task in tasks}
-        for task_id, plan in self.plans.items():
-            found.append((plan.at, 0, by_id[task_id]))
-        timers = db.session.execute(
-            select(Timer.id, Timer.fire_at, Task.key)
-            .join(Task)
-            .where(
-                Task.submission_id == self.submission.id,
-                Task.state == TaskState.OPEN,
-                Timer.fired_at.is_(None),
-                Timer.cancelled_at.is_(None),
-            )
-        ).all()
-        for timer_id, fire_at, key in timers:
-            # The worker fires a timer within moments of its time (a lag drawn from the
-            # task's key, not its id, so the same seed tells the same story anywhere).
-            lag = dt.timedelta(seconds=1 + zlib.crc32(key.encode()) % 19)
-            found.append((fire_at + lag, 1, timer_id))
+        rows = self.pending()
+        plans = {}
+        for row in rows:
+            if row.id not in plans:
+                plans[row.id] = self.plans.get(row.id) or self.g.plan(self.form.slug, row)
+            if row.timer_id is not None:
+                # The worker fires a timer within moments of its time (a lag drawn from the
+                # task's key, not its id, so the same seed tells the same story anywhere).
+                lag = dt.timedelta(seconds=1 + zlib.crc32(row.key.encode()) % 19)
+                found.append((row.fire_at + lag, 1, row.timer_id))
+        self.plans = plans
+        for task_id, plan in plans.items():
+            found.append((plan.at, 0, task_id))
         if self.withdraw_at is not None:
-            found.append((self.withdraw_at, 2, None))
+            found.append((self.withdraw_at, 2, 0))
         if not found:
             return None
-        at, kind, what = min(found, key=lambda item: (item[0], item[1], _order(item[2])))
+        at, kind, what = min(found)
         if kind == 0:
             return at, lambda: self.decide(what, at)
         if kind == 1:
             return at, lambda: self.engine.fire(at, what)
         return at, lambda: self.withdraw(at)
 
-    def decide(self, task: Task, at: dt.datetime) -> None:
-        plan = self.plans.pop(task.id)
+    def decide(self, task_id: int, at: dt.datetime) -> None:
+        plan = self.plans.pop(task_id)
         self.engine.decide(
             at,
-            task,
+            db.session.get(Task, task_id),
             plan.decision,
             plan.comment,
             channel=plan.channel,
@@ -704,13 +708,6 @@ class _Life:
     def withdraw(self, at: dt.datetime) -> None:
         self.withdraw_at = None
         self.engine.withdraw(at, self.submission)
-
-
-def _order(what) -> int:
-    """Ties at the same moment go by id, so the story does not depend on dict order."""
-    if isinstance(what, Task):
-        return what.id
-    return what or 0
 
 
 # -- what people type into the forms ----------------------------------------------------------
