@@ -222,12 +222,9 @@ def generate(
     done = 0
     with Engine.running() as engine:
         for moments in _batches(generator.arrivals(count), batch_size):
-            first = None
-            for moment in moments:
-                submission_id = generator.request(moment, engine)
-                first = first or submission_id
-            engine.forget_messages(first)
-            _count(summary, first)
+            made = [generator.request(moment, engine) for moment in moments]
+            engine.forget_messages(made)
+            _count(summary, made)
             db.session.commit()
             done += len(moments)
             if progress:
@@ -241,18 +238,18 @@ def _batches(items: list, size: int):
         yield items[start : start + size]
 
 
-def _count(summary: Summary, first_id: int) -> None:
-    """Add what the batch of requests from `first_id` on holds to `summary`."""
-    mine = Submission.id >= first_id
-    summary.requests += db.session.scalar(select(func.count()).where(mine))
+def _count(summary: Summary, made: list[int]) -> None:
+    """Add what the batch of requests `made` holds to `summary`."""
+    mine = Submission.id.in_(made)
+    summary.requests += len(made)
     summary.audit_events += db.session.scalar(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.submission_id >= first_id)
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.submission_id.in_(made))
     )
     summary.tasks += db.session.scalar(
-        select(func.count()).select_from(Task).where(Task.submission_id >= first_id)
+        select(func.count()).select_from(Task).where(Task.submission_id.in_(made))
     )
     summary.timers += db.session.scalar(
-        select(func.count()).select_from(Timer).join(Task).where(Task.submission_id >= first_id)
+        select(func.count()).select_from(Timer).join(Task).where(Task.submission_id.in_(made))
     )
     for status, number in db.session.execute(
         select(Submission.status, func.count()).where(mine).group_by(Submission.status)
@@ -349,10 +346,10 @@ class Engine:
         self.at(moment)
         return deadlines.fire(timer_id)
 
-    def forget_messages(self, first_submission_id: int | None) -> None:
-        """Delete what would reach people or workers after the commit: the emails of the
-        requests from `first_submission_id` on, and every outbox row this transaction wrote
-        (the history is in the past). The RQ jobs the commit would schedule go with them."""
+    def forget_messages(self, submission_ids: list[int]) -> None:
+        """Delete what would reach people or workers after the commit: the emails of these
+        requests, and every outbox row this transaction wrote (the history is in the past).
+        The RQ jobs the commit would schedule go with them."""
         # What portal.outbox's commit hook would hand to RQ: ours, and only ours, to drop.
         written = list(db.session.info.pop(outbox._PENDING, {}))
         db.session.info.pop(outbox._TIMERS, None)
@@ -360,10 +357,9 @@ class Engine:
             db.session.execute(
                 delete(OutboxMessage).where(OutboxMessage.id.in_(written[start : start + 1000]))
             )
-        if first_submission_id is not None:
-            db.session.execute(
-                delete(EmailMessage).where(EmailMessage.submission_id >= first_submission_id)
-            )
+        for start in range(0, len(submission_ids), 1000):
+            chunk = submission_ids[start : start + 1000]
+            db.session.execute(delete(EmailMessage).where(EmailMessage.submission_id.in_(chunk)))
 
 
 class _RememberingHasher:

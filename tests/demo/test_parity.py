@@ -356,7 +356,7 @@ def test_the_demo_writes_what_the_live_portal_writes_for_the_same_decisions(
 
         with history.Engine.running() as engine:
             demo = tell(DemoPath(engine), start)
-            engine.forget_messages(demo)
+            engine.forget_messages([demo])
             db.session.commit()
         move(start)
         live = tell(LivePath(app, move), start)
