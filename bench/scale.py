@@ -6,10 +6,11 @@
 Each size has its own database (baton_bench_10k, baton_bench_1m, ...), kept between runs: it
 is seeded again only when it is missing or was seeded with another count, and upgraded with
 `flask db upgrade` when the migrations moved on. The small database is filled by the demo
-history generator (`flask --app app baton seed-demo --submissions N`), which simulates every
-request (about 150 a second: a million would take two hours). The large one is filled with
+history generator (`flask --app app baton seed-demo --submissions N`), which runs every event
+of every request through the real services (tens a second at best: a million would take most
+of a day). The large one is filled with
 `seed-demo --submissions N --sample S`: the generator makes a sample as large as the small
-database, and portal.services.demo_copies copies those histories (new ids, chains renamed and
+database, and portal.demo.copies copies those histories (new ids, chains renamed and
 hashed again) until there are N, in minutes. `--quick` compares 200 with 2,000: a smoke run
 that seeds in seconds, not a measurement.
 
@@ -424,7 +425,7 @@ def _filled(size: dict) -> str:
             f"The {count:,} database was filled{took} by copying: `seed-demo --submissions "
             f"{count} --sample {sample}` generated {sample:,} requests (the same seed and span as "
             f"the small database), then made {whole:,} copies of each{more} "
-            "(portal/services/demo_copies.py: new ids, every audit chain renamed and hashed "
+            "(portal/demo/copies.py: new ids, every audit chain renamed and hashed "
             "again, times unchanged)."
         )
     if seconds is None:

@@ -182,7 +182,7 @@ def seed_demo(count, days, seed, sample):
     """Create the demo users (only those missing) and print how to sign in; with --submissions,
     also generate requests with their whole history (with --sample, a sample of them, copied)."""
     if sample is not None:
-        from portal.services import demo_copies
+        from portal.demo import copies as demo_copies
 
         if not count:
             raise click.UsageError("--sample needs --submissions (how many requests in all)")
@@ -213,7 +213,7 @@ def seed_demo(count, days, seed, sample):
 
 
 def _seed_history(count: int, days: int, seed: int) -> None:
-    from portal.services import demo_history
+    from portal.demo import history as demo_history
 
     click.echo(f"Generating {count:,} requests over the last {days:,} days ...")
     summary = demo_history.generate(
@@ -234,7 +234,7 @@ def _seed_history(count: int, days: int, seed: int) -> None:
 
 
 def _seed_copies(count: int, sample: int, days: int, seed: int) -> None:
-    from portal.services import demo_copies
+    from portal.demo import copies as demo_copies
 
     summary = demo_copies.fill(
         count, sample=sample, password=DEMO_PASSWORD, days=days, seed=seed, progress=click.echo

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import audit, clock
+from portal.demo import copies, history
 from portal.extensions import db
 from portal.models import (
     ApprovalStep,
@@ -21,7 +22,6 @@ from portal.models import (
     Timer,
     User,
 )
-from portal.services import demo_copies, demo_history
 
 MOMENT = dt.datetime(2026, 6, 15, 10, 0, tzinfo=dt.UTC)
 #: Characters COPY's text format and %-formatting must both carry through unchanged.
@@ -44,7 +44,7 @@ def sample(app, demo_users):
     """40 generated requests, one of them with an extra event of awkward text naming a task."""
     postgresql_only(app)
     with clock.frozen_at(MOMENT):
-        demo_history.generate(40, password="baton-demo", days=30, seed=3)
+        history.generate(40, password="baton-demo", days=30, seed=3)
         submission = db.session.scalar(select(Submission).order_by(Submission.id.desc()))
         task = db.session.scalar(select(Task).where(Task.submission_id == submission.id))
         audit.record(
@@ -59,7 +59,7 @@ def sample(app, demo_users):
 
 
 def test_copies_make_n_requests_whose_audit_chains_verify(app, runner, sample):
-    summary = demo_copies.copy_sample(1, sample, 130 - 40)
+    summary = copies.copy_sample(1, sample, 130 - 40)
     assert summary.submissions == 130 and summary.copies == 90
     assert db.session.scalar(select(func.count()).select_from(Submission)) == 130
     chains = db.session.scalars(
@@ -80,7 +80,7 @@ def test_copies_make_n_requests_whose_audit_chains_verify(app, runner, sample):
 
 
 def test_each_copy_is_its_original_with_its_own_rows(app, sample):
-    demo_copies.copy_sample(1, sample, 130 - 40)
+    copies.copy_sample(1, sample, 130 - 40)
     originals = {s.id: s for s in db.session.scalars(select(Submission).where(Submission.id <= 40))}
     copies_of: dict[int, list[Submission]] = defaultdict(list)
     by_moment = {(s.submitted_at, s.submitter_id): s.id for s in originals.values()}
@@ -151,8 +151,8 @@ def story(submission_id: int) -> tuple:
 
 
 def test_a_copied_events_canonical_json_is_portal_audits(app, sample):
-    demo_copies.copy_sample(1, sample, 40)
-    plan = demo_copies._Plan.read(1, sample, 40)
+    copies.copy_sample(1, sample, 40)
+    plan = copies._Plan.read(1, sample, 40)
     plan.measure()  # the ids it would hand out do not matter here: only the template's text
     original = db.session.scalar(
         select(AuditEvent).where(
@@ -165,7 +165,7 @@ def test_a_copied_events_canonical_json_is_portal_audits(app, sample):
         )
     )
     assert copied.details["comment"] == AWKWARD and original.details["comment"] == AWKWARD
-    template = demo_copies._event_template(plan, original)
+    template = copies._event_template(plan, original)
     filled = template.canonical % (
         str(copied.submission_id),
         str(copied.details["task"]),
@@ -178,9 +178,9 @@ def test_a_copied_events_canonical_json_is_portal_audits(app, sample):
 
 
 def test_a_number_in_details_not_known_as_an_id_or_not_is_refused():
-    with pytest.raises(demo_copies.CopyRefused, match="'timer_id'"):
-        demo_copies._detail_ids({"task": 1, "round": 2, "timer_id": 3})
-    assert demo_copies._detail_ids({"task": 1, "round": 2, "flag": True}) == {"task": 1}
+    with pytest.raises(copies.CopyRefused, match="'timer_id'"):
+        copies._detail_ids({"task": 1, "round": 2, "timer_id": 3})
+    assert copies._detail_ids({"task": 1, "round": 2, "flag": True}) == {"task": 1}
 
 
 @pytest.mark.parametrize(

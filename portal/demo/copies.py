@@ -1,15 +1,17 @@
 """Demo history at scale: a generated sample, copied until there are N requests (PostgreSQL only).
 
 `flask --app app baton seed-demo --submissions N --sample S` calls `fill`: the demo history
-generator (portal.services.demo_history) writes S requests with their whole history, then
-`copy_sample` copies those S histories until there are N. The generator simulates every request
-(about 150 a second); a copy is arithmetic, so a million requests take minutes, not hours.
+generator (portal.demo.history) drives the real engine through S requests with their whole
+history, then `copy_sample` copies those S histories until there are N. The generator runs every
+event through the services (tens of requests a second); a copy is arithmetic, so a million
+requests take minutes, not hours.
 
 What a copy is:
-- Every row the generator writes for a request (`demo_history._Rows.ORDER`) is copied with a
-  fresh id, and every foreign key to a copied row points at the copy's own row. Ids are
-  interleaved: copy j of sample row x gets `max id + 1 + (x - first sample id) * slots + j`, so
-  id order still follows submission time, as in a generated history.
+- Every row the engine wrote for a sample request (the tables of `history.TABLES`) is read
+  back and copied with a fresh id, and every foreign key to a copied row points at the copy's
+  own row. Ids are interleaved: copy j of sample row x gets
+  `max id + 1 + (x - first sample id) * slots + j`, so id order still follows submission time,
+  as in a generated history.
 - Times, people, amounts and form data are the original's, unchanged: a copy is the same story
   told again by the same people at the same moments. Nothing moves, so nothing lands in the
   future, and a request that is still open waits on timers as consistent as its original's.
@@ -50,9 +52,9 @@ from types import SimpleNamespace
 from sqlalchemy import Table, UniqueConstraint, func, select
 
 from portal import audit
+from portal.demo import history
 from portal.extensions import db
 from portal.models import AuditChain, AuditEvent, Submission
-from portal.services import demo_history
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class Summary:
     rows: dict[str, int] = field(default_factory=dict)
     copy_seconds: float = 0.0
     #: What the generator made of the sample (by `fill`).
-    generated: demo_history.Summary | None = None
+    generated: history.Summary | None = None
 
 
 def check(count: int, sample: int, dialect: str) -> None:
@@ -116,12 +118,12 @@ def fill(
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
 ) -> Summary:
-    """Generate `sample` requests with demo_history, then copy them until there are `count`."""
+    """Generate `sample` requests with the demo history, then copy them until there are `count`."""
     check(count, sample, db.session.get_bind().dialect.name)
     say = progress or (lambda message: None)
     first = (db.session.scalar(select(func.max(Submission.id))) or 0) + 1
     say(f"Generating a sample of {sample:,} requests over the last {days:,} days ...")
-    generated = demo_history.generate(
+    generated = history.generate(
         sample,
         password=password,
         days=days,
@@ -228,7 +230,7 @@ class _Plan:
     def measure(self) -> None:
         """The lowest sample id and the first free id of every copied table."""
         low, high = self.requests[0][0], self.requests[-1][0]
-        for name, model in demo_history._Rows.ORDER:
+        for name, model in history.TABLES:
             if name == "audit_chain":
                 continue
             if name == "submission":
@@ -262,7 +264,7 @@ class _Table:
 
 def _copied_tables() -> dict[str, _Table]:
     """The tables the generator writes, with their references, checked for what copies need."""
-    models = dict(demo_history._Rows.ORDER)
+    models = dict(history.TABLES)
     found: dict[str, _Table] = {}
     for name, model in models.items():
         table: Table = model.__table__
@@ -287,7 +289,7 @@ def _copied_tables() -> dict[str, _Table]:
             if not (set(constraint) & remapped) and not handled:
                 raise CopyRefused(
                     f"the unique columns {', '.join(constraint)} of {name} are copied unchanged; "
-                    "say in demo_copies.DISTINCT_COLUMNS how a copy's value differs"
+                    "say in copies.DISTINCT_COLUMNS how a copy's value differs"
                 )
         found[name] = _Table(table, parents, owner)
     return found
@@ -407,7 +409,7 @@ def _chain_templates(plan: _Plan, sub: int, chain: list) -> list[_EventTemplate]
         if hashlib.sha256(filled.encode("utf-8")).hexdigest() != event.hash:
             raise CopyRefused(
                 f"the template of event {event.id} does not give its stored hash; "
-                "portal.audit.canonical changed in a way demo_copies does not know"
+                "portal.audit.canonical changed in a way portal.demo.copies does not know"
             )
         previous = event.hash
         made.append(template)
@@ -425,7 +427,7 @@ def _detail_ids(details: dict) -> dict[str, int]:
             found[key] = value
         elif key not in DETAIL_NUMBERS:
             raise CopyRefused(
-                f"audit details hold a number under {key!r}: say in demo_copies whether it is "
+                f"audit details hold a number under {key!r}: say in demo.copies whether it is "
                 "a row id (DETAIL_IDS) or not (DETAIL_NUMBERS)"
             )
     return found
@@ -454,7 +456,7 @@ def _event_template(plan: _Plan, event) -> _EventTemplate:
         raise CopyRefused(f"audit event {event.id} holds private-use characters")
     canonical, order = _format(audit.canonical(stand_in))
     if order != [_SUB, *(f'"{chr(_TASK0 + n)}"' for n in range(len(ids))), _PREV, f'"{_SUB}"']:
-        raise CopyRefused("portal.audit.canonical orders its fields in a way demo_copies misreads")
+        raise CopyRefused("portal.audit.canonical orders its fields in a way demo.copies misreads")
     details = json.dumps(marked, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     line = "\t".join(
         [
