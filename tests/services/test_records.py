@@ -12,7 +12,6 @@ from portal import audit, pdf
 from portal.extensions import db
 from portal.models import AuditEvent, AuditPdf
 from portal.services import records
-from tests.fixtures.web import invoice_post
 
 HOSTILE = 'Call me <img src="file:///etc/passwd"> or see http://127.0.0.1:9/steal.png'
 
@@ -303,7 +302,7 @@ def test_downloading_does_not_change_the_record(approvals, org, vendor_invoice):
     assert records.head(submission) == before
 
 
-def test_drafts_have_no_audit_pdf(approvals, org, vendor_invoice):
+def test_drafts_have_no_audit_pdf(approvals, org, vendor_invoice, make_submission):
+    make_submission(submitted=False)
     approvals.browser.login("alice@example.com")
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post(_action="save_draft"))
     assert approvals.browser.get("/submissions/1/audit.pdf").status_code == 404
