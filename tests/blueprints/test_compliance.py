@@ -187,6 +187,7 @@ def test_bulk_export_of_200_records_has_a_manifest_that_checks_out(
     assert {"export_started", "export_finished", "export_downloaded"} <= set(actions)
 
 
+@pytest.mark.slow
 def test_an_export_reuses_renderings_that_exist(browser, org, many, app, run_jobs, mailbox):
     from portal.models import AuditPdf
     from portal.services import records
@@ -225,6 +226,7 @@ def export_of(browser, many, count: int) -> Export:
     return db.session.scalars(select(Export)).one()
 
 
+@pytest.mark.slow
 def test_an_export_taken_over_by_another_worker_stops_without_finishing(
     browser, org, many, app, run_jobs, monkeypatch
 ):
@@ -279,6 +281,7 @@ def test_keeping_the_claim_renews_the_lease_and_fails_once_the_row_is_gone(brows
     assert exports._keep_claim(row.id) is False
 
 
+@pytest.mark.slow
 def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jobs, monkeypatch):
     from portal.services import records
 

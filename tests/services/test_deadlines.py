@@ -216,6 +216,7 @@ def test_scheduled_rq_job_and_the_sweep_fire_the_escalation_once(
     assert events("escalated") == 1 and emails("escalation_notice") == 1
 
 
+@pytest.mark.slow
 def test_after_flushall_the_sweep_still_fires_every_due_escalation_exactly_once(
     approvals, org, vendor_invoice, moment, app, mailbox
 ):
