@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.users",
     "tests.fixtures.forms",
     "tests.fixtures.web",
+    "tests.fixtures.submissions",
     "tests.fixtures.jobs",
     "tests.fixtures.approvals",
     "tests.fixtures.api",

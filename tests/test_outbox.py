@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from portal import clock, jobs, outbox, queue
 from portal.extensions import db
@@ -15,11 +15,7 @@ from portal.models import (
     SubmissionStatus,
     Task,
 )
-
-
-def total(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+from tests.fixtures.rows import count
 
 
 def run_outbox_in_a_worker(message_id: int) -> str:
@@ -29,35 +25,33 @@ def run_outbox_in_a_worker(message_id: int) -> str:
     return contextvars.Context().run(jobs.run_outbox, message_id)
 
 
-def test_submitting_queues_exactly_one_start_job_after_commit(approvals, org, vendor_invoice, app):
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+def test_submitting_queues_exactly_one_start_job_after_commit(
+    make_submission, mailbox, org, vendor_invoice, app
+):
+    make_submission(chain_started=False)
     (message,) = db.session.scalars(select(OutboxMessage)).all()
     assert message.job == "start_chain" and message.enqueued_at is not None  # relayed on commit
     q = queue.queue(app)
     assert q.job_ids == [outbox.job_id("outbox", message.id)]
 
 
-def test_every_job_delivered_twice_does_its_work_once(approvals, org, vendor_invoice, app, mailbox):
+def test_every_job_delivered_twice_does_its_work_once(
+    org, vendor_invoice, app, mailbox, make_submission
+):
     """Duplicate delivery: each outbox job runs again after it finished: nothing changes."""
     jobs.use_app(app)
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    make_submission(chain_started=False)
     start = db.session.scalars(select(OutboxMessage)).one()
     start_id = start.id
     assert run_outbox_in_a_worker(start_id) == "start_chain done"
     email = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "send_email")).one()
     email_id = email.id
     assert run_outbox_in_a_worker(email_id) == "send_email done"
-    state = (total(Task), total(EmailMessage), total(AuditEvent), len(mailbox.messages))
+    state = (count(Task), count(EmailMessage), count(AuditEvent), len(mailbox.messages))
 
     for message_id in (start_id, email_id, start_id, email_id):
         assert run_outbox_in_a_worker(message_id).startswith("nothing to do")
-    assert (total(Task), total(EmailMessage), total(AuditEvent), len(mailbox.messages)) == state
+    assert (count(Task), count(EmailMessage), count(AuditEvent), len(mailbox.messages)) == state
     assert len(mailbox.messages) == 1
 
     # The same work asked for again under a new outbox row (a resent job) also changes nothing.
@@ -65,33 +59,27 @@ def test_every_job_delivered_twice_does_its_work_once(approvals, org, vendor_inv
 
     with app.app_context():
         assert service.start_chain(1) is False
-    assert total(Task) == state[0]
+    assert count(Task) == state[0]
     jobs.use_app(None)
 
 
 def test_redis_flushed_before_the_worker_ran_loses_nothing(
-    approvals, org, vendor_invoice, app, run_jobs
+    make_submission, mailbox, org, vendor_invoice, app, run_jobs
 ):
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    make_submission(chain_started=False)
     q = queue.queue(app)
     q.empty()  # as good as FLUSHALL for this queue: the job is gone from Redis
     run_jobs()
-    assert total(Task) == 0  # nothing ran ...
+    assert count(Task) == 0  # nothing ran ...
     with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
         assert outbox.relay_due() == 1  # ... until the sweep finds the row whose lease ran out
     run_jobs()
-    assert total(Task) == 1
-    assert total(OutboxMessage) == 0  # every job removed its row when its work committed
+    assert count(Task) == 1
+    assert count(OutboxMessage) == 0  # every job removed its row when its work committed
 
 
-def test_the_sweep_leaves_fresh_work_alone(approvals, org, vendor_invoice, app):
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+def test_the_sweep_leaves_fresh_work_alone(make_submission, mailbox, org, vendor_invoice, app):
+    make_submission(chain_started=False)
     assert outbox.relay_due() == 0  # just handed to RQ: not the sweep's business yet
 
 
@@ -110,49 +98,43 @@ def test_redis_down_at_commit_keeps_the_row_for_the_sweep(
     app.config["REDIS_URL"] = good
     assert outbox.relay_due() == 1
     run_jobs()
-    assert total(Task) == 1 and total(OutboxMessage) == 0
+    assert count(Task) == 1 and count(OutboxMessage) == 0
 
 
 def test_a_refused_email_is_recorded_and_sent_by_a_later_sweep(
-    approvals, org, vendor_invoice, app, run_jobs, mailbox
+    make_submission, org, vendor_invoice, app, run_jobs, mailbox
 ):
     port = app.config["MAIL_PORT"]
     app.config["MAIL_PORT"] = 1  # the mail server is unreachable for a while
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    make_submission(chain_started=False)
     run_jobs()
     email = db.session.scalars(select(EmailMessage)).one()
     assert email.state == EmailState.FAILED and "ConnectionRefused" in email.last_error
-    assert total(OutboxMessage) == 1
+    assert count(OutboxMessage) == 1
     app.config["MAIL_PORT"] = port
     with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
         outbox.relay_due()
     run_jobs()
     db.session.expire_all()
     assert db.session.get(EmailMessage, email.id).state == EmailState.SENT
-    assert len(mailbox.messages) == 1 and total(OutboxMessage) == 0
+    assert len(mailbox.messages) == 1 and count(OutboxMessage) == 0
 
 
 def test_a_message_being_sent_by_another_job_is_left_to_it(
-    approvals, org, vendor_invoice, app, mailbox
+    make_submission, org, vendor_invoice, app, mailbox
 ):
     jobs.use_app(app)
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    make_submission(chain_started=False)
     run_outbox_in_a_worker(db.session.scalars(select(OutboxMessage)).one().id)
     email = db.session.scalars(select(EmailMessage)).one()
     email.state, email.claimed_at = EmailState.SENDING, clock.now()  # another worker's claim
     db.session.commit()
     message_id = db.session.scalars(select(OutboxMessage)).one().id
     run_outbox_in_a_worker(message_id)
-    assert mailbox.messages == [] and total(OutboxMessage) == 1  # waits; the sweep retries
+    assert mailbox.messages == [] and count(OutboxMessage) == 1  # waits; the sweep retries
     with clock.frozen_at(clock.now() + dt.timedelta(minutes=10)):
         run_outbox_in_a_worker(message_id)  # that worker died: its claim has run out
-    assert len(mailbox.messages) == 1 and total(OutboxMessage) == 0
+    assert len(mailbox.messages) == 1 and count(OutboxMessage) == 0
     jobs.use_app(None)
 
 
@@ -170,8 +152,8 @@ def test_approved_request_leaves_an_empty_outbox(approvals, org, vendor_invoice)
     (task, *_) = approvals.open_tasks(submission, "finance")
     approvals.decide_in_inbox(task.assignee.email, task, "approve")
     assert approvals.submission(submission.id).status == SubmissionStatus.APPROVED
-    assert total(OutboxMessage) == 0
-    assert total(EmailMessage, EmailMessage.state != EmailState.SENT) == 0
+    assert count(OutboxMessage) == 0
+    assert count(EmailMessage, EmailMessage.state != EmailState.SENT) == 0
 
 
 def test_a_job_that_waits_is_scheduled_and_left_alone_by_the_sweep_until_lost(app):
@@ -218,13 +200,13 @@ class WorkerKilled(BaseException):
 
 
 def test_a_send_is_on_record_before_the_connection_is_kept_for_the_next(
-    approvals, org, vendor_invoice, app, mailbox, monkeypatch
+    make_submission, org, vendor_invoice, app, mailbox, monkeypatch
 ):
     """The worker dies right after the server accepted the message, as it keeps the connection
     for its next message: it is recorded as sent already, so no later job sends it again."""
     from portal import mail
 
-    send = _first_send(approvals, app)
+    send = _first_send(make_submission, app)
 
     def die(client, config):
         client.close()  # as the kernel would for a killed process
@@ -237,20 +219,17 @@ def test_a_send_is_on_record_before_the_connection_is_kept_for_the_next(
     db.session.expire_all()
     email = db.session.scalars(select(EmailMessage)).one()
     assert email.state == EmailState.SENT and len(mailbox.messages) == 1
-    assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
-    assert total(OutboxMessage) == 0
+    assert count(AuditEvent, AuditEvent.action == "email_sent") == 1
+    assert count(OutboxMessage) == 0
     with clock.frozen_at(clock.now() + dt.timedelta(hours=1)):  # past every lease
         assert outbox.relay_due() == 0
     assert len(mailbox.messages) == 1
 
 
-def _first_send(approvals, app):
+def _first_send(make_submission, app):
     """Alice submits; the chain starts; the send_email job for Bob's task is waiting."""
     jobs.use_app(app)
-    approvals.browser.login("alice@example.com")
-    from tests.fixtures.web import invoice_post
-
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
+    make_submission(chain_started=False)
     run_outbox_in_a_worker(db.session.scalars(select(OutboxMessage)).one().id)  # start_chain
     (send,) = db.session.scalars(select(OutboxMessage)).all()
     assert send.job == "send_email"
@@ -258,7 +237,7 @@ def _first_send(approvals, app):
 
 
 def test_a_message_refused_at_its_final_dot_is_not_recorded_as_sent(
-    approvals, org, vendor_invoice, app, monkeypatch
+    make_submission, org, vendor_invoice, app, monkeypatch
 ):
     """What was prepared before the dot is rolled back when the server answers 554."""
     from aiosmtpd.controller import Controller
@@ -273,7 +252,7 @@ def test_a_message_refused_at_its_final_dot_is_not_recorded_as_sent(
     controller.start()
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, MAIL_USE_TLS=False)
     try:
-        send = _first_send(approvals, app)
+        send = _first_send(make_submission, app)
         run_outbox_in_a_worker(send.id)
     finally:
         controller.stop()
@@ -281,16 +260,16 @@ def test_a_message_refused_at_its_final_dot_is_not_recorded_as_sent(
     email = db.session.scalars(select(EmailMessage)).one()
     assert email.state == EmailState.FAILED and email.sent_at is None
     assert "554" in email.last_error and "content filter" in email.last_error
-    assert total(AuditEvent, AuditEvent.action == "email_sent") == 0
-    assert total(OutboxMessage) == 1  # the sweep hands it out again
+    assert count(AuditEvent, AuditEvent.action == "email_sent") == 0
+    assert count(OutboxMessage) == 1  # the sweep hands it out again
 
 
 def test_a_record_that_cannot_be_prepared_sends_nothing_and_is_retried(
-    approvals, org, vendor_invoice, app, mailbox, monkeypatch
+    make_submission, org, vendor_invoice, app, mailbox, monkeypatch
 ):
     from portal.jobs import email as email_job
 
-    send = _first_send(approvals, app)
+    send = _first_send(make_submission, app)
 
     def database_gone(email_id):
         raise ConnectionError("database connection lost")
@@ -308,19 +287,19 @@ def test_a_record_that_cannot_be_prepared_sends_nothing_and_is_retried(
     db.session.expire_all()
     assert db.session.get(EmailMessage, email.id).state == EmailState.SENT
     assert len(mailbox.messages) == 1
-    assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
-    assert total(OutboxMessage) == 0
+    assert count(AuditEvent, AuditEvent.action == "email_sent") == 1
+    assert count(OutboxMessage) == 0
 
 
 def test_a_worker_that_dies_right_after_the_final_dot_has_the_send_on_record(
-    approvals, org, vendor_invoice, app, mailbox, monkeypatch
+    make_submission, org, vendor_invoice, app, mailbox, monkeypatch
 ):
     """Killed after the dot and the COMMIT went out, before the server's answer was read: the
     server delivers the message, the database says sent, and the next job only writes the
     audit event and clears the outbox row; it sends nothing."""
     import smtplib
 
-    send = _first_send(approvals, app)
+    send = _first_send(make_submission, app)
     real_send, real_getreply = smtplib.SMTP.send, smtplib.SMTP.getreply
 
     def send_and_note_the_dot(self, data):
@@ -343,14 +322,14 @@ def test_a_worker_that_dies_right_after_the_final_dot_has_the_send_on_record(
     email = db.session.scalars(select(EmailMessage)).one()
     assert email.state == EmailState.SENT and email.sent_at is not None
     _wait_for(lambda: len(mailbox.messages) == 1)
-    assert total(AuditEvent, AuditEvent.action == "email_sent") == 0  # not yet
-    assert total(OutboxMessage) == 1
+    assert count(AuditEvent, AuditEvent.action == "email_sent") == 0  # not yet
+    assert count(OutboxMessage) == 1
     with clock.frozen_at(clock.now() + dt.timedelta(minutes=3)):
         assert outbox.relay_due() == 1
     run_outbox_in_a_worker(send.id)
     run_outbox_in_a_worker(send.id)  # and once more: still one event, still one message
-    assert total(AuditEvent, AuditEvent.action == "email_sent") == 1
-    assert total(OutboxMessage) == 0
+    assert count(AuditEvent, AuditEvent.action == "email_sent") == 1
+    assert count(OutboxMessage) == 0
     assert len(mailbox.messages) == 1
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from rq.registry import StartedJobRegistry
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 
 from portal import clock, outbox, queue
 from portal.extensions import db
 from portal.models import AuditEvent, EmailMessage, OutboxMessage, Submission, Task
-from tests.fixtures.web import invoice_post
+from tests.fixtures.rows import count
 
 pytestmark = pytest.mark.slow
 RQ = str(Path(sys.executable).parent / "rq")
@@ -86,19 +86,6 @@ def kill(worker: subprocess.Popen) -> None:
     worker.wait(timeout=10)
 
 
-def count(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def submit(approvals) -> int:
-    approvals.browser.login("alice@example.com")
-    response = approvals.browser.post("/forms/vendor_invoice/new", invoice_post())
-    assert response.status_code == 302
-    approvals.browser.post("/logout")
-    return int(response.location.rsplit("/", 1)[1])
-
-
 def finish_with_a_new_worker(app, tmp_path) -> None:
     """What the cron sweep does a few minutes later, then a fresh worker working it all off."""
     with clock.frozen_at(clock.now() + dt.timedelta(minutes=5)):
@@ -108,9 +95,9 @@ def finish_with_a_new_worker(app, tmp_path) -> None:
 
 
 def test_worker_killed_while_starting_a_chain(
-    approvals, org, vendor_invoice, app, mailbox, tmp_path
+    make_submission, org, vendor_invoice, app, mailbox, tmp_path
 ):
-    submission_id = submit(approvals)
+    submission_id = make_submission(chain_started=False).id
     start = db.session.scalars(select(OutboxMessage)).one()
     registry = StartedJobRegistry(app.config["RQ_QUEUE"], connection=queue.connection(app))
     with row_locked(app, "submission", submission_id):
@@ -132,9 +119,9 @@ def test_worker_killed_while_starting_a_chain(
 
 
 def test_worker_killed_while_sending_an_email_sends_it_once(
-    approvals, org, vendor_invoice, app, mailbox, tmp_path, run_jobs
+    make_submission, org, vendor_invoice, app, mailbox, tmp_path, run_jobs
 ):
-    submit(approvals)
+    make_submission(chain_started=False)
     start = db.session.scalars(select(OutboxMessage)).one()
     from portal import jobs
 
@@ -163,7 +150,7 @@ def test_worker_killed_while_sending_an_email_sends_it_once(
 
 
 def test_worker_killed_during_an_escalation_sends_one_email_and_one_audit_event(
-    approvals, org, vendor_invoice, app, mailbox, tmp_path
+    approvals, org, vendor_invoice, app, mailbox, tmp_path, make_submission
 ):
     import contextvars
 
@@ -171,7 +158,7 @@ def test_worker_killed_during_an_escalation_sends_one_email_and_one_audit_event(
     from portal.domain.sla import TimerKind
     from portal.models import Timer
 
-    submit(approvals)
+    make_submission(chain_started=False)
     approvals.run_jobs()  # the chain starts: Bob's task and its timers
     escalation = db.session.scalars(select(Timer).where(Timer.kind == TimerKind.ESCALATION)).one()
     submission_id = escalation.task.submission_id

@@ -10,7 +10,7 @@ from portal import clock
 from portal.domain.chain import TaskState
 from portal.extensions import db
 from portal.models import AuditEvent, SubmissionStatus, Task
-from tests.fixtures.web import csrf_token_in, invoice_post
+from tests.fixtures.web import csrf_token_in, invoice_post, seen_in
 
 
 def counts() -> tuple[int, int]:
@@ -51,7 +51,7 @@ def test_a_used_link_says_so_and_changes_nothing(approvals, org, vendor_invoice)
     before = counts()
     page = approvals.app.test_client().get(path)
     assert "This task is already closed" in page.text
-    seen = re.search(r'name="seen" type="hidden" value="([^"]+)"', open_page).group(1)
+    seen = seen_in(open_page)
     again = second_tab.post(
         path,
         data={
@@ -112,7 +112,7 @@ def test_decision_on_an_older_version_is_refused_and_shows_the_new_one(
     visitor = approvals.app.test_client()
     old_path = approvals.link_for("bob@example.com")
     old_page = visitor.get(old_path).text
-    old_seen = re.search(r'name="seen" type="hidden" value="([^"]+)"', old_page).group(1)
+    old_seen = seen_in(old_page)
     # Meanwhile Bob (in another tab) asks for changes, and Alice edits and resubmits.
     approvals.decide_by_link("bob@example.com", "request_changes", "Wrong cost centre.")
     approvals.browser.login("alice@example.com")
@@ -224,7 +224,7 @@ def test_deciding_from_the_inbox_returns_there_with_a_message(
     (task,) = approvals.open_tasks(submission)
     approvals.browser.login("bob@example.com")
     page = approvals.browser.get(f"/tasks/{task.id}").text
-    seen = re.search(r'name="seen" type="hidden" value="([^"]+)"', page).group(1)
+    seen = seen_in(page)
     response = approvals.browser.post(
         f"/tasks/{task.id}", {"decision": decision, "comment": "Reason given.", "seen": seen}
     )

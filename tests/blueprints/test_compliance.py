@@ -207,6 +207,7 @@ def test_the_export_index_keeps_formulas_from_peoples_text_as_text(
     assert Decimal(row["amount"]) == Decimal("12.50")  # a number stays a number
 
 
+@pytest.mark.slow
 def test_an_export_reuses_renderings_that_exist(browser, org, many, app, run_jobs, mailbox):
     from portal.models import AuditPdf
     from portal.services import records
@@ -245,6 +246,7 @@ def export_of(browser, many, count: int) -> Export:
     return db.session.scalars(select(Export)).one()
 
 
+@pytest.mark.slow
 def test_an_export_taken_over_by_another_worker_stops_without_finishing(
     browser, org, many, app, run_jobs, monkeypatch
 ):
@@ -300,6 +302,7 @@ def test_keeping_the_claim_renews_the_lease_and_fails_once_the_row_is_gone(brows
     assert Claim(row.id).keep() is False
 
 
+@pytest.mark.slow
 def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jobs, monkeypatch):
     from portal.services import records
 

@@ -10,12 +10,8 @@ from werkzeug.test import encode_multipart
 from portal.extensions import db
 from portal.models import Attachment, AuditEvent, Submission, SubmissionStatus
 from tests.fixtures.forms import shipped_schema
+from tests.fixtures.rows import count
 from tests.fixtures.web import csrf_token_in, invoice_post, pdf_upload
-
-
-def count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 def submission_events() -> int:

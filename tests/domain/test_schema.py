@@ -25,6 +25,7 @@ from portal.domain.schema import (
     load,
     load_text,
 )
+from tests.fixtures.schemas import faults
 
 SHIPPED = sorted((Path(__file__).resolve().parents[2] / "form_schemas").glob("*.json"))
 
@@ -64,13 +65,6 @@ def lines(*columns: dict, name: str = "lines", **options) -> dict:
         "fields": list(columns),
         **options,
     }
-
-
-def faults(doc: dict) -> list[str]:
-    """Every fault `load` reports for `doc`, as 'path: message' lines."""
-    with pytest.raises(SchemaInvalid) as info:
-        load(doc, "test")
-    return [str(error) for error in info.value.errors]
 
 
 # -- the meta-schema pass ---------------------------------------------------------------------

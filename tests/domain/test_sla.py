@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.domain.schema import SchemaInvalid, load, load_text, meta_schema
+from portal.domain.schema import load, load_text, meta_schema
 from portal.domain.sla import (
     MAX_REMINDERS,
     Calendar,
@@ -30,6 +30,7 @@ from portal.domain.sla import (
     parse_duration,
     plan,
 )
+from tests.fixtures.schemas import faults
 
 SHIPPED = Path(__file__).resolve().parents[2] / "form_schemas"
 
@@ -659,12 +660,6 @@ def form(*steps: dict, **approval) -> dict:
 def timings(document: dict) -> list[Timing]:
     """Each step's timing, for a form that must load."""
     return [s.timing for s in load(document, "test").approval.steps]
-
-
-def faults(document: dict) -> list[str]:
-    with pytest.raises(SchemaInvalid) as info:
-        load(document, "test")
-    return [str(error) for error in info.value.errors]
 
 
 META_FAULTS = {

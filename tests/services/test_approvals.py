@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from portal.domain.chain import Decision, StepState, TaskState
 from portal.extensions import db
 from portal.models import ApprovalStep, AuditEvent, EmailMessage, SubmissionStatus, Task
-from tests.fixtures.forms import shipped_schema
+from tests.fixtures.forms import finance_panel, shipped_schema
 from tests.fixtures.web import invoice_post
 
 BIG = {"lines-0-unit_price": "6000", "po_number": "PO-004512"}  # total EUR 12,475.00
@@ -155,7 +155,6 @@ def test_request_changes_then_resubmit_restarts_from_the_first_step(
 
 def test_resume_after_changes_starts_at_the_step_that_asked(approvals, org, publish, mailbox):
     publish("purchase_request", shipped_schema("purchase_request"))
-    approvals.browser.login("alice@example.com")
     request = {
         "title": "Three laptops",
         "justification": "New support hires start on the 1st of the month.",
@@ -171,10 +170,7 @@ def test_resume_after_changes_starts_at_the_step_that_asked(approvals, org, publ
         "quotes": [(__import__("io").BytesIO(b"%PDF-1.4 quote"), "q.pdf")],
         "_action": "submit",
     }
-    response = approvals.browser.post("/forms/purchase_request/new", request)
-    assert response.status_code == 302, response.text
-    submission_id = int(response.location.rsplit("/", 1)[1])
-    approvals.browser.post("/logout")
+    submission_id = approvals.make_submission(form="purchase_request", values=request).id
     approvals.run_jobs()
     submission = approvals.submission(submission_id)
     approvals.decide_by_link("bob@example.com", "approve")
@@ -201,22 +197,6 @@ def test_resume_after_changes_starts_at_the_step_that_asked(approvals, org, publ
     assert manager_round_2.reason == "decided in an earlier round"
 
 
-def parallel_form(policy) -> dict:
-    schema = shipped_schema("vendor_invoice")
-    schema["approval"] = {
-        "fallback_group": "finance",
-        "steps": [
-            {
-                "name": "finance",
-                "title": "Finance",
-                "policy": policy,
-                "assignees": [{"group": "finance"}],
-            }
-        ],
-    }
-    return schema
-
-
 @pytest.mark.parametrize(
     ("policy", "decisions", "outcome", "still_open"),
     [
@@ -233,7 +213,7 @@ def parallel_form(policy) -> dict:
     ],
 )
 def test_parallel_policies(approvals, org, publish, policy, decisions, outcome, still_open):
-    publish("vendor_invoice", parallel_form(policy))
+    publish("vendor_invoice", finance_panel(policy))
     submission = approvals.submit_invoice()
     tasks = approvals.open_tasks(submission)
     assert len(tasks) == 3  # carol, fiona, frank
@@ -306,7 +286,7 @@ def test_unknown_owner_is_shown_audited_and_routed_to_the_fallback_group(approva
 
 
 def test_a_step_nobody_can_decide_is_blocked_and_says_why(approvals, org, publish):
-    schema = parallel_form("any")
+    schema = finance_panel("any")
     schema["approval"]["steps"][0]["assignees"] = [{"group": "nobody_here"}]
     schema["approval"]["fallback_group"] = "also_empty"
     publish("vendor_invoice", schema)
@@ -317,7 +297,7 @@ def test_a_step_nobody_can_decide_is_blocked_and_says_why(approvals, org, publis
 
 
 def test_auto_approval_is_recorded_by_the_system_naming_the_rule(approvals, org, publish):
-    schema = parallel_form("any")
+    schema = finance_panel("any")
     schema["approval"]["steps"][0]["auto_approve_if"] = "total < 2000"
     publish("vendor_invoice", schema)
     submission = approvals.submit_invoice()
@@ -330,7 +310,7 @@ def test_auto_approval_is_recorded_by_the_system_naming_the_rule(approvals, org,
 
 
 def test_round_robin_asks_group_members_in_turn(approvals, org, publish):
-    schema = parallel_form("any")
+    schema = finance_panel("any")
     schema["approval"]["steps"][0]["assignees"] = [{"group": "finance", "pick": "round_robin"}]
     publish("vendor_invoice", schema)
     asked = []
@@ -347,7 +327,7 @@ def test_round_robin_asks_group_members_in_turn(approvals, org, publish):
 
 
 def test_fewest_open_asks_the_least_busy_member(approvals, org, publish):
-    schema = parallel_form("any")
+    schema = finance_panel("any")
     schema["approval"]["steps"][0]["assignees"] = [{"group": "finance", "pick": "fewest_open"}]
     publish("vendor_invoice", schema)
     first = approvals.open_tasks(approvals.submit_invoice())[0].assignee.email
@@ -357,7 +337,7 @@ def test_fewest_open_asks_the_least_busy_member(approvals, org, publish):
 
 
 def test_password_signature_is_checked_and_its_meaning_recorded(approvals, org, publish, mailbox):
-    schema = parallel_form("any")
+    schema = finance_panel("any")
     schema["approval"]["steps"][0].update({"signature": "password", "sign_as": "Finance"})
     publish("vendor_invoice", schema)
     submission = approvals.submit_invoice()
@@ -415,7 +395,7 @@ def test_withdrawn_after_the_last_step_asked_for_changes_stays_withdrawn(
 ):
     from portal.services import approvals as service
 
-    publish("vendor_invoice", parallel_form("any"))  # one step: it is also the last
+    publish("vendor_invoice", finance_panel("any"))  # one step: it is also the last
     submission = approvals.submit_invoice()
     (task, *_) = approvals.open_tasks(submission)
     approvals.decide_in_inbox(task.assignee.email, task, "request_changes", "Add the PO.")

@@ -1,7 +1,6 @@
 """Two approvers pressing a button at the same moment, on PostgreSQL (the production database)."""
 
 import os
-import re
 import threading
 
 import pytest
@@ -10,8 +9,8 @@ from sqlalchemy import func, select
 from portal.domain.chain import TaskState
 from portal.extensions import db
 from portal.models import AuditEvent, EmailMessage, SubmissionStatus, Task
-from tests.fixtures.forms import shipped_schema
-from tests.fixtures.web import Browser
+from tests.fixtures.forms import finance_panel
+from tests.fixtures.web import Browser, seen_in
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
@@ -26,7 +25,7 @@ def at_once(app, deciders: list[tuple[str, Task, str]]) -> list[int]:
         person = Browser(app.test_client())
         person.login(email)
         page = person.get(f"/tasks/{task.id}").text
-        seen = re.search(r'name="seen" type="hidden" value="([^"]+)"', page).group(1)
+        seen = seen_in(page)
         comment = "" if decision == "approve" else "Not like this."
         ready.append((person, task.id, {"decision": decision, "comment": comment, "seen": seen}))
     barrier = threading.Barrier(len(ready))
@@ -46,19 +45,7 @@ def at_once(app, deciders: list[tuple[str, Task, str]]) -> list[int]:
 
 
 def finance_tasks(approvals, publish, policy) -> tuple:
-    schema = shipped_schema("vendor_invoice")
-    schema["approval"] = {
-        "fallback_group": "finance",
-        "steps": [
-            {
-                "name": "finance",
-                "title": "Finance",
-                "policy": policy,
-                "assignees": [{"group": "finance"}],
-            }
-        ],
-    }
-    publish("vendor_invoice", schema)
+    publish("vendor_invoice", finance_panel(policy))
     submission = approvals.submit_invoice()
     return submission, approvals.open_tasks(submission)
 

@@ -15,7 +15,7 @@ from portal.domain.sla import TimerKind
 from portal.extensions import db
 from portal.models import ApprovalStep, AuditEvent, EmailMessage, SubmissionStatus, Task, Timer
 from portal.services import users
-from tests.fixtures.forms import shipped_schema
+from tests.fixtures.forms import invoice_with_steps
 
 BERLIN = dt.timezone(dt.timedelta(hours=1))  # November: CET, no DST
 MONDAY_9 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
@@ -216,6 +216,7 @@ def test_scheduled_rq_job_and_the_sweep_fire_the_escalation_once(
     assert events("escalated") == 1 and emails("escalation_notice") == 1
 
 
+@pytest.mark.slow
 def test_after_flushall_the_sweep_still_fires_every_due_escalation_exactly_once(
     approvals, org, vendor_invoice, moment, app, mailbox
 ):
@@ -238,20 +239,10 @@ def test_after_flushall_the_sweep_still_fires_every_due_escalation_exactly_once(
 
 
 def timed_schema(**timing) -> dict:
-    schema = shipped_schema("vendor_invoice")
-    schema["approval"] = {
-        "fallback_group": "finance",
-        "steps": [
-            {
-                "name": "owner",
-                "title": "Owner",
-                "assignees": [{"user": "bob@example.com"}],
-                **timing,
-            },
-            {"name": "finance", "title": "Finance", "assignees": [{"group": "finance"}]},
-        ],
-    }
-    return schema
+    return invoice_with_steps(
+        {"name": "owner", "title": "Owner", "assignees": [{"user": "bob@example.com"}], **timing},
+        {"name": "finance", "title": "Finance", "assignees": [{"group": "finance"}]},
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from portal import audit, pdf
 from portal.extensions import db
 from portal.models import AuditEvent, AuditPdf
 from portal.services import records
-from tests.fixtures.web import invoice_post
 
 HOSTILE = 'Call me <img src="file:///etc/passwd"> or see http://127.0.0.1:9/steal.png'
 
@@ -54,6 +53,7 @@ def text_of(content: bytes) -> tuple[PdfReader, str]:
     return reader, " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
+@pytest.mark.slow
 def test_pdf_is_prepared_by_a_job_then_downloaded_with_everything_in_it(
     approvals, org, vendor_invoice
 ):
@@ -89,6 +89,7 @@ def test_pdf_is_prepared_by_a_job_then_downloaded_with_everything_in_it(
     assert sha in text.replace(" ", "")  # the hash wraps across lines in its narrow cell
 
 
+@pytest.mark.slow
 def test_pdf_is_pdf_a_3b_with_the_record_embedded(approvals, org, vendor_invoice):
     submission = approved_invoice(approvals)
     rendering = records.render(submission, org.cora)
@@ -107,6 +108,7 @@ def test_pdf_is_pdf_a_3b_with_the_record_embedded(approvals, org, vendor_invoice
     )
 
 
+@pytest.mark.slow
 def test_hostile_text_is_printed_not_fetched(approvals, org, vendor_invoice):
     submission = approved_invoice(approvals)
     rendering = records.render(submission, org.cora)
@@ -160,6 +162,7 @@ def test_the_fetcher_serves_static_files_only_from_inside_the_folder(app):
             fetcher.fetch(url)
 
 
+@pytest.mark.slow
 def test_an_unchanged_record_is_not_rendered_twice(approvals, org, vendor_invoice):
     submission = approved_invoice(approvals)
     download(approvals, "alice@example.com", submission)
@@ -172,6 +175,7 @@ def test_an_unchanged_record_is_not_rendered_twice(approvals, org, vendor_invoic
     assert len(downloads) == 3 and {e.chain for e in downloads} == {"admin"}
 
 
+@pytest.mark.slow
 def test_a_new_event_makes_a_new_rendering(approvals, org, vendor_invoice):
     submission = approvals.submit_invoice()
     download(approvals, "alice@example.com", submission)
@@ -181,6 +185,7 @@ def test_a_new_event_makes_a_new_rendering(approvals, org, vendor_invoice):
     assert db.session.scalar(select(func.count()).select_from(AuditPdf)) == 2
 
 
+@pytest.mark.slow
 def test_a_300_event_record_renders(approvals, org, vendor_invoice, app):
     submission = approvals.submit_invoice()
     existing = records.head(submission)[1]
@@ -203,6 +208,7 @@ def test_a_300_event_record_renders(approvals, org, vendor_invoice, app):
     assert text.count("note_added") == 300 - existing  # every event is in the timeline
 
 
+@pytest.mark.slow
 def test_a_changed_event_is_found_by_verify_on_the_page_in_the_pdf_and_by_the_command(
     approvals, org, vendor_invoice, tamper, runner
 ):
@@ -226,6 +232,7 @@ def test_a_changed_event_is_found_by_verify_on_the_page_in_the_pdf_and_by_the_co
     assert "AUDIT CHAIN BROKEN at event 3: its content was changed." in text
 
 
+@pytest.mark.slow
 def test_a_cached_verified_pdf_is_not_served_once_the_chain_is_altered(
     approvals, org, vendor_invoice, tamper
 ):
@@ -246,6 +253,7 @@ def test_a_cached_verified_pdf_is_not_served_once_the_chain_is_altered(
     assert rendering.sha256 == hashlib.sha256(after.data).hexdigest()
 
 
+@pytest.mark.slow
 def test_a_lost_pdf_file_is_rendered_again_and_its_hash_recorded(approvals, org, vendor_invoice):
     submission = approved_invoice(approvals)
     _, first = download(approvals, "alice@example.com", submission)
@@ -303,7 +311,7 @@ def test_downloading_does_not_change_the_record(approvals, org, vendor_invoice):
     assert records.head(submission) == before
 
 
-def test_drafts_have_no_audit_pdf(approvals, org, vendor_invoice):
+def test_drafts_have_no_audit_pdf(approvals, org, vendor_invoice, make_submission):
+    make_submission(submitted=False)
     approvals.browser.login("alice@example.com")
-    approvals.browser.post("/forms/vendor_invoice/new", invoice_post(_action="save_draft"))
     assert approvals.browser.get("/submissions/1/audit.pdf").status_code == 404
