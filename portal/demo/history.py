@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from argon2.exceptions import VerificationError
 from flask import current_app
@@ -463,7 +462,7 @@ class _Generator:
         self.days = days
         self.now = now
         self.password = password
-        self.zone = ZoneInfo(current_app.config["BATON_TIMEZONE"])
+        self.zone = clock.local_zone()
         self.file = _demo_file()
         self.people: dict[int, _Person] = {}
         for user in db.session.scalars(select(User).where(User.is_active.is_(True))):

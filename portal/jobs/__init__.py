@@ -162,8 +162,6 @@ def refresh_insight(form_id: int, period, scope) -> str:
 
 def sweep() -> str:
     """Every minute (rq cron): hand RQ lost or never-handed outbox work, due timers, digests."""
-    from flask import current_app
-
     from portal import clock, outbox
     from portal.extensions import db
     from portal.services import deadlines
@@ -172,7 +170,7 @@ def sweep() -> str:
         relayed = outbox.relay_due()
         timers = outbox.enqueue_due_timers(deadlines.due_timers())
         digests = deadlines.digest_due()
-        today = clock.today(current_app.config["BATON_TIMEZONE"])
+        today = clock.local_today()
         for user_id in digests:
             deadlines.queue_digest(user_id, today)
         db.session.commit()
