@@ -1,7 +1,7 @@
 """outbox subject: what a job is about ("submission:42"), indexed
 
-Revision ID: a7c3e9f1b2d5
-Revises: f3b9d1c7a2e4
+Revision ID: 5b8e2d4c9a17
+Revises: a7c3e9f1b2d5
 Create Date: 2026-12-07 02:50:00
 
 Finding whether a PDF is already being rendered for a submission read every waiting
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a7c3e9f1b2d5'
-down_revision = 'f3b9d1c7a2e4'
+revision = '5b8e2d4c9a17'
+down_revision = 'a7c3e9f1b2d5'
 branch_labels = None
 depends_on = None
 
