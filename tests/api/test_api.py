@@ -54,6 +54,7 @@ def test_the_openapi_document_is_valid_openapi_3_1(api):
     assert response.get_json()["servers"] == [{"url": "http://localhost/api/v1"}]
 
 
+@pytest.mark.slow
 def test_a_whole_invoice_approval_through_the_api_alone(api, vendor_invoice, tokens_of, run_jobs):
     alice = tokens_of["alice"]
     forms = api.get("/forms", alice).get_json()

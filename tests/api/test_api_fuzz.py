@@ -123,6 +123,7 @@ def fuzz_tokens(app, org, ada, vendor_invoice, token_for, client):
     TOKENS.clear()
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,

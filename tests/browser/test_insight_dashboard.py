@@ -2,11 +2,13 @@
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 SENTENCE = r"holds \d+(\.\d)?% of all waiting time; median wait "
 
 
+@pytest.mark.slow
 def test_the_dashboard_reads_without_javascript_errors_and_downloads_csv(
     app, page, live_server, screenshot
 ):

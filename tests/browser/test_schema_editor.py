@@ -1,5 +1,6 @@
 """An admin changes the vendor invoice in the browser: live preview, publish, use it, roll back."""
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -43,6 +44,7 @@ def sign_in_as_admin(page, base, email):
     expect(page.get_by_role("heading", name="Forms", level=1)).to_be_visible()
 
 
+@pytest.mark.slow
 def test_admin_adds_a_field_and_a_conditional_step_publishes_and_rolls_back(
     app, page, chromium, live_server, org, ada, vendor_invoice, screenshot
 ):

@@ -1176,6 +1176,7 @@ def _likely_event(chain: Chain) -> list[str]:
     return [*usual, "decide", "found", "start", "withdraw"]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(spec=chain_specs(), values=FORM_VALUES, data=st.data())
 def test_every_history_keeps_the_chain_consistent(spec, values, data):

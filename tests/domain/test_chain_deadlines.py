@@ -757,6 +757,7 @@ def _likely_event(chain: Chain) -> list[str]:
     return [*usual, *EVENTS]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(spec=chain_specs(), values=FORM_VALUES, data=st.data())
 def test_every_history_with_reassignments_and_timeouts_keeps_the_chain_consistent(

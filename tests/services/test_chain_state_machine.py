@@ -618,6 +618,7 @@ def chain_machine(app, mailbox, run_jobs):
     ChainMachine.app = ChainMachine.mailbox = None
 
 
+@pytest.mark.slow
 def test_chain_services_keep_their_invariants_under_random_steps(chain_machine):
     run_state_machine_as_test(chain_machine, settings=chain_machine.TestCase.settings)
     assert chain_machine.examples > 0
