@@ -1,10 +1,18 @@
-"""HTTP plumbing every area shares: blueprints, the sign-in gate, error pages, headers."""
+"""HTTP plumbing every area shares: blueprints, the sign-in gate, the commit point, error pages
+and headers.
+
+The commit point: a request commits once, after its view has answered, and only when the
+answer is a success (2xx) or a redirect (3xx). Any other answer (a 422 page showing the form's
+errors, a 409, a refusal's page or JSON) and any exception roll back, so nothing a refused or
+failed request flushed is kept. Views and services never commit or roll back themselves.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+from contextlib import contextmanager
 
 from flask import Flask, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -14,6 +22,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from portal import display
+from portal.domain.refusal import Refused
 from portal.extensions import csrf, db, login_manager
 from portal.models import User
 
@@ -36,11 +45,14 @@ ERROR_MESSAGES = {
         "Check the address, or start from the home page.",
     ),
     405: ("Not allowed", "This address does not accept that kind of request."),
+    409: ("That cannot be done now", "The record is not in a state that allows it."),
+    412: ("That was changed meanwhile", "Someone changed it after you opened it."),
     413: (
         "Too large",
         "What you sent is larger than Baton accepts in one go. "
         "Attach smaller files, or fewer at a time.",
     ),
+    422: ("That was not accepted", "Something in what you sent cannot be accepted."),
     429: ("Too many attempts", "Please wait a moment before trying again."),
     500: (
         "Something went wrong on our side",
@@ -86,6 +98,10 @@ def init_app(app: Flask) -> None:
     # not told that their (session-bound) form token is invalid.
     app.before_request_funcs.setdefault(None, []).insert(0, _require_login)
     app.after_request(_security_headers)
+    # Registered after _security_headers so that it runs before it (Flask runs them in
+    # reverse): a failed commit's 500 page gets the headers too.
+    app.after_request(_commit_point)
+    app.register_error_handler(Refused, _refused)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -207,6 +223,43 @@ def _security_headers(response):
     return response
 
 
+def _commit_point(response):
+    """Commit what the request did if it answered 2xx or 3xx; roll back anything else."""
+    if response.status_code >= 400:
+        db.session.rollback()
+        return response
+    try:
+        db.session.commit()
+    except Exception as error:  # noqa: BLE001 (answered as any unexpected error is)
+        return current_app.make_response(_unexpected_error(error))
+    return response
+
+
+@contextmanager
+def refusals_undone():
+    """Around a service call whose refusal the view answers itself (a flash and a redirect,
+    the form again with the message): if the call refuses, everything the request flushed is
+    undone before the view goes on, so the answer's 2xx or 3xx commits nothing of it."""
+    try:
+        yield
+    except Refused:
+        db.session.rollback()
+        raise
+
+
+def _refused(refusal: Refused):
+    """A refusal nobody answered: its message as a page, or under /api as JSON (the commit
+    point rolls back what the request did)."""
+    if _is_api():
+        body = {"message": refusal.message}
+        body.update(getattr(refusal, "details", None) or {})
+        return _api_error(refusal.status, body, getattr(refusal, "headers", None))
+    title, _ = ERROR_MESSAGES.get(refusal.status, ERROR_MESSAGES[422])
+    return render_template(
+        "errors/error.html", code=refusal.status, title=title, message=refusal.message
+    ), refusal.status
+
+
 def _csrf_error(error: CSRFError):
     return (
         render_template(
@@ -225,8 +278,9 @@ def _is_api() -> bool:
     return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 
 
-def _api_error(code: int, message: str, headers=None):
-    response = make_response({"message": message}, code)
+def _api_error(code: int, message: str | dict, headers=None):
+    body = message if isinstance(message, dict) else {"message": message}
+    response = make_response(body, code)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

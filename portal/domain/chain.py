@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from portal.domain.expressions import Expression, is_true
+from portal.domain.refusal import Refused
 from portal.domain.sla import Timing
 
 
@@ -92,7 +93,7 @@ _DECIDED = {
 DONE_STEPS = frozenset({StepState.APPROVED, StepState.SKIPPED})
 
 
-class DecisionRefused(Exception):
+class DecisionRefused(Refused):
     """The decision cannot be taken; the message is for the person who tried."""
 
 
