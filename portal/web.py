@@ -25,6 +25,7 @@ from portal import display
 from portal.domain.refusal import Refused
 from portal.extensions import csrf, db, login_manager
 from portal.models import User
+from portal.services.users import find_user_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -156,13 +157,19 @@ def _cache_static_files(app: Flask) -> None:
 
 
 def _page_context() -> dict:
-    """What every page's frame shows: the count of open tasks beside Inbox."""
+    """What every page's frame shows: the count of open tasks beside Inbox, and `may(action)`
+    for the links a person may follow (portal.services.access decides)."""
+    from portal.services import access
     from portal.services.approvals import open_task_count
 
     # Outside a request (a job rendering a PDF) there is no user at all.
     signed_in = getattr(current_user, "is_authenticated", False)
     count = open_task_count(current_user) if signed_in else 0
-    return {"app_name": "Baton", "inbox_count": count}
+    return {
+        "app_name": "Baton",
+        "inbox_count": count,
+        "may": lambda action, subject=None: access.allows(current_user, action, subject),
+    }
 
 
 @login_manager.user_loader
@@ -171,7 +178,7 @@ def _load_user(session_id: str) -> User | None:
     user_id, _, epoch = session_id.partition(".")
     if not (user_id.isdigit() and epoch.isdigit()):
         return None
-    user = db.session.get(User, int(user_id))
+    user = find_user_by_id(int(user_id))
     if user is None or not user.is_active or user.session_epoch != int(epoch):
         return None
     return user

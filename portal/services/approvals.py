@@ -30,6 +30,7 @@ from portal.domain.chain import (
     StepState,
     TaskState,
 )
+from portal.domain.refusal import Conflict
 from portal.extensions import db, insert_unless_present
 from portal.models import (
     ApprovalStep,
@@ -40,14 +41,14 @@ from portal.models import (
     Task,
     User,
 )
-from portal.services import deadlines, notifications, users
+from portal.services import access, deadlines, notifications, users
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DecisionRefused", "StaleDecision", "decide", "start_chain", "withdraw"]
 
 
-class StaleDecision(Exception):
+class StaleDecision(Conflict):
     """The request changed after the approver looked at it; they must look again."""
 
 
@@ -242,12 +243,9 @@ def decide(
 def withdraw(actor: User, submission: Submission) -> None:
     """The submitter takes back a request in review (or one sent back for changes)."""
     submission = lock(submission.id)
-    if submission.submitter_id != actor.id:
-        raise DecisionRefused("Only the person who submitted a request can withdraw it.")
-    if submission.status not in (SubmissionStatus.IN_REVIEW, SubmissionStatus.CHANGES_REQUESTED):
-        raise DecisionRefused(
-            f"A request that is {submission.status.label.lower()} cannot be withdrawn."
-        )
+    refusal = access.why_not(actor, access.Action.WITHDRAW_SUBMISSION, submission)
+    if refusal:
+        raise DecisionRefused(refusal)
     spec = submission.form_version.spec.approval
     chain, rows = _load(submission)
     if spec is None or chain.round == 0 or chain.is_final:
@@ -874,6 +872,10 @@ def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task]
         .limit(size)
     ).all()
     return list(tasks), total, page
+
+
+def find_task(task_id: int) -> Task | None:
+    return db.session.get(Task, task_id)
 
 
 def open_task_count(user: User) -> int:

@@ -6,24 +6,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
 
 from portal import limits
-from portal.extensions import db
+from portal.forms import LoginForm
 from portal.services import users
 
 bp = Blueprint("auth", __name__)
-
-
-class LoginForm(FlaskForm):
-    email = EmailField(
-        "Email address", validators=[DataRequired("Enter your email address."), Length(max=254)]
-    )
-    password = PasswordField(
-        "Password", validators=[DataRequired("Enter your password."), Length(max=1000)]
-    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -54,7 +42,6 @@ def login():
     if form.validate_on_submit():
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
-            db.session.commit()  # a password rehash, if argon2's parameters moved on
             session.permanent = True  # expires after BATON_SESSION_IDLE_MINUTES without use
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
