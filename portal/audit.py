@@ -45,6 +45,15 @@ class Actor:
         return f"system ({self.system})" if self.system else "system"
 
 
+def events(chain: str) -> list[AuditEvent]:
+    """The chain's events, oldest first."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)
+        )
+    )
+
+
 def record(
     chain: str,
     action: str,

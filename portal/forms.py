@@ -1,4 +1,5 @@
-"""The only bridge between the domain's FormSpec and WTForms.
+"""The only bridge between the domain's FormSpec and WTForms, and the home of every WTForms
+form (the sign-in, decision and settings forms are at the end).
 
 WTForms renders the page: labels, ids, widgets, the CSRF token. It does not decide what is valid;
 portal.domain.values does, for the web form and the API alike. So the flow of a POST is:
@@ -21,9 +22,13 @@ from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.datastructures import FileStorage, MultiDict
 from wtforms import (
     BooleanField,
+    DateField,
+    EmailField,
     FieldList,
     Form,
     FormField,
+    HiddenField,
+    PasswordField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -31,6 +36,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, DateInput, EmailInput, ListWidget, TextInput
 
 from portal.domain.schema import FieldKind, FieldSpec, FormSpec
@@ -292,3 +298,42 @@ def error_label(spec: FormSpec, path: str) -> str:
             return f"{table.label}: {column.label}, row {int(match.group(2)) + 1}"
     field = spec.field(path)
     return field.label if field is not None else ""
+
+
+# -- the pages' own forms (the schema-built ones are above) ----------------------------------
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email address", validators=[DataRequired("Enter your email address."), Length(max=254)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=1000)]
+    )
+
+
+class DecisionForm(FlaskForm):
+    """The comment, signature and seen-version fields beside the decision buttons."""
+
+    comment = TextAreaField(
+        "Comment", validators=[Length(max=4000, message="Keep the comment under 4,000 characters.")]
+    )
+    password = PasswordField("Your password")
+    seen = HiddenField()
+
+
+def _to_id(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class SettingsForm(FlaskForm):
+    away_from = DateField("First day away", validators=[Optional()])
+    away_until = DateField("Last day away", validators=[Optional()])
+    # Any id is accepted here; the service says clearly why a choice cannot be a delegate.
+    delegate = SelectField("Delegate", coerce=_to_id, validate_choice=False, default=0)
+    daily_digest = BooleanField(
+        "Send me one email a day listing my open tasks, instead of one per task"
+    )

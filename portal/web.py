@@ -1,10 +1,18 @@
-"""HTTP plumbing every area shares: blueprints, the sign-in gate, error pages, headers."""
+"""HTTP plumbing every area shares: blueprints, the sign-in gate, the commit point, error pages
+and headers.
+
+The commit point: a request commits once, after its view has answered, and only when the
+answer is a success (2xx) or a redirect (3xx). Any other answer (a 422 page showing the form's
+errors, a 409, a refusal's page or JSON) and any exception roll back, so nothing a refused or
+failed request flushed is kept. Views and services never commit or roll back themselves.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+from contextlib import contextmanager
 
 from flask import (
     Flask,
@@ -23,9 +31,11 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from portal import display
+from portal.domain.refusal import Refused
 from portal.extensions import csrf, db, login_manager
 from portal.models import User
 from portal.services import sign_ins
+from portal.services.users import find_user_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +56,14 @@ ERROR_MESSAGES = {
         "Check the address, or start from the home page.",
     ),
     405: ("Not allowed", "This address does not accept that kind of request."),
+    409: ("That cannot be done now", "The record is not in a state that allows it."),
+    412: ("That was changed meanwhile", "Someone changed it after you opened it."),
     413: (
         "Too large",
         "What you sent is larger than Baton accepts in one go. "
         "Attach smaller files, or fewer at a time.",
     ),
+    422: ("That was not accepted", "Something in what you sent cannot be accepted."),
     429: ("Too many attempts", "Please wait a moment before trying again."),
     500: (
         "Something went wrong on our side",
@@ -98,6 +111,10 @@ def init_app(app: Flask) -> None:
     # Ahead of everything, since CSRFProtect reads a posted form: the limit must be set first.
     app.before_request_funcs[None].insert(0, _limit_body)
     app.after_request(_security_headers)
+    # Registered after _security_headers so that it runs before it (Flask runs them in
+    # reverse): a failed commit's 500 page gets the headers too.
+    app.after_request(_commit_point)
+    app.register_error_handler(Refused, _refused)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -178,13 +195,19 @@ def _limit_body():
 
 
 def _page_context() -> dict:
-    """What every page's frame shows: the count of open tasks beside Inbox."""
+    """What every page's frame shows: the count of open tasks beside Inbox, and `may(action)`
+    for the links a person may follow (portal.services.access decides)."""
+    from portal.services import access
     from portal.services.approvals import open_task_count
 
     # Outside a request (a job rendering a PDF) there is no user at all.
     signed_in = getattr(current_user, "is_authenticated", False)
     count = open_task_count(current_user) if signed_in else 0
-    return {"app_name": "Baton", "inbox_count": count}
+    return {
+        "app_name": "Baton",
+        "inbox_count": count,
+        "may": lambda action, subject=None: access.allows(current_user, action, subject),
+    }
 
 
 @login_manager.user_loader
@@ -194,7 +217,7 @@ def _load_user(session_id: str) -> User | None:
     user_id, _, epoch = session_id.partition(".")
     if not (user_id.isdigit() and epoch.isdigit()):
         return None
-    user = db.session.get(User, int(user_id))
+    user = find_user_by_id(int(user_id))
     if user is None or not user.is_active or user.session_epoch != int(epoch):
         return None
     if not sign_ins.is_current(
@@ -254,6 +277,43 @@ def _security_headers(response):
     return response
 
 
+def _commit_point(response):
+    """Commit what the request did if it answered 2xx or 3xx; roll back anything else."""
+    if response.status_code >= 400:
+        db.session.rollback()
+        return response
+    try:
+        db.session.commit()
+    except Exception as error:  # noqa: BLE001 (answered as any unexpected error is)
+        return current_app.make_response(_unexpected_error(error))
+    return response
+
+
+@contextmanager
+def refusals_undone():
+    """Around a service call whose refusal the view answers itself (a flash and a redirect,
+    the form again with the message): if the call refuses, everything the request flushed is
+    undone before the view goes on, so the answer's 2xx or 3xx commits nothing of it."""
+    try:
+        yield
+    except Refused:
+        db.session.rollback()
+        raise
+
+
+def _refused(refusal: Refused):
+    """A refusal nobody answered: its message as a page, or under /api as JSON (the commit
+    point rolls back what the request did)."""
+    if _is_api():
+        body = {"message": refusal.message}
+        body.update(getattr(refusal, "details", None) or {})
+        return _api_error(refusal.status, body, getattr(refusal, "headers", None))
+    title, _ = ERROR_MESSAGES.get(refusal.status, ERROR_MESSAGES[422])
+    return render_template(
+        "errors/error.html", code=refusal.status, title=title, message=refusal.message
+    ), refusal.status
+
+
 def _csrf_error(error: CSRFError):
     return (
         render_template(
@@ -272,8 +332,9 @@ def _is_api() -> bool:
     return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 
 
-def _api_error(code: int, message: str, headers=None):
-    response = make_response({"message": message}, code)
+def _api_error(code: int, message: str | dict, headers=None):
+    body = message if isinstance(message, dict) else {"message": message}
+    response = make_response(body, code)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

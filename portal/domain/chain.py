@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from portal.domain.expressions import Expression, is_true
+from portal.domain.refusal import Refused
 from portal.domain.routing import Ask, may_decide
 from portal.domain.sla import Timing
 
@@ -94,7 +95,7 @@ _DECIDED = {
 DONE_STEPS = frozenset({StepState.APPROVED, StepState.SKIPPED})
 
 
-class DecisionRefused(Exception):
+class DecisionRefused(Refused):
     """The decision cannot be taken; the message is for the person who tried."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from portal.domain.refusal import Refused
+
 #: The preset periods: query value -> label.
 PRESETS = {
     "30d": "Last 30 days",
@@ -40,7 +42,7 @@ STEADY = 0.05
 _MINUTE, _HOUR, _DAY = 60, 3600, 86400
 
 
-class PeriodInvalid(ValueError):
+class PeriodInvalid(Refused, ValueError):
     """The period asked for cannot be shown; the message says why, for the person who asked."""
 
 

@@ -28,6 +28,7 @@ from portal.domain import expressions, json_text, sla
 from portal.domain.chain import AssigneeSpec, ChainSpec, PickKind, StepSpec
 from portal.domain.expressions import Expression, ExpressionError, Type, ValueKind
 from portal.domain.filetype import FILE_KINDS
+from portal.domain.refusal import Refused
 
 META_SCHEMA_FILE = "form_schema.json"
 DEFAULT_TEXT_MAX_LENGTH = 200
@@ -85,7 +86,7 @@ class SchemaError:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class SchemaInvalid(ValueError):
+class SchemaInvalid(Refused, ValueError):
     """A schema failed its checks; `errors` lists every fault found, `source` names the file."""
 
     def __init__(self, errors: list[SchemaError], source: str = ""):

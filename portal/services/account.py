@@ -7,11 +7,12 @@ import datetime as dt
 from sqlalchemy import select
 
 from portal import audit
+from portal.domain.refusal import Refused
 from portal.extensions import db
 from portal.models import User
 
 
-class SettingsRefused(ValueError):
+class SettingsRefused(Refused, ValueError):
     """The settings cannot be saved as given; the message says why."""
 
 

@@ -34,6 +34,7 @@ from portal.domain.chain import (
     StepState,
     TaskState,
 )
+from portal.domain.refusal import Conflict
 from portal.extensions import db, insert_unless_present
 from portal.models import (
     ApprovalStep,
@@ -43,7 +44,7 @@ from portal.models import (
     Task,
     User,
 )
-from portal.services import chain_rows, notifications, timers, users
+from portal.services import access, chain_rows, notifications, timers, users
 from portal.services.chain_rows import Rows, load, lock, open_tasks_for
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 
-class StaleDecision(Exception):
+class StaleDecision(Conflict):
     """The request changed after the approver looked at it; they must look again."""
 
 
@@ -170,12 +171,9 @@ def decide(
 def withdraw(actor: User, submission: Submission) -> None:
     """The submitter takes back a request in review (or one sent back for changes)."""
     submission = lock(submission.id)
-    if submission.submitter_id != actor.id:
-        raise DecisionRefused("Only the person who submitted a request can withdraw it.")
-    if submission.status not in (SubmissionStatus.IN_REVIEW, SubmissionStatus.CHANGES_REQUESTED):
-        raise DecisionRefused(
-            f"A request that is {submission.status.label.lower()} cannot be withdrawn."
-        )
+    refusal = access.why_not(actor, access.Action.WITHDRAW_SUBMISSION, submission)
+    if refusal:
+        raise DecisionRefused(refusal, status=Conflict.status)  # its state, not the input
     spec = submission.form_version.spec.approval
     chain, rows = chain_rows.read(submission)
     if spec is None or chain.round == 0 or chain.is_final:
@@ -787,6 +785,10 @@ def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task]
         .limit(size)
     ).all()
     return list(tasks), total, page
+
+
+def find_task(task_id: int) -> Task | None:
+    return db.session.get(Task, task_id)
 
 
 def open_task_count(user: User) -> int:

@@ -21,9 +21,11 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from portal import audit, clock, outbox, pdf
-from portal.domain import spreadsheet
+from portal.domain import paging, spreadsheet
+from portal.domain.refusal import NotFound, Refused
 from portal.extensions import db
 from portal.jobs.registry import JobKind
 from portal.models import (
@@ -43,7 +45,7 @@ EXPORT_FOLDER = "exports"
 MAX_EXPORT = 10_000
 
 
-class SearchRefused(ValueError):
+class SearchRefused(Refused, ValueError):
     """A search that cannot be run as given; the message says which filter is wrong."""
 
 
@@ -144,6 +146,47 @@ def search(filters: Filters) -> Select:
         asked = select(Task.submission_id).where(Task.assignee_id.in_(people))
         query = query.where(or_(Submission.submitter_id.in_(people), Submission.id.in_(asked)))
     return query.order_by(Submission.submitted_at.desc(), Submission.id.desc())
+
+
+def search_page(filters: Filters, asked: int | None, size: int) -> paging.Page[Submission]:
+    """One page of the records the filters match, each with its form and submitter loaded.
+
+    The total is counted up to the export limit only: past it the number changes nothing one
+    can do, and counting a million rows on every page would cost more than the page itself.
+    Unordered: any MAX_EXPORT + 1 matches tell "more than MAX_EXPORT", and sorting them
+    (requests submitted in the same moment tie on the index's order) cost a fifth of the count.
+    """
+    query = search(filters)
+    capped = query.with_only_columns(Submission.id).order_by(None).limit(MAX_EXPORT + 1)
+    total = db.session.scalar(select(func.count()).select_from(capped.subquery()))
+    number = paging.page_to_show(asked, total, size)
+    rows = db.session.scalars(
+        query.options(selectinload(Submission.form), selectinload(Submission.submitter))
+        .offset((number - 1) * size)
+        .limit(size)
+    ).all()
+    return paging.Page(list(rows), number, size, total)
+
+
+def searchable_forms() -> list[Form]:
+    """Every form, by title: what the search's form filter offers."""
+    return list(db.session.scalars(select(Form).order_by(Form.title)))
+
+
+def recent_exports(limit: int = 5) -> list[Export]:
+    """The latest exports (one officer's export is the team's)."""
+    return list(
+        db.session.scalars(
+            select(Export).order_by(Export.created_at.desc(), Export.id.desc()).limit(limit)
+        )
+    )
+
+
+def find_export(export_id: int) -> Export:
+    found = db.session.get(Export, export_id)
+    if found is None:
+        raise NotFound("There is no such export.")
+    return found
 
 
 def _start_of(day: dt.date, zone: ZoneInfo) -> dt.datetime:
@@ -327,8 +370,3 @@ def note_download(export: Export, user: User) -> None:
         audit.Actor(user),
         {"export": export.id, "sha256": export.sha256},
     )
-
-
-def can_search(user: User) -> bool:
-    """Compliance officers and admins, nobody else."""
-    return user.is_authenticated and user.is_active and user.in_group("compliance", "admin")

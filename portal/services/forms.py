@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from portal import audit, clock
 from portal.domain import schema, schema_changes
+from portal.domain.refusal import Refused
 from portal.domain.schema import FormSpec, SchemaError, SchemaInvalid
 from portal.extensions import db
 from portal.models import Form, FormVersion, Submission, User
@@ -234,8 +235,11 @@ def _undecidable_steps(spec: FormSpec) -> list[SchemaError]:
     return errors
 
 
-class PublishConflict(Exception):
+class PublishConflict(Refused):
     """Someone published the form after the admin opened it; their text is kept, not lost."""
+
+    #: 412: the version the edit was based on is no longer the current one.
+    status = 412
 
     def __init__(self, message: str, current: FormVersion | None):
         super().__init__(message)

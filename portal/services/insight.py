@@ -59,12 +59,11 @@ from portal.models import (
     User,
 )
 from portal.models.sql_functions import epoch, greatest, least
+from portal.services import access
+from portal.services.access import Scope
 
 logger = logging.getLogger(__name__)
 
-#: Groups whose members see every figure of every form; only admins also see each approver's.
-WHOLE_FORM_GROUPS = ("admin", "compliance")
-APPROVER_GROUPS = ("admin",)
 DECIDED_STATUSES = (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED)
 OPEN_STEP_STATES = (StepState.ACTIVE, StepState.BLOCKED)
 
@@ -77,48 +76,6 @@ def today() -> dt.date:
 # -- who sees what ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What one person may see of one form's insight."""
-
-    #: The steps they may see; None for every step and the form-wide figures.
-    steps: frozenset[str] | None = None
-    #: Whether they see each approver's figures (admins only).
-    approvers: bool = False
-
-    @property
-    def whole_form(self) -> bool:
-        return self.steps is None
-
-
-def step_groups(spec: ChainSpec | None) -> dict[str, frozenset[str]]:
-    """Each step's name -> the groups its assignees name (a step asking a person names none)."""
-    if spec is None:
-        return {}
-    return {step.name: frozenset(a.group for a in step.assignees if a.group) for step in spec.steps}
-
-
-def scope_for(user: User, form: Form) -> Scope | None:
-    """What `user` may see of `form`'s insight, or None if nothing.
-
-    Admins see everything; compliance officers everything but the per-approver figures; a
-    member of a group that a step of the form's chain asks sees that step's figures only.
-    """
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return None
-    if user.in_group(*WHOLE_FORM_GROUPS):
-        return Scope(None, approvers=user.in_group(*APPROVER_GROUPS))
-    if form.current_version is None:
-        return None
-    mine = user.group_names
-    steps = frozenset(
-        name
-        for name, groups in step_groups(form.current_version.spec.approval).items()
-        if groups & mine
-    )
-    return Scope(steps) if steps else None
-
-
 def visible_forms(user: User) -> list[tuple[Form, Scope]]:
     """The published forms whose insight `user` may see, by title, each with its scope."""
     forms = db.session.scalars(
@@ -129,7 +86,7 @@ def visible_forms(user: User) -> list[tuple[Form, Scope]]:
     ).all()
     found = []
     for form in forms:
-        scope = scope_for(user, form)
+        scope = access.insight_scope(user, form)
         if scope is not None:
             found.append((form, scope))
     return found
@@ -145,7 +102,7 @@ def may_see_any(user: User) -> bool:
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    if user.in_group(*WHOLE_FORM_GROUPS):
+    if user.in_group(*access.WHOLE_INSIGHT_GROUPS):
         return True
     return bool(user.group_names & _groups_asked_by_chains())
 
@@ -165,7 +122,7 @@ def _groups_asked_by_chains() -> frozenset[str]:
         groups = frozenset(
             group
             for version in versions
-            for step in step_groups(version.spec.approval).values()
+            for step in access.step_groups(version.spec.approval).values()
             for group in step
         )
         kept.clear()  # only the newest set of versions is ever asked about again
@@ -570,7 +527,7 @@ def _with_due(query, due):
 
 def _steps(window: _Window, spec: ChainSpec | None, scope: Scope) -> list[StepFigures]:
     figures: dict[str, StepFigures] = {}
-    groups = step_groups(spec)
+    groups = access.step_groups(spec)
     for position, step in enumerate(spec.steps if spec else ()):
         if scope.whole_form or step.name in scope.steps:
             figures[step.name] = StepFigures(

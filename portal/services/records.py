@@ -22,7 +22,7 @@ from portal import audit, clock, outbox, pdf
 from portal.extensions import db
 from portal.jobs.registry import JobKind
 from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
-from portal.services import approvals
+from portal.services import access, approvals
 
 logger = logging.getLogger(__name__)
 PDF_FOLDER = "pdfs"
@@ -296,6 +296,20 @@ def request(submission: Submission, user: User) -> AuditPdf | None:
     return ready
 
 
+def take(submission: Submission, user: User) -> AuditPdf | None:
+    """A copy of the audit trail for `user`, noted in the admin chain; None while it is
+    rendered (the render job is queued). Refused unless they may have it."""
+    access.require(user, access.Action.DOWNLOAD_RECORD, submission)
+    ready = request(submission, user)
+    if ready is not None:
+        note_download(submission, ready, user)
+    return ready
+
+
+def download_name(submission: Submission) -> str:
+    return f"baton-{submission.form.slug}-{submission.id}-audit-trail.pdf"
+
+
 def _render_pending(submission: Submission) -> bool:
     """True if a render_pdf job for this submission is already waiting (the page reloads)."""
     return outbox.waiting(JobKind.RENDER_PDF, submission_id=submission.id)
@@ -313,10 +327,3 @@ def note_download(submission: Submission, rendering: AuditPdf, user: User) -> No
             "sha256": rendering.sha256,
         },
     )
-
-
-def can_download(user: User, submission: Submission) -> bool:
-    """The submitter, compliance officers and admins; nobody else, whatever the URL."""
-    if not user.is_authenticated or not user.is_active or submission.submitted_at is None:
-        return False
-    return submission.submitter_id == user.id or user.in_group("compliance", "admin")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from portal import audit, clock, outbox, uploads
-from portal.domain import values
+from portal.domain import paging, values
+from portal.domain.refusal import Conflict, NotFound
 from portal.domain.schema import FieldKind, FormSpec
 from portal.domain.values import Evaluation, FileValue
 from portal.extensions import db, insert_unless_present
@@ -24,13 +27,12 @@ from portal.models import (
     SubmissionStatus,
     User,
 )
-from portal.services import approvals
-from portal.services.access import can_edit_submission
+from portal.services import access, approvals
 
 logger = logging.getLogger(__name__)
 
 
-class SubmissionRefused(Exception):
+class SubmissionRefused(Conflict):
     """The action is not allowed in the submission's current state; the message says why."""
 
 
@@ -314,7 +316,7 @@ def _new_submission(user: User, version: FormVersion, client_token: str | None) 
 
 def refuse_unless_editable(user: User, submission: Submission) -> None:
     """SubmissionRefused unless the user may edit it now: theirs, a draft or sent back."""
-    if not can_edit_submission(user, submission):
+    if not access.allows(user, access.Action.EDIT_SUBMISSION, submission):
         raise SubmissionRefused(
             f"Submission {submission.reference} is {submission.status.label.lower()} "
             "and can no longer be edited."
@@ -341,3 +343,84 @@ def open_forms() -> list[Form]:
             .order_by(Form.title)
         )
     )
+
+
+# -- a person's own submissions ---------------------------------------------------------------
+
+
+def recent_of(user: User, limit: int = 5) -> list[Submission]:
+    """The person's latest submissions and drafts, with their forms."""
+    return list(
+        db.session.scalars(
+            select(Submission)
+            .where(Submission.submitter_id == user.id)
+            .options(selectinload(Submission.form))
+            .order_by(Submission.updated_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class OwnPage:
+    """One page of "My submissions": the rows (their forms loaded), and the count by status."""
+
+    page: paging.Page[Submission]
+    counts: dict[SubmissionStatus, int]
+
+
+def page_of(user: User, status: SubmissionStatus | None, asked: int | None, size: int) -> OwnPage:
+    """One page of the person's submissions (of one status, if given), newest change first."""
+    mine = Submission.submitter_id == user.id
+    counts = dict(
+        db.session.execute(
+            select(Submission.status, func.count()).where(mine).group_by(Submission.status)
+        ).all()
+    )
+    # The tabs' counts already hold the total: one pass over the person's requests, not two.
+    total = counts.get(status, 0) if status else sum(counts.values())
+    number = paging.page_to_show(asked, total, size)
+    query = select(Submission).where(mine)
+    if status:
+        query = query.where(Submission.status == status)
+    rows = db.session.scalars(
+        query.options(selectinload(Submission.form))
+        .order_by(Submission.updated_at.desc(), Submission.id.desc())
+        .offset((number - 1) * size)
+        .limit(size)
+    ).all()
+    return OwnPage(paging.Page(list(rows), number, size, total), counts)
+
+
+def attachment_of(submission: Submission, attachment_id: int) -> Attachment:
+    """One of the submission's attachments; NotFound for any other id."""
+    found = db.session.get(Attachment, attachment_id)
+    if found is None or found.submission_id != submission.id:
+        raise NotFound("There is no such file on this request.")
+    return found
+
+
+# -- what outside systems see -----------------------------------------------------------------
+
+
+def described(found: Submission) -> dict:
+    """The submission as the API's representation and webhooks' payloads both begin it, so
+    the two cannot drift: ids, form, status, people and the amount as stored."""
+    return {
+        "id": found.id,
+        "reference": found.reference,
+        "form": found.form.slug,
+        "version": found.form_version.number,
+        "status": found.status.value,
+        "submitter": found.submitter.email,
+        "summary": found.summary,
+        "amount": money(found),
+    }
+
+
+def money(found: Submission) -> dict | None:
+    """The amount at the column's scale, as it reads back once stored (flushed or not yet)."""
+    if found.amount is None:
+        return None
+    scale = Decimal(1).scaleb(-Submission.amount.type.scale)
+    return {"amount": f"{found.amount.quantize(scale):f}", "currency": found.currency}

@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import select
 
 from portal import audit, clock
+from portal.domain.refusal import Refused
 from portal.extensions import db
 from portal.models import ApiToken, User
 
@@ -16,7 +17,7 @@ TOKEN_PREFIX = "baton_"
 NAME_MAX = 100
 
 
-class TokenRefused(ValueError):
+class TokenRefused(Refused, ValueError):
     """A token cannot be made or changed as asked; the message says why."""
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from portal import audit, clock
 from portal.domain.chain import TaskState
+from portal.domain.refusal import Refused
 from portal.extensions import db
 from portal.models import ApiToken, Group, Task, User
 
@@ -20,7 +21,7 @@ _DUMMY_HASH = hasher.hash("baton: no such user")
 MIN_PASSWORD_LENGTH = 8
 
 
-class UserError(ValueError):
+class UserError(Refused, ValueError):
     """A user could not be created or changed; the message says why."""
 
 
@@ -30,6 +31,10 @@ def normalise_email(email: str) -> str:
 
 def find_user(email: str) -> User | None:
     return db.session.scalars(select(User).where(User.email == normalise_email(email))).first()
+
+
+def find_user_by_id(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -36,6 +36,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal import audit, clock, outbox
+from portal.domain.refusal import NotFound, Refused
 from portal.extensions import claim, db, transaction_cache
 from portal.jobs.registry import JobKind
 from portal.mail import external_url
@@ -48,6 +49,7 @@ from portal.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.services import submissions
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ SIGNATURE_TOLERANCE = 300
 USER_AGENT = "Baton-Webhooks/1"
 
 
-class WebhookRefused(ValueError):
+class WebhookRefused(Refused, ValueError):
     """An endpoint cannot be saved as given; the message says why."""
 
 
@@ -138,6 +140,20 @@ def rotate_secret(admin: User, endpoint: WebhookEndpoint) -> str:
 
 def endpoints() -> list[WebhookEndpoint]:
     return list(db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+
+
+def find_endpoint(endpoint_id: int) -> WebhookEndpoint:
+    found = db.session.get(WebhookEndpoint, endpoint_id)
+    if found is None:
+        raise NotFound("There is no such webhook endpoint.")
+    return found
+
+
+def find_delivery(delivery_id: int) -> WebhookDelivery:
+    found = db.session.get(WebhookDelivery, delivery_id)
+    if found is None:
+        raise NotFound("There is no such delivery.")
+    return found
 
 
 def deliveries_of(endpoint: WebhookEndpoint, limit: int = 100) -> list[WebhookDelivery]:
@@ -352,18 +368,7 @@ def _payload(event: AuditEvent) -> dict:
     submission = db.session.get(Submission, event.submission_id)
     data = {
         "submission": {
-            "id": submission.id,
-            "reference": submission.reference,
-            "form": submission.form.slug,
-            "version": submission.form_version.number,
-            "status": submission.status.value,
-            "submitter": submission.submitter.email,
-            "summary": submission.summary,
-            "amount": (
-                {"amount": f"{submission.amount:f}", "currency": submission.currency}
-                if submission.amount is not None
-                else None
-            ),
+            **submissions.described(submission),
             "url": external_url("staff.submission", submission_id=submission.id),
             "api_url": external_url("api.get_submission", submission_id=submission.id),
         },

@@ -4,6 +4,7 @@ import re
 
 from sqlalchemy import func, select
 
+from portal import clock
 from portal.extensions import db
 from portal.models import Submission
 from tests.fixtures.forms import shipped_schema
@@ -118,3 +119,13 @@ def test_visible_if_on_purchase_request_other_category(browser, alice, publish):
     assert "vis-on" in oob(response.text, "vis-category_other")
     response = browser.post(f"/versions/{version.id}/live", {"category": "hardware"}, htmx=True)
     assert "vis-off" in oob(response.text, "vis-category_other")
+
+
+def test_an_archived_forms_version_is_not_evaluated_live(browser, alice, vendor_invoice):
+    browser.login(alice.email)
+    assert live(browser, vendor_invoice, invoice_post()).status_code == 200
+    vendor_invoice.form.archived_at = clock.now()
+    db.session.commit()
+    response = live(browser, vendor_invoice, invoice_post())
+    assert response.status_code == 404
+    assert "out-total" not in response.text

@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 
 from portal.domain.insight import Period, previous_words
-from portal.services import insight
+from portal.services import access, insight
 from tests.fixtures.insight import HOUR, MARCH, NOW, TravelHistory
 
 FEBRUARY = Period(dt.date(2026, 2, 1), dt.date(2026, 2, 28))
@@ -26,7 +26,7 @@ def history(app, make_user, publish):
 
 @pytest.fixture
 def march(history):
-    return insight.compute(history.form, MARCH, insight.Scope(None, approvers=True), now=NOW)
+    return insight.compute(history.form, MARCH, access.Scope(None, approvers=True), now=NOW)
 
 
 def hours(value):
@@ -153,7 +153,7 @@ def test_the_bottleneck_is_the_largest_share_of_waiting_time(march):
 
 
 def test_waiting_counts_only_the_part_inside_the_period(history):
-    result = insight.compute(history.form, FEBRUARY, insight.Scope(None), now=NOW)
+    result = insight.compute(history.form, FEBRUARY, access.Scope(None), now=NOW)
     steps = steps_by_name(result)
     # February ends at 28 Feb 23:00 UTC (midnight in Berlin). Manager: R6 2 h + R7 24 h = 26 h.
     # Finance: R6 24 h + R7 from 27 Feb 09:00 to the period's end, 38 h = 62 h.
@@ -200,18 +200,18 @@ def test_approver_figures(march, history):
 
 def test_who_may_see_what(history):
     people, form = history.people, history.form
-    assert insight.scope_for(people["ada"], form) == insight.Scope(None, approvers=True)
-    assert insight.scope_for(people["cora"], form) == insight.Scope(None, approvers=False)
-    assert insight.scope_for(people["fiona"], form) == insight.Scope(frozenset({"finance"}))
-    assert insight.scope_for(people["carol"], form) == insight.Scope(frozenset({"cfo"}))
+    assert access.insight_scope(people["ada"], form) == access.Scope(None, approvers=True)
+    assert access.insight_scope(people["cora"], form) == access.Scope(None, approvers=False)
+    assert access.insight_scope(people["fiona"], form) == access.Scope(frozenset({"finance"}))
+    assert access.insight_scope(people["carol"], form) == access.Scope(frozenset({"cfo"}))
     # The manager step asks a person, not a group: managers see no figures through it.
     for nobody in ("alice", "mia", "ivan"):
-        assert insight.scope_for(people[nobody], form) is None
+        assert access.insight_scope(people[nobody], form) is None
     assert insight.may_see_any(people["fiona"]) and not insight.may_see_any(people["alice"])
 
 
 def test_a_step_group_gets_its_own_step_and_nothing_form_wide(history):
-    scope = insight.scope_for(history.people["fiona"], history.form)
+    scope = access.insight_scope(history.people["fiona"], history.form)
     result = insight.compute(history.form, MARCH, scope, now=NOW)
     assert [step.name for step in result.visible_steps] == ["finance"]
     assert [step.name for step in result.steps] == ["finance"]
@@ -226,7 +226,7 @@ def test_a_step_group_gets_its_own_step_and_nothing_form_wide(history):
 
 def test_a_period_with_nothing_in_it_still_shows_what_waits_now(history):
     quiet = Period(dt.date(2025, 6, 1), dt.date(2025, 6, 30))
-    result = insight.compute(history.form, quiet, insight.Scope(None, True), now=NOW)
+    result = insight.compute(history.form, quiet, access.Scope(None, True), now=NOW)
     assert sum(row.submitted + row.finished for row in result.volume) == 0
     assert result.bottleneck is None  # nothing waited in June 2025
     assert result.cycle.current.median is None

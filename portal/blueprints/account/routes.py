@@ -13,33 +13,14 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
 
 from portal import audit, clock
-from portal.extensions import db
+from portal.forms import SettingsForm
 from portal.services import account, approvals, tokens
+from portal.web import refusals_undone
 
 bp = Blueprint("account", __name__)
-
-
-def _to_id(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-class SettingsForm(FlaskForm):
-    away_from = DateField("First day away", validators=[Optional()])
-    away_until = DateField("Last day away", validators=[Optional()])
-    # Any id is accepted here; the service says clearly why a choice cannot be a delegate.
-    delegate = SelectField("Delegate", coerce=_to_id, validate_choice=False, default=0)
-    daily_digest = BooleanField(
-        "Send me one email a day listing my open tasks, instead of one per task"
-    )
 
 
 def _form() -> SettingsForm:
@@ -58,18 +39,17 @@ def settings():
     error = None
     if form.validate_on_submit():
         try:
-            account.save_settings(
-                current_user,
-                form.away_from.data,
-                form.away_until.data,
-                form.delegate.data or None,
-                form.daily_digest.data,
-            )
+            with refusals_undone():
+                account.save_settings(
+                    current_user,
+                    form.away_from.data,
+                    form.away_until.data,
+                    form.delegate.data or None,
+                    form.daily_digest.data,
+                )
         except account.SettingsRefused as refusal:
-            db.session.rollback()
             error = str(refusal)
         else:
-            db.session.commit()
             flash("Settings saved.", "success")
             return redirect(url_for("account.settings"))
     elif not form.is_submitted():
@@ -92,12 +72,11 @@ def settings():
 def hand_over():
     """Give every open task to the delegate now (for someone already away)."""
     try:
-        moved = approvals.hand_over(current_user)
+        with refusals_undone():
+            moved = approvals.hand_over(current_user)
     except approvals.DecisionRefused as refusal:
-        db.session.rollback()
         flash(str(refusal), "error")
         return redirect(url_for("account.settings"))
-    db.session.commit()
     count = len(moved)
     plural = "s" if count != 1 else ""
     flash(f"{count} open task{plural} handed over to {current_user.delegate.name}.", "success")
@@ -110,14 +89,13 @@ def api_tokens():
     error = None
     if request.method == "POST":
         try:
-            _, token = tokens.create(
-                current_user, request.form.get("name", ""), audit.Actor(current_user)
-            )
+            with refusals_undone():
+                _, token = tokens.create(
+                    current_user, request.form.get("name", ""), audit.Actor(current_user)
+                )
         except tokens.TokenRefused as refusal:
-            db.session.rollback()
             error = str(refusal)
         else:
-            db.session.commit()
             # Post/redirect/get, so a reload cannot make a second token; the new token rides
             # in the (signed, HttpOnly) session to the next page only, and is gone after it.
             session[_NEW_TOKEN] = token
@@ -143,11 +121,10 @@ _NEW_TOKEN = "new_api_token"
 @bp.post("/settings/tokens/<int:token_id>/revoke")
 def revoke_token(token_id: int):
     try:
-        row = tokens.revoke(current_user, token_id)
+        with refusals_undone():
+            row = tokens.revoke(current_user, token_id)
     except tokens.TokenRefused as refusal:
-        db.session.rollback()
         flash(str(refusal), "error")
     else:
-        db.session.commit()
         flash(f"Revoked “{row.name}”: it no longer works.", "success")
     return redirect(url_for("account.api_tokens"))

@@ -12,10 +12,10 @@ from flask_login import current_user
 
 from portal import clock, forms
 from portal.domain.schema import SchemaInvalid
-from portal.extensions import db
-from portal.models import WebhookDelivery, WebhookEndpoint
+from portal.services import access, submissions, webhooks
 from portal.services import forms as form_service
-from portal.services import submissions, webhooks
+from portal.services.access import Action
+from portal.web import refusals_undone
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 #: The editor refuses text larger than this; real schemas are a few tens of kilobytes.
@@ -24,8 +24,7 @@ MAX_SCHEMA_CHARS = 500_000
 
 @bp.before_request
 def _only_admins():
-    if not (current_user.is_authenticated and current_user.in_group("admin")):
-        abort(403)
+    access.require(current_user, Action.ADMINISTER)
 
 
 @bp.get("/forms")
@@ -86,22 +85,20 @@ def publish(slug: str):
     note = request.form.get("note", "").strip()[:150]
     form = form_service.find_form(slug)
     try:
-        published = form_service.publish_checked(
-            text, slug, current_user, f"editor: {note}" if note else "editor", based_on
-        )
+        with refusals_undone():
+            published = form_service.publish_checked(
+                text, slug, current_user, f"editor: {note}" if note else "editor", based_on
+            )
     except SchemaInvalid as refusal:
-        db.session.rollback()
         if form_service.preview(text, slug).errors:
             flash("Not published: fix the problems listed beside the editor first.", "error")
         else:  # a refusal about the form, not the text (it is archived)
             flash("Not published: " + "; ".join(e.message for e in refusal.errors), "error")
         return _editor(slug, form, text, based_on, status=422)
     except form_service.PublishConflict as conflict:
-        db.session.rollback()
         flash(f"Not published: {conflict}", "error")
         current = conflict.current.number if conflict.current else None
         return _editor(slug, form, text, current, status=409, conflict_with=based_on)
-    db.session.commit()
     if published.changed:
         flash(
             f"Published {published.form.title} version {published.version.number}. "
@@ -154,12 +151,11 @@ def version(slug: str, number: int):
 def rollback(slug: str, number: int):
     """Publish an old version again, as a new version."""
     try:
-        published = form_service.rollback(slug, number, current_user)
+        with refusals_undone():
+            published = form_service.rollback(slug, number, current_user)
     except SchemaInvalid as refusal:
-        db.session.rollback()
         flash(f"Version {number} cannot be published again: " + "; ".join(refusal.lines()), "error")
         return redirect(url_for("admin.versions", slug=slug))
-    db.session.commit()
     if published.changed:
         flash(
             f"Rolled back: version {published.version.number} is a copy of version {number} "
@@ -176,7 +172,6 @@ def archive(slug: str):
     form = form_service.find_form(slug) or abort(404)
     archiving = request.form.get("archived") == "1"
     form_service.set_archived(form, archiving, current_user)
-    db.session.commit()
     if archiving:
         flash(
             f"Archived {form.title}: nobody can start a new request with it. "
@@ -233,17 +228,16 @@ def webhooks_list():
     error = None
     if request.method == "POST":
         try:
-            endpoint = webhooks.save_endpoint(
-                current_user,
-                request.form.get("url", ""),
-                request.form.getlist("events"),
-                request.form.get("description", ""),
-            )
+            with refusals_undone():
+                endpoint = webhooks.save_endpoint(
+                    current_user,
+                    request.form.get("url", ""),
+                    request.form.getlist("events"),
+                    request.form.get("description", ""),
+                )
         except webhooks.WebhookRefused as refusal:
-            db.session.rollback()
             error = str(refusal)
         else:
-            db.session.commit()
             flash(
                 "Registered. Give the receiver the signing secret below, then send a test.",
                 "success",
@@ -261,23 +255,22 @@ def webhooks_list():
 @bp.route("/webhooks/<int:endpoint_id>", methods=["GET", "POST"])
 def webhook(endpoint_id: int):
     """One endpoint: its settings, its secret, and the log of its deliveries."""
-    endpoint = db.session.get(WebhookEndpoint, endpoint_id) or abort(404)
+    endpoint = webhooks.find_endpoint(endpoint_id)
     error = None
     if request.method == "POST":
         try:
-            webhooks.save_endpoint(
-                current_user,
-                request.form.get("url", ""),
-                request.form.getlist("events"),
-                request.form.get("description", ""),
-                active=request.form.get("active") == "1",
-                endpoint=endpoint,
-            )
+            with refusals_undone():
+                webhooks.save_endpoint(
+                    current_user,
+                    request.form.get("url", ""),
+                    request.form.getlist("events"),
+                    request.form.get("description", ""),
+                    active=request.form.get("active") == "1",
+                    endpoint=endpoint,
+                )
         except webhooks.WebhookRefused as refusal:
-            db.session.rollback()
             error = str(refusal)
         else:
-            db.session.commit()
             flash("Saved.", "success")
             return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
     return render_template(
@@ -291,32 +284,29 @@ def webhook(endpoint_id: int):
 
 @bp.post("/webhooks/<int:endpoint_id>/ping")
 def webhook_ping(endpoint_id: int):
-    endpoint = db.session.get(WebhookEndpoint, endpoint_id) or abort(404)
+    endpoint = webhooks.find_endpoint(endpoint_id)
     webhooks.ping(current_user, endpoint)
-    db.session.commit()
     flash("A test delivery is on its way; its outcome shows in the log below.", "success")
     return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
 
 
 @bp.post("/webhooks/<int:endpoint_id>/rotate")
 def webhook_rotate(endpoint_id: int):
-    endpoint = db.session.get(WebhookEndpoint, endpoint_id) or abort(404)
+    endpoint = webhooks.find_endpoint(endpoint_id)
     webhooks.rotate_secret(current_user, endpoint)
-    db.session.commit()
     flash("A new signing secret is in use from now on. Give it to the receiver.", "success")
     return redirect(url_for("admin.webhook", endpoint_id=endpoint.id))
 
 
 @bp.get("/webhooks/deliveries/<int:delivery_id>")
 def webhook_delivery(delivery_id: int):
-    delivery = db.session.get(WebhookDelivery, delivery_id) or abort(404)
+    delivery = webhooks.find_delivery(delivery_id)
     return render_template("admin/delivery.html", delivery=delivery)
 
 
 @bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
 def webhook_redeliver(delivery_id: int):
-    delivery = db.session.get(WebhookDelivery, delivery_id) or abort(404)
+    delivery = webhooks.find_delivery(delivery_id)
     webhooks.redeliver(current_user, delivery)
-    db.session.commit()
     flash(f"Delivery {delivery.id} will be sent again now.", "success")
     return redirect(url_for("admin.webhook_delivery", delivery_id=delivery.id))

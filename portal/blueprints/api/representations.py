@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
 from portal import audit
 from portal.domain.schema import SchemaError
 from portal.domain.values import Evaluation
-from portal.extensions import db
-from portal.models import AuditEvent, Form, Submission, Task
-from portal.services import approvals
+from portal.models import Form, Submission, Task
+from portal.services import approvals, submissions
 
 #: The key for a fault that belongs to the whole form (a cross-field rule with no field).
 FORM_LEVEL = "_form"
@@ -38,18 +35,7 @@ def form_detail(form: Form) -> dict:
 def submission(found: Submission, with_history: bool = True, viewer=None) -> dict:
     """A submission; its submitter (`viewer`) also sees changes saved but not yet resubmitted."""
     body = {
-        "id": found.id,
-        "reference": found.reference,
-        "form": found.form.slug,
-        "version": found.form_version.number,
-        "status": found.status.value,
-        "submitter": found.submitter.email,
-        "summary": found.summary,
-        "amount": (
-            {"amount": f"{found.amount:f}", "currency": found.currency}
-            if found.amount is not None
-            else None
-        ),
+        **submissions.described(found),
         "submitted_at": _time(found.submitted_at),
         "updated_at": _time(found.updated_at),
         "data": (found.draft if found.data is None else found.data) or {},
@@ -101,11 +87,7 @@ def steps(found: Submission) -> list[dict]:
 
 
 def events(found: Submission) -> list[dict]:
-    rows = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.chain == audit.submission_chain(found.id))
-        .order_by(AuditEvent.seq)
-    )
+    rows = audit.events(audit.submission_chain(found.id))
     return [
         {
             "seq": row.seq,
@@ -131,11 +113,7 @@ def task(found: Task) -> dict:
         "reference": submission.reference,
         "form": submission.form.slug,
         "summary": submission.summary,
-        "amount": (
-            {"amount": f"{submission.amount:f}", "currency": submission.currency}
-            if submission.amount is not None
-            else None
-        ),
+        "amount": submissions.money(submission),
         "step": found.step,
         "step_title": step.title,
         "signature_required": step.signature,

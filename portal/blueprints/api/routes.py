@@ -12,21 +12,23 @@ import binascii
 import hashlib
 import io
 
-from flask import Blueprint, current_app, g, request, send_file
+from flask import Blueprint, current_app, g, request
 from werkzeug.datastructures import FileStorage
 
 from portal import limits
+from portal.blueprints import send_audit_pdf
 from portal.blueprints.api import representations as rep
 from portal.blueprints.api.openapi import document as openapi_document
 from portal.domain import json_text
 from portal.domain.chain import Decision, TaskState
+from portal.domain.refusal import Refused
 from portal.domain.schema import FieldKind, SchemaInvalid
 from portal.domain.values import unknown_keys
-from portal.extensions import db
 from portal.models import FormVersion, Submission, Task
 from portal.services import access, approvals, records, submissions, tokens
 from portal.services import forms as form_service
-from portal.web import carries_files
+from portal.services.access import Action
+from portal.web import carries_files, refusals_undone
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 limits.limiter.limit(limits.API_PER_TOKEN, key_func=limits.api_caller)(bp)
@@ -36,21 +38,17 @@ PUBLIC = frozenset({"api.openapi"})
 PDF_RETRY_SECONDS = 5
 
 
-class ApiError(Exception):
-    """An answer other than success: a status, a message and, for input, errors by path."""
+class ApiError(Refused):
+    """A refusal only the API makes (its input, its tokens): a status, a message and, for
+    input, errors by path. portal.web answers it, as every Refused, with JSON."""
 
     def __init__(self, status: int, message: str, errors: dict | None = None, headers=None):
-        super().__init__(message)
-        self.status, self.message, self.errors, self.headers = status, message, errors, headers
+        super().__init__(message, status)
+        self.errors, self.headers = errors, headers
 
-
-@bp.errorhandler(ApiError)
-def _api_error(error: ApiError):
-    db.session.rollback()
-    body = {"message": error.message}
-    if error.errors is not None:
-        body["errors"] = error.errors
-    return body, error.status, error.headers or {}
+    @property
+    def details(self) -> dict:
+        return {"errors": self.errors} if self.errors is not None else {}
 
 
 @bp.before_request
@@ -73,7 +71,6 @@ def _authenticate():
             headers={"WWW-Authenticate": 'Bearer realm="baton", error="invalid_token"'},
         )
     g.api_token, g.api_user = found, found.user
-    db.session.commit()  # the token's last use; nothing else has happened yet
 
 
 @bp.after_request
@@ -105,8 +102,7 @@ def get_form(slug: str):
 def put_form(slug: str):
     """Admins: publish a schema as the form's next version (or create the form)."""
     user = g.api_user
-    if not user.in_group("admin"):
-        raise ApiError(403, "Only admins can publish form schemas.")
+    access.require(user, Action.ADMINISTER)
     text = request.get_data(as_text=True)
     _json_body()  # refuse what is not JSON with the same message as everywhere else
     based_on = _if_match()
@@ -119,9 +115,6 @@ def put_form(slug: str):
         raise ApiError(
             422, "The schema was not published.", rep.errors_by_path(refusal.errors)
         ) from None
-    except form_service.PublishConflict as conflict:
-        raise ApiError(412, str(conflict)) from None
-    db.session.commit()
     body = rep.form_detail(published.form)
     body["changed"] = published.changed
     return body, 201 if not existed else 200
@@ -146,16 +139,12 @@ def create_submission(slug: str):
             if unknown:
                 raise ApiError(422, "The draft was not saved.", unknown)
             saved = submissions.save_draft(user, version, raw, files, None, token)
-            db.session.commit()
             return rep.submission(saved), 201
         saved, evaluation = submissions.submit(user, version, raw, files, None, token, strict=True)
         if saved is None:
             raise ApiError(422, "The submission was not accepted.", rep.errors(evaluation))
-    except submissions.SubmissionRefused as refusal:
-        raise ApiError(409, str(refusal)) from None
     finally:
         files.close()
-    db.session.commit()
     return rep.submission(saved), 201
 
 
@@ -173,19 +162,15 @@ def edit_submission(submission_id: int):
     changes = _data_of(_json_body())
     found = _own_submission(submission_id)
     version = found.form_version
+    submissions.refuse_unless_editable(user, found)
+    unknown = {path: [message] for path, message in unknown_keys(version.spec, changes).items()}
+    if unknown:
+        raise ApiError(422, "The changes were not saved.", unknown)
+    raw, files = _edited_input(found, changes, user)
     try:
-        submissions.refuse_unless_editable(user, found)
-        unknown = {path: [message] for path, message in unknown_keys(version.spec, changes).items()}
-        if unknown:
-            raise ApiError(422, "The changes were not saved.", unknown)
-        raw, files = _edited_input(found, changes, user)
-        try:
-            submissions.save_draft(user, version, raw, files, found)
-        finally:
-            files.close()
-    except submissions.SubmissionRefused as refusal:
-        raise ApiError(409, str(refusal)) from None
-    db.session.commit()
+        submissions.save_draft(user, version, raw, files, found)
+    finally:
+        files.close()
     return rep.submission(found, viewer=user)
 
 
@@ -196,20 +181,16 @@ def submit_submission(submission_id: int):
     user = g.api_user
     changes = _data_of(_json_body() if request.get_data() else {}, required=False)
     found = _own_submission(submission_id)
+    submissions.refuse_unless_editable(user, found)
+    raw, files = _edited_input(found, changes, user)
     try:
-        submissions.refuse_unless_editable(user, found)
-        raw, files = _edited_input(found, changes, user)
-        try:
-            saved, evaluation = submissions.submit(
-                user, found.form_version, raw, files, found, strict=True
-            )
-        finally:
-            files.close()
-        if saved is None:
-            raise ApiError(422, "The submission was not accepted.", rep.errors(evaluation))
-    except submissions.SubmissionRefused as refusal:
-        raise ApiError(409, str(refusal)) from None
-    db.session.commit()
+        saved, evaluation = submissions.submit(
+            user, found.form_version, raw, files, found, strict=True
+        )
+    finally:
+        files.close()
+    if saved is None:
+        raise ApiError(422, "The submission was not accepted.", rep.errors(evaluation))
     return rep.submission(saved, viewer=user)
 
 
@@ -218,37 +199,18 @@ def withdraw_submission(submission_id: int):
     """The submitter takes back a request in review or sent back for changes."""
     user = g.api_user
     found = _own_submission(submission_id)
-    try:
-        approvals.withdraw(user, found)
-    except approvals.DecisionRefused as refusal:
-        raise ApiError(409, str(refusal)) from None
-    db.session.commit()
+    approvals.withdraw(user, found)
     return rep.submission(found, viewer=user)
 
 
 @bp.get("/submissions/<int:submission_id>/audit.pdf")
 def audit_pdf(submission_id: int):
     submission = _visible_submission(submission_id)
-    if not records.can_download(g.api_user, submission):
-        raise ApiError(
-            403, "Only the submitter, compliance officers and admins can have the audit trail."
-        )
-    ready = records.request(submission, g.api_user)
+    ready = records.take(submission, g.api_user)
     if ready is None:
-        db.session.commit()
         body = {"message": "The audit trail is being prepared; ask again shortly."}
         return body, 202, {"Retry-After": str(PDF_RETRY_SECONDS)}
-    records.note_download(submission, ready, g.api_user)
-    db.session.commit()
-    response = send_file(
-        records.file_path(ready),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"baton-{submission.form.slug}-{submission.id}-audit-trail.pdf",
-        max_age=0,
-    )
-    response.headers["X-Baton-Head-Hash"] = ready.head_hash
-    return response
+    return send_audit_pdf(submission, ready)
 
 
 @bp.get("/tasks")
@@ -274,23 +236,17 @@ def decide(task_id: int):
     comment, password = body.get("comment", ""), body.get("password")
     if not isinstance(comment, str) or not (password is None or isinstance(password, str)):
         raise ApiError(400, "comment and password must be strings.")
-    task = db.session.get(Task, task_id)
-    if task is None or not access.can_view_submission(user, task.submission):
-        raise ApiError(404, "There is no such task.")
-    if task.assignee_id != user.id:
-        raise ApiError(403, "This task is not assigned to you.")
+    task = access.decidable_task(user, task_id)
     if task.state != TaskState.OPEN:
         raise ApiError(409, _closed_reason(task))
     try:
-        approvals.decide(user, task.id, decision, comment, password=password, channel="api")
+        with refusals_undone():
+            approvals.decide(user, task.id, decision, comment, password=password, channel="api")
     except approvals.DecisionRefused as refusal:
-        db.session.rollback()
-        fresh = db.session.get(Task, task_id)
+        fresh = approvals.find_task(task_id)
         if fresh is not None and fresh.state != TaskState.OPEN:
             raise ApiError(409, _closed_reason(fresh)) from None  # decided meanwhile
         raise ApiError(422, str(refusal), {"decision": [str(refusal)]}) from None
-    db.session.commit()
-    db.session.refresh(task)
     return {"task": rep.task(task), "submission": rep.submission(task.submission)}
 
 
@@ -340,10 +296,7 @@ def _data_of(body: dict, required: bool = True) -> dict:
 
 def _own_submission(submission_id: int) -> Submission:
     """The caller's own submission: only its submitter changes one; to others it is not found."""
-    found = db.session.get(Submission, submission_id)
-    if found is None or found.submitter_id != g.api_user.id:
-        raise ApiError(404, "There is no such submission, or it is not yours to change.")
-    return found
+    return access.own_submission(g.api_user, submission_id)
 
 
 def _edited_input(found: Submission, changes: dict, user):
@@ -361,10 +314,8 @@ def _edited_input(found: Submission, changes: dict, user):
 
 
 def _visible_submission(submission_id: int) -> Submission:
-    found = db.session.get(Submission, submission_id)
-    if found is None or not access.can_view_submission(g.api_user, found):
-        raise ApiError(404, "There is no such submission, or it is not yours to see.")
-    return found
+    """The caller's view of a submission by id: 404 unless portal.services.access lets them."""
+    return access.visible_submission(g.api_user, submission_id)
 
 
 def _closed_reason(task: Task) -> str:

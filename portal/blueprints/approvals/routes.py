@@ -4,30 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, TextAreaField
-from wtforms.validators import Length
 
 from portal import clock, limits, mail
 from portal.domain import paging
 from portal.domain.chain import Decision
-from portal.extensions import db
+from portal.forms import DecisionForm
 from portal.models import Submission, Task, User
-from portal.services import approvals
+from portal.services import access, approvals, users
+from portal.services.access import Action
+from portal.web import refusals_undone
 
 bp = Blueprint("approvals", __name__)
 #: Tasks per inbox page: an approver with thousands open still gets the page at once.
 INBOX_PAGE_SIZE = 50
-
-
-class DecisionForm(FlaskForm):
-    """The comment, signature and seen-version fields beside the decision buttons."""
-
-    comment = TextAreaField(
-        "Comment", validators=[Length(max=4000, message="Keep the comment under 4,000 characters.")]
-    )
-    password = PasswordField("Your password")
-    seen = HiddenField()
 
 
 @bp.get("/inbox")
@@ -49,30 +38,26 @@ def inbox():
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
 def task(task_id: int):
     """Decide one of your tasks from inside Baton."""
-    found = db.session.get(Task, task_id)
-    if found is None or found.assignee_id != current_user.id:
-        abort(404)
+    found = access.own_task(current_user, task_id)
     return _decision_page(found, current_user, channel="web", token=None)
 
 
 @bp.post("/tasks/<int:task_id>/reassign")
 def reassign(task_id: int):
     """An admin gives an open task to someone else, with a reason for the audit trail."""
-    if not current_user.in_group("admin"):
-        abort(403)
-    found = db.session.get(Task, task_id) or abort(404)
+    access.require(current_user, Action.REASSIGN_TASK)
+    found = approvals.find_task(task_id) or abort(404)
     try:
-        approvals.reassign(
-            current_user,
-            task_id,
-            request.form.get("user_id", type=int),
-            request.form.get("reason", ""),
-        )
+        with refusals_undone():
+            approvals.reassign(
+                current_user,
+                task_id,
+                request.form.get("user_id", type=int),
+                request.form.get("reason", ""),
+            )
     except approvals.DecisionRefused as refusal:
-        db.session.rollback()
         flash(str(refusal), "error")
     else:
-        db.session.commit()
         flash(
             "Task reassigned. The new assignee is told by email, or in their daily digest.",
             "success",
@@ -88,21 +73,21 @@ def act(token: str):
         link = mail.read_action_token(token)
     except mail.LinkProblem as problem:
         return _link_problem(problem.reason)
-    found = db.session.get(Task, link.task_id)
+    found = approvals.find_task(link.task_id)
     if found is None:
         return _link_problem("invalid")
     if found.assignee_id != link.assignee_id:
         return _link_problem("foreign")
     if current_user.is_authenticated and current_user.id != link.assignee_id:
         return _link_problem("foreign")
-    assignee = db.session.get(User, link.assignee_id)
+    assignee = users.find_user_by_id(link.assignee_id)
     if assignee is None or not assignee.is_active:
         return _link_problem("invalid")
     return _decision_page(found, assignee, channel="email", token=token)
 
 
 def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
-    submission = db.session.get(Submission, task.submission_id)
+    submission = task.submission
     spec = submission.form_version.spec
     step = spec.approval.step(task.step)
     form = DecisionForm()
@@ -129,23 +114,21 @@ def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
             error = "Choose Approve, Request changes or Reject."
         else:
             try:
-                approvals.decide(
-                    assignee,
-                    task.id,
-                    decision,
-                    form.comment.data or "",
-                    password=form.password.data,
-                    seen_hash=form.seen.data,
-                    channel=channel,
-                )
+                with refusals_undone():
+                    approvals.decide(
+                        assignee,
+                        task.id,
+                        decision,
+                        form.comment.data or "",
+                        password=form.password.data,
+                        seen_hash=form.seen.data,
+                        channel=channel,
+                    )
             except approvals.StaleDecision:
-                db.session.rollback()
-                return _stale(db.session.get(Submission, task.submission_id), assignee, channel)
+                return _stale(task.submission, assignee, channel)
             except approvals.DecisionRefused as refusal:
-                db.session.rollback()
                 error = str(refusal)
             else:
-                db.session.commit()
                 if channel == "email":
                     return render_template(
                         "approvals/act_done.html",

@@ -15,24 +15,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
 
 from portal import limits
-from portal.extensions import db
+from portal.forms import LoginForm
 from portal.services import sign_ins, users
 
 bp = Blueprint("auth", __name__)
-
-
-class LoginForm(FlaskForm):
-    email = EmailField(
-        "Email address", validators=[DataRequired("Enter your email address."), Length(max=254)]
-    )
-    password = PasswordField(
-        "Password", validators=[DataRequired("Enter your password."), Length(max=1000)]
-    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -57,7 +45,6 @@ def login():
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
             key = sign_ins.start(user, current_app.config["SESSION_MAX_AGE"])
-            db.session.commit()  # the session, and a password rehash if argon2's parameters moved
             session.permanent = True  # expires after BATON_SESSION_IDLE_MINUTES without use
             session[sign_ins.COOKIE_KEY] = key
             login_user(user)
@@ -72,7 +59,6 @@ def login():
 def logout():
     # Ended on the server: a copy of this cookie no longer signs anyone in.
     sign_ins.end(session.pop(sign_ins.COOKIE_KEY, None))
-    db.session.commit()
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))

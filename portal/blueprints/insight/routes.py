@@ -10,7 +10,8 @@ from flask_login import current_user
 from portal.domain import insight as rules
 from portal.domain import spreadsheet
 from portal.presentation import charts
-from portal.services import insight, insight_snapshots
+from portal.services import access, insight, insight_snapshots
+from portal.services.access import Action
 
 from . import tables
 
@@ -41,10 +42,8 @@ def _form_and_scope(slug: str):
     form = insight.find_form(slug)
     if form is None:
         abort(404)
-    scope = insight.scope_for(current_user, form)
-    if scope is None:
-        abort(403)
-    return form, scope
+    access.require(current_user, Action.SEE_INSIGHT, form)
+    return form, access.insight_scope(current_user, form)
 
 
 @bp.get("/")

@@ -17,17 +17,15 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from portal import audit, clock, forms, uploads
-from portal.domain import paging
+from portal.blueprints import send_audit_pdf
 from portal.domain.values import Evaluation
-from portal.extensions import db
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
-from portal.services import account, approvals, deadlines, records, submissions
-from portal.services.access import can_edit_submission, can_view_submission
+from portal.services import access, account, approvals, deadlines, records, submissions
+from portal.services.access import Action
 from portal.services.forms import find_form, upload_bytes
-from portal.web import carries_files
+from portal.web import carries_files, refusals_undone
 
 from .blank_forms import blank_form
 
@@ -41,13 +39,11 @@ _CLIENT_TOKEN = re.compile(r"[0-9a-f]{32}")
 @bp.get("/")
 def home():
     """Forms to start, and the person's latest submissions."""
-    recent = db.session.scalars(
-        select(Submission)
-        .where(Submission.submitter_id == current_user.id)
-        .order_by(Submission.updated_at.desc())
-        .limit(5)
-    ).all()
-    return render_template("staff/home.html", forms=submissions.open_forms(), recent=recent)
+    return render_template(
+        "staff/home.html",
+        forms=submissions.open_forms(),
+        recent=submissions.recent_of(current_user),
+    )
 
 
 @bp.route("/forms/<slug>/new", methods=["GET", "POST"])
@@ -70,8 +66,8 @@ def new_submission(slug: str):
 @carries_files(upload_bytes)
 def edit_submission(submission_id: int):
     """Resume a draft (or a request sent back for changes) and submit it."""
-    submission = _visible_submission(submission_id)
-    if not can_edit_submission(current_user, submission):
+    submission = access.visible_submission(current_user, submission_id)
+    if not access.allows(current_user, Action.EDIT_SUBMISSION, submission):
         flash(
             f"{submission.reference} is {submission.status.label.lower()}; "
             "it can no longer be edited.",
@@ -89,7 +85,7 @@ def edit_submission(submission_id: int):
 @carries_files(upload_bytes)  # htmx posts the whole form, with any file chosen, as multipart
 def live_form(version_id: int):
     """htmx: re-evaluate the form as the person types; add or remove a line-item row."""
-    version = db.session.get(FormVersion, version_id) or abort(404)
+    version = access.live_version(current_user, version_id)
     spec = version.spec
     raw = forms.raw_input(spec, request.form)
     action = request.form.get("_action", "")
@@ -125,49 +121,46 @@ def _post_form(version: FormVersion, submission: Submission | None):
         forms.kept_tokens(spec, request.form),
     )
     try:
-        row_action = _ROW_ACTION.fullmatch(action)
-        if row_action or action == "update":
-            # Without JavaScript, Add/Remove row and Update (also what Enter presses) post the
-            # whole form: show it again, recalculated and unsaved.
-            if row_action:
-                _apply_row_action(spec, raw, row_action)
-            evaluation = submissions.evaluate(spec, raw, files)
-            evaluation.errors.clear()
-            return _render_form(
-                version,
-                raw,
-                submission,
-                evaluation,
-                kept=submissions.kept_choices(current_user, files),
-                client_token=client_token,
-            )
-        if action == "save_draft":
-            saved = submissions.save_draft(
+        with refusals_undone():
+            row_action = _ROW_ACTION.fullmatch(action)
+            if row_action or action == "update":
+                # Without JavaScript, Add/Remove row and Update (also what Enter presses) post the
+                # whole form: show it again, recalculated and unsaved.
+                if row_action:
+                    _apply_row_action(spec, raw, row_action)
+                evaluation = submissions.evaluate(spec, raw, files)
+                evaluation.errors.clear()
+                return _render_form(
+                    version,
+                    raw,
+                    submission,
+                    evaluation,
+                    kept=submissions.kept_choices(current_user, files),
+                    client_token=client_token,
+                )
+            if action == "save_draft":
+                saved = submissions.save_draft(
+                    current_user, version, raw, files, submission, client_token
+                )
+                flash("Draft saved. You can come back to it from My submissions.", "success")
+                return redirect(url_for("staff.edit_submission", submission_id=saved.id))
+            if action != "submit":
+                abort(400, "The form was sent with an unknown button.")
+            saved, evaluation = submissions.submit(
                 current_user, version, raw, files, submission, client_token
             )
-            db.session.commit()
-            flash("Draft saved. You can come back to it from My submissions.", "success")
-            return redirect(url_for("staff.edit_submission", submission_id=saved.id))
-        if action != "submit":
-            abort(400, "The form was sent with an unknown button.")
-        saved, evaluation = submissions.submit(
-            current_user, version, raw, files, submission, client_token
-        )
-        if saved is None:
-            db.session.rollback()
-            return _render_form(
-                version,
-                raw,
-                submission,
-                evaluation,
-                kept=submissions.kept_choices(current_user, files),
-                client_token=client_token,
-            ), 422
-        db.session.commit()
-        flash(f"Submitted. Your request is {saved.reference}.", "success")
-        return redirect(url_for("staff.submission", submission_id=saved.id))
+            if saved is None:
+                return _render_form(
+                    version,
+                    raw,
+                    submission,
+                    evaluation,
+                    kept=submissions.kept_choices(current_user, files),
+                    client_token=client_token,
+                ), 422
+            flash(f"Submitted. Your request is {saved.reference}.", "success")
+            return redirect(url_for("staff.submission", submission_id=saved.id))
     except submissions.SubmissionRefused as refusal:
-        db.session.rollback()
         flash(str(refusal), "error")
         if submission is not None:
             return redirect(url_for("staff.submission", submission_id=submission.id))
@@ -259,35 +252,21 @@ def timeline(slug: str):
 def my_submissions():
     """Everything the person has submitted or drafted, newest first, filterable by status."""
     status = request.args.get("status", "")
-    query = select(Submission).where(Submission.submitter_id == current_user.id)
-    if status:
-        try:
-            query = query.where(Submission.status == SubmissionStatus(status))
-        except ValueError:
-            abort(400, f"There is no status called {status!r}.")
-    counts = dict(
-        db.session.execute(
-            select(Submission.status, func.count())
-            .where(Submission.submitter_id == current_user.id)
-            .group_by(Submission.status)
-        ).all()
+    try:
+        wanted = SubmissionStatus(status) if status else None
+    except ValueError:
+        abort(400, f"There is no status called {status!r}.")
+    found = submissions.page_of(
+        current_user, wanted, request.args.get("page", 1, type=int), PAGE_SIZE
     )
-    # The tabs' counts already hold the total: one pass over the person's requests, not two.
-    total = counts.get(SubmissionStatus(status), 0) if status else sum(counts.values())
-    page = paging.page_to_show(request.args.get("page", 1, type=int), total, PAGE_SIZE)
-    rows = db.session.scalars(
-        query.order_by(Submission.updated_at.desc(), Submission.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    ).all()
     return render_template(
         "staff/my_submissions.html",
-        rows=rows,
+        rows=found.page.rows,
         status=status,
-        page=page,
-        pages=paging.page_count(total, PAGE_SIZE),
-        total=total,
-        counts=counts,
+        page=found.page.number,
+        pages=found.page.pages,
+        total=found.page.total,
+        counts=found.counts,
         statuses=list(SubmissionStatus),
     )
 
@@ -295,14 +274,10 @@ def my_submissions():
 @bp.get("/submissions/<int:submission_id>")
 def submission(submission_id: int):
     """One submission as it was submitted, rendered with the form version it was made with."""
-    found = _visible_submission(submission_id)
+    found = access.visible_submission(current_user, submission_id)
     events = []
     if found.submitted_at is not None:
-        events = db.session.scalars(
-            select(audit.AuditEvent)
-            .where(audit.AuditEvent.chain == audit.submission_chain(found.id))
-            .order_by(audit.AuditEvent.seq)
-        ).all()
+        events = audit.events(audit.submission_chain(found.id))
     return render_template(
         "staff/submission.html",
         submission=found,
@@ -310,31 +285,33 @@ def submission(submission_id: int):
         data=found.data or {},
         events=events,
         attachments_by_field=_attachments_by_field(found),
-        can_edit=can_edit_submission(current_user, found),
-        can_withdraw=found.submitter_id == current_user.id
-        and found.status in (SubmissionStatus.IN_REVIEW, SubmissionStatus.CHANGES_REQUESTED),
+        can_edit=access.allows(current_user, Action.EDIT_SUBMISSION, found),
+        can_withdraw=access.allows(current_user, Action.WITHDRAW_SUBMISSION, found),
         rounds=approvals.rounds(found),
         my_open_task=next(
             (t for t in found.tasks if t.assignee_id == current_user.id and t.is_open), None
         ),
         now=clock.now(),
-        reassign_to=account.colleagues(current_user) if current_user.in_group("admin") else None,
+        reassign_to=(
+            account.colleagues(current_user)
+            if access.allows(current_user, Action.REASSIGN_TASK)
+            else None
+        ),
         verification=audit.verify(audit.submission_chain(found.id)) if events else None,
-        can_download=records.can_download(current_user, found),
+        can_download=access.allows(current_user, Action.DOWNLOAD_RECORD, found),
     )
 
 
 @bp.post("/submissions/<int:submission_id>/withdraw")
 def withdraw(submission_id: int):
     """The submitter takes back a request in review or sent back for changes."""
-    found = _visible_submission(submission_id)
+    found = access.visible_submission(current_user, submission_id)
     try:
-        approvals.withdraw(current_user, found)
+        with refusals_undone():
+            approvals.withdraw(current_user, found)
     except approvals.DecisionRefused as refusal:
-        db.session.rollback()
         flash(str(refusal), "error")
     else:
-        db.session.commit()
         flash(f"{found.reference} was withdrawn. Nobody needs to act on it any more.", "info")
     return redirect(url_for("staff.submission", submission_id=submission_id))
 
@@ -343,21 +320,10 @@ def withdraw(submission_id: int):
 def audit_pdf(submission_id: int):
     """The audit-trail PDF: sent if rendered for the record as it stands, else queued."""
     found = _downloadable(submission_id)
-    rendering = records.request(found, current_user)
-    if rendering is None:
-        db.session.commit()  # the render job goes out after this commit
+    rendering = records.take(found, current_user)
+    if rendering is None:  # the render job goes out when this request commits
         return render_template("staff/pdf_pending.html", submission=found), 202
-    records.note_download(found, rendering, current_user)
-    db.session.commit()
-    response = send_file(
-        records.file_path(rendering),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"baton-{found.form.slug}-{found.id}-audit-trail.pdf",
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_audit_pdf(found, rendering)
 
 
 @bp.get("/submissions/<int:submission_id>/audit.pdf/status")
@@ -370,23 +336,21 @@ def audit_pdf_status(submission_id: int):
 
 
 def _downloadable(submission_id: int) -> Submission:
-    found = _visible_submission(submission_id)
-    if not records.can_download(current_user, found):
-        abort(404)
+    found = access.visible_submission(current_user, submission_id)
+    access.require(current_user, Action.DOWNLOAD_RECORD, found, hide=True)
     return found
 
 
 @bp.post("/submissions/<int:submission_id>/discard")
 def discard_draft(submission_id: int):
     """Delete a draft the person no longer wants."""
-    found = _visible_submission(submission_id)
+    found = access.visible_submission(current_user, submission_id)
     try:
-        submissions.discard_draft(current_user, found)
+        with refusals_undone():
+            submissions.discard_draft(current_user, found)
     except submissions.SubmissionRefused as refusal:
-        db.session.rollback()
         flash(str(refusal), "error")
         return redirect(url_for("staff.submission", submission_id=submission_id))
-    db.session.commit()
     flash("Draft discarded.", "info")
     return redirect(url_for("staff.my_submissions"))
 
@@ -394,10 +358,8 @@ def discard_draft(submission_id: int):
 @bp.get("/submissions/<int:submission_id>/files/<int:attachment_id>")
 def download_file(submission_id: int, attachment_id: int):
     """An attachment, always as a download under its cleaned name, never rendered inline."""
-    found = _visible_submission(submission_id)
-    attachment = db.session.get(Attachment, attachment_id)
-    if attachment is None or attachment.submission_id != found.id:
-        abort(404)
+    found = access.visible_submission(current_user, submission_id)
+    attachment = submissions.attachment_of(found, attachment_id)
     path = uploads.blob_path(current_app.config["UPLOAD_FOLDER"], attachment.sha256)
     if not path.exists():
         abort(404)
@@ -411,14 +373,6 @@ def download_file(submission_id: int, attachment_id: int):
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
-
-
-def _visible_submission(submission_id: int) -> Submission:
-    """The submission if the current user may see it; 404 otherwise, so ids reveal nothing."""
-    found = db.session.get(Submission, submission_id)
-    if found is None or not can_view_submission(current_user, found):
-        abort(404)
-    return found
 
 
 def _attachments_by_field(found: Submission) -> dict[str, list[Attachment]]:
