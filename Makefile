@@ -45,7 +45,7 @@ serve: $(VENV)/.installed-run
 	  exit 2; }
 	$(FLASK) db upgrade
 	$(FLASK) baton load-schemas form_schemas
-	$(BIN)/python -m portal.serve
+	$(BIN)/python -m portal.processes.serve
 
 # All benchmarks, writing docs/benchmarks.md; bench-quick is the smoke run. ARGS picks scripts.
 # The first full run seeds a kept 1,000,000-submission database: a generated sample of 10,000

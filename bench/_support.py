@@ -181,10 +181,10 @@ def prepare_portal(env: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], port: int | None = None):
-    """gunicorn with portal.gunicorn_conf (what `make serve` runs); yields its base URL."""
+    """gunicorn with portal.processes.gunicorn_conf (what `make serve` runs); yields its URL."""
     port = port or free_port()
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--config", "python:portal.gunicorn_conf", app_spec],
+        [str(BIN / "gunicorn"), "--config", "python:portal.processes.gunicorn_conf", app_spec],
         cwd=ROOT,
         env=dict(env, PORT=str(port), HOST="127.0.0.1"),
         stdout=subprocess.DEVNULL,

@@ -216,7 +216,7 @@ class Processes:
         self.workers.append(self._spawn(command, f"worker-{self.started}"))
 
     def start_cron(self) -> None:
-        command = [str(BIN / "rq"), "cron", "portal.cron_config", "--url", self.redis_url]
+        command = [str(BIN / "rq"), "cron", "portal.processes.cron_config", "--url", self.redis_url]
         self.cron = self._spawn(command, "cron")
 
     def kill_one(self, rng: random.Random) -> None:
@@ -520,8 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=3, help="RQ workers kept running")
     parser.add_argument(
         "--worker-class",
-        default="portal.worker.BatonWorker",
-        help="the RQ worker class (make serve runs portal.worker.BatonSimpleWorker)",
+        default="portal.processes.worker.BatonWorker",
+        help="the RQ worker class (make serve runs portal.processes.worker.BatonSimpleWorker)",
     )
     parser.add_argument("--kill-every", type=float, help="seconds between kills (default 10)")
     parser.add_argument(

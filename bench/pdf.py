@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
                 figures = _time_renderings(submission_id, rounds, warmups)
                 figures["events"] = events
                 db.session.rollback()
-                from portal.serve import WORKER_CLASS
+                from portal.processes.serve import WORKER_CLASS
 
                 figures["worker_class"] = WORKER_CLASS
                 _empty_queue(redis_url, env)  # the jobs building the record set off

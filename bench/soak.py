@@ -3,10 +3,10 @@
     .venv/bin/python -m bench.soak [--minutes 10] [--quick] [--clients 4]
 
 With its own PostgreSQL database (baton_bench_soak, made afresh), its own redis-server, an RQ
-worker with the cron sweep and an SMTP sink, it serves Baton with gunicorn as `make serve` does
-(portal/gunicorn_conf.py) and runs client processes that each sign in and loop over a mix of
-page GETs (home, inbox, My submissions, the invoice form, a request page), web submissions
-(the vendor invoice form with its CSRF token and a PDF), and API calls (forms, tasks, a
+worker with the cron sweep and an SMTP sink, it serves Baton with gunicorn as `make serve`
+does (portal/processes/gunicorn_conf.py) and runs client processes that each sign in and loop
+over a mix of page GETs (home, inbox, My submissions, the invoice form, a request page), web
+submissions (the vendor invoice form with its CSRF token and a PDF), and API calls (forms, tasks, a
 submission through the API, reading it back). Every answer outside its expected status is an
 error. Every 10 s it samples the resident memory (RSS) of each gunicorn worker; memory counts
 as flat when the last sample of the workers' total is within 10 % of the total after warm-up
@@ -301,12 +301,12 @@ def main(argv: list[str] | None = None) -> int:
             }
             quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
             worker = subprocess.Popen(
-                [str(BIN / "rq"), "worker", "-w", "portal.worker.BatonWorker",
+                [str(BIN / "rq"), "worker", "-w", "portal.processes.worker.BatonWorker",
                  "--with-scheduler", "--url", redis_url, "baton"],
                 cwd=ROOT, env=env, **quiet,
             )  # fmt: skip
             cron = subprocess.Popen(
-                [str(BIN / "rq"), "cron", "portal.cron_config", "--url", redis_url],
+                [str(BIN / "rq"), "cron", "portal.processes.cron_config", "--url", redis_url],
                 cwd=ROOT, env=env, **quiet,
             )  # fmt: skip
             with gunicorn("app:create_app()", env) as base:
@@ -414,7 +414,7 @@ def _write(figures: dict, quick: bool, note: str = "") -> None:
     body = f"""
 `.venv/bin/python -m bench.soak{" --quick" if quick else ""}`: {figures["minutes"]:g} minutes of
 load from {figures["clients"]} client processes (each signed in, on a keep-alive connection)
-against gunicorn with {figures["web_workers"]} sync workers (portal/gunicorn_conf.py), on
+against gunicorn with {figures["web_workers"]} sync workers (portal/processes/gunicorn_conf.py), on
 PostgreSQL and Redis, with an RQ worker and the cron sweep running the chains the submissions
 start. The machine's 2 cores were shared with other engineers' test and benchmark runs while
 this ran, so the request rate says little; the errors and the memory are what this measures.

@@ -3,10 +3,10 @@
     .venv/bin/python -m bench.web [--quick]
 
 Starts its own Redis and PostgreSQL database (baton_bench_web, made afresh), serves Baton and
-bench/bare_app.py with the same gunicorn settings (portal/gunicorn_conf.py, what `make serve`
-runs), signs in as a demo user and loads each with wrk (concurrent keep-alive clients, a Lua
-script carrying the session cookie, and for the submission the CSRF token and a multipart body
-with a PDF). Writes the "web" section of docs/benchmarks.md.
+bench/bare_app.py with the same gunicorn settings (portal/processes/gunicorn_conf.py, what
+`make serve` runs), signs in as a demo user and loads each with wrk (concurrent keep-alive
+clients, a Lua script carrying the session cookie, and for the submission the CSRF token and a
+multipart body with a PDF). Writes the "web" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _check_submission(base: str, cookie: str, body: bytes, content_type: str) ->
 
 
 def _gunicorn_workers(env: dict[str, str]) -> int:
-    """What portal.gunicorn_conf chose (app_env leaves WEB_CONCURRENCY unset: the default)."""
+    """What portal.processes.gunicorn_conf chose (app_env leaves WEB_CONCURRENCY unset)."""
     return int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 
 
@@ -228,7 +228,7 @@ def _write(figures: dict, seconds: int, workers: int, quick: bool) -> None:
         )
         + f"\n\nwrk, {CONNECTIONS} keep-alive connections, {seconds} s per endpoint after a "
         f"warm-up, on the same machine as gunicorn ({workers} sync workers, "
-        "portal/gunicorn_conf.py), PostgreSQL and a Redis of the script's own. "
+        "portal/processes/gunicorn_conf.py), PostgreSQL and a Redis of the script's own. "
         "Every request succeeded (the script stops if one fails)."
         + (" Quick mode: short runs, noisy figures." if quick else "")
         + (

@@ -52,14 +52,14 @@ NOOP_QUEUE = "bench-noop"
 GOAL = 0.5
 #: name -> (class for chain jobs, how it runs a job)
 CLASSES = {
-    "Worker (fork per job)": "portal.worker.BatonWorker",
-    "SimpleWorker (in process)": "portal.worker.BatonSimpleWorker",
+    "Worker (fork per job)": "portal.processes.worker.BatonWorker",
+    "SimpleWorker (in process)": "portal.processes.worker.BatonSimpleWorker",
     "SpawnWorker (new interpreter per job)": "bench.jobs.BatonSpawnWorker",
 }
 SPAWN = "bench.jobs.BatonSpawnWorker"
 #: How many times fewer jobs the slow classes get (a forked job takes a third of a second, a
 #: spawned one seconds; a few dozen show the rate, and the run stays short).
-SCALE_DOWN = {"portal.worker.BatonWorker": 10, SPAWN: 50}
+SCALE_DOWN = {"portal.processes.worker.BatonWorker": 10, SPAWN: 50}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -595,7 +595,7 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
         "(resolve assignees, open tasks, plan deadlines, audit) and the emails it sends. "
         "The ratio compares them with RQ's no-op job on the same worker class; the chosen "
         "class is the fastest at chain jobs and is what `make serve` starts "
-        "(portal/serve.py).\n\n"
+        "(portal/processes/serve.py).\n\n"
         + report.table(
             ["end to end", "figure"],
             [
@@ -647,17 +647,18 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
 
 def _write_serving(rows, chosen) -> None:
     """The "serving" section: what `make serve` runs, and the figures the choices rest on."""
-    from portal import gunicorn_conf
+    from portal.processes import gunicorn_conf
 
     by_class = {worker_class: chain for _, worker_class, _, chain in rows}
-    fork = by_class.get("portal.worker.BatonWorker")
+    fork = by_class.get("portal.processes.worker.BatonWorker")
     speedup = (
         f" ({chosen[3][0] / fork[0]:.0f} times the forking Worker's rate on chain jobs)"
-        if fork and chosen[1] != "portal.worker.BatonWorker"
+        if fork and chosen[1] != "portal.processes.worker.BatonWorker"
         else ""
     )
     body = (
-        "`make serve` (portal/serve.py) starts gunicorn with portal/gunicorn_conf.py, "
+        "`make serve` (portal/processes/serve.py) starts gunicorn with "
+        "portal/processes/gunicorn_conf.py, "
         "`BATON_WORKERS` RQ workers and RQ's cron scheduler, against `DATABASE_URL` and "
         "`REDIS_URL`.\n\n"
         + report.table(

@@ -293,7 +293,7 @@ def audit_verify(submission_id):
 )
 def dev(host, port):
     """Run the web app and an RQ worker in the foreground (what `make run` starts)."""
-    from portal import devserver
+    from portal.processes import devserver
 
     sys.exit(devserver.run(current_app._get_current_object(), host, port))
 

@@ -97,10 +97,10 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
         assert "Vendor invoice" in home and "Good to see you, Alice" in home
         processes = descendants(make.pid)
         assert len(processes) >= 3  # web, worker, embedded redis (and make's shell)
-        assert _running(processes, "rq worker --worker-class portal.worker.BatonWorker")
+        assert _running(processes, "rq worker --worker-class portal.processes.worker.BatonWorker")
         assert _running(processes, "baton-dev-bulk-")  # exports and PDFs: their own worker
-        assert _running(processes, "rq cron portal.cron_config")
-        assert _running(processes, "-m portal.devmail")
+        assert _running(processes, "rq cron portal.processes.cron_config")
+        assert _running(processes, "-m portal.processes.devmail")
         assert "Emails land in the development mailbox" in text
         redis_folder = (tmp_path / "instance" / "redis").resolve()
         assert embedded_redis_servers(redis_folder), "no embedded Redis in instance/redis"

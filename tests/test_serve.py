@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal import serve
+from portal.processes import serve
 
 
 def test_serve_starts_gunicorn_the_workers_asked_for_and_the_cron_scheduler():
@@ -16,11 +16,12 @@ def test_serve_starts_gunicorn_the_workers_asked_for_and_the_cron_scheduler():
         "worker-2",
         "worker-3",
     ]
-    assert found["web"][-3:] == ["--config", "python:portal.gunicorn_conf", "app:create_app()"]
+    web_config = ["--config", "python:portal.processes.gunicorn_conf", "app:create_app()"]
+    assert found["web"][-3:] == web_config
     worker = found["worker-1"]
     assert worker[worker.index("--worker-class") + 1] == serve.WORKER_CLASS
     assert worker[worker.index("--url") + 1] == "redis://127.0.0.1:6379/0"
-    assert found["cron"][1:3] == ["cron", "portal.cron_config"]
+    assert found["cron"][1:3] == ["cron", "portal.processes.cron_config"]
 
 
 def test_serve_gives_exports_and_pdfs_workers_of_their_own():

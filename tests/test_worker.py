@@ -36,7 +36,7 @@ def start_worker(app, tmp_path, burst: bool = False) -> subprocess.Popen:
         MAIL_SERVER=app.config["MAIL_SERVER"],
         MAIL_PORT=str(app.config["MAIL_PORT"]),
     )
-    command = [RQ, "worker", "-w", "portal.worker.BatonWorker", "--url", env["REDIS_URL"]]
+    command = [RQ, "worker", "-w", "portal.processes.worker.BatonWorker", "--url", env["REDIS_URL"]]
     command += ["--burst"] if burst else []
     command.append(app.config["RQ_QUEUE"])
     with open(tmp_path / "worker.log", "a") as log:  # the child keeps its own copy of the file

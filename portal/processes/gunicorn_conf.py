@@ -1,4 +1,5 @@
-"""Gunicorn settings for Baton: `gunicorn -c python:portal.gunicorn_conf 'app:create_app()'`.
+"""Gunicorn settings for Baton:
+`gunicorn -c python:portal.processes.gunicorn_conf 'app:create_app()'`.
 
 `make serve` and the web benchmark (bench/web.py) both use these, so the figures in
 docs/benchmarks.md describe what `make serve` runs.

@@ -41,7 +41,7 @@ def run(app: Flask, host: str, port: int) -> int:
         "worker": _worker(bin_dir, url, "dev", queue.queue_name(app)),
         # Exports and PDFs on their own, so that chain steps and emails never wait behind them.
         "bulk-worker": _worker(bin_dir, url, "dev-bulk", queue.queue_name(app, QueueKind.BULK)),
-        "cron": [str(bin_dir / "rq"), "cron", "portal.cron_config", "--url", url],
+        "cron": [str(bin_dir / "rq"), "cron", "portal.processes.cron_config", "--url", url],
     }
     if mailbox:
         mail_port = _free_port(app.config["MAIL_PORT"])  # another Baton may have 8025 already
@@ -49,7 +49,7 @@ def run(app: Flask, host: str, port: int) -> int:
         commands["mailbox"] = [
             sys.executable,
             "-m",
-            "portal.devmail",
+            "portal.processes.devmail",
             "--port",
             str(mail_port),
             "--folder",
@@ -72,7 +72,7 @@ def _worker(bin_dir: Path, url: str, name: str, queue_name: str) -> list[str]:
         str(bin_dir / "rq"),
         "worker",
         "--worker-class",
-        "portal.worker.BatonWorker",
+        "portal.processes.worker.BatonWorker",
         "--with-scheduler",
         "--url",
         url,
@@ -85,7 +85,7 @@ def _worker(bin_dir: Path, url: str, name: str, queue_name: str) -> list[str]:
 def supervise(commands: dict[str, list[str]], env: dict[str, str], banner: str) -> int:
     """Start `commands` (name -> argv), print `banner`, and wait; if one stops, stop the others.
 
-    Also what `make serve` (portal.serve) runs its production processes with."""
+    Also what `make serve` (portal.processes.serve) runs its production processes with."""
     # Stop on Ctrl-C, and on SIGTERM from a process manager, even if started where SIGINT is
     # ignored (a background job of a script).
     for signum in (signal.SIGINT, signal.SIGTERM):

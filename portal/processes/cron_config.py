@@ -1,4 +1,4 @@
-"""`rq cron portal.cron_config`: the periodic work, run by RQ's own cron scheduler."""
+"""`rq cron portal.processes.cron_config`: the periodic work, run by RQ's own cron scheduler."""
 
 import os
 

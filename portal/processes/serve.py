@@ -1,12 +1,12 @@
 """`make serve`: Baton's production processes in the foreground, stopped together.
 
-gunicorn (settings in portal.gunicorn_conf, WEB_CONCURRENCY processes), BATON_WORKERS RQ
+gunicorn (settings in portal.processes.gunicorn_conf, WEB_CONCURRENCY processes), BATON_WORKERS RQ
 workers of the class chosen in docs/benchmarks.md (section "Serving") on the queue of chain
 steps and emails, BATON_BULK_WORKERS on the queue of exports and PDFs, and RQ's cron scheduler
 for the every-minute sweep, all against DATABASE_URL and REDIS_URL, which must be set:
 production runs on PostgreSQL and a real Redis, not the development defaults.
 
-    DATABASE_URL=postgresql://... REDIS_URL=redis://... python -m portal.serve
+    DATABASE_URL=postgresql://... REDIS_URL=redis://... python -m portal.processes.serve
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from portal.queue import named
 #: Measured against RQ's forking Worker and SpawnWorker by bench/workers.py (see
 #: docs/benchmarks.md, "Workers"): by far the fastest on chain jobs, since the caches a job
 #: warms serve the next one instead of dying with a forked work horse.
-WORKER_CLASS = "portal.worker.BatonSimpleWorker"
+WORKER_CLASS = "portal.processes.worker.BatonSimpleWorker"
 #: Workers for exports and PDFs unless BATON_BULK_WORKERS says otherwise: two, so that a
 #: person's audit PDF need not wait for someone's export of thousands to finish.
 BULK_WORKERS = 2
@@ -46,7 +46,7 @@ def commands(environ: dict[str, str]) -> dict[str, list[str]]:
         "web": [
             str(bin_dir / "gunicorn"),
             "--config",
-            "python:portal.gunicorn_conf",
+            "python:portal.processes.gunicorn_conf",
             "app:create_app()",
         ]
     }
@@ -66,13 +66,13 @@ def commands(environ: dict[str, str]) -> dict[str, list[str]]:
             "--quiet",
             queue_name,
         ]
-    found["cron"] = [str(bin_dir / "rq"), "cron", "portal.cron_config", "--url", url]
+    found["cron"] = [str(bin_dir / "rq"), "cron", "portal.processes.cron_config", "--url", url]
     return found
 
 
 def main() -> int:
     """Check the settings, start everything, wait."""
-    from portal import devserver
+    from portal.processes import devserver
 
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
     if missing:
@@ -87,7 +87,7 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
         processes = commands(env)
-        import portal.gunicorn_conf as web_settings
+        import portal.processes.gunicorn_conf as web_settings
     except ValueError as error:
         click.secho(str(error), fg="red", err=True)
         return 2

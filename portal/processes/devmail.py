@@ -1,6 +1,6 @@
 """A development mailbox: an SMTP server that keeps every message as a file, for `make run`.
 
-    python -m portal.devmail --port 8025 --folder instance/mailbox
+    python -m portal.processes.devmail --port 8025 --folder instance/mailbox
 
 The messages are shown at /dev/mailbox, so the links in approval emails can be followed in
 a browser without a real mail server. Development only.

@@ -1,4 +1,5 @@
-"""The RQ worker classes Baton's processes use: `rq worker -w portal.worker.BatonSimpleWorker`.
+"""The RQ worker classes Baton's processes use:
+`rq worker -w portal.processes.worker.BatonSimpleWorker`.
 
 Both build the app once. BatonWorker (`make run`) forks a work horse per job, which starts
 with the app loaded (and opens its own database connections, see portal.jobs.application).
