@@ -1,4 +1,5 @@
-"""WeasyPrint, with a URL fetcher that serves Baton's own static files and nothing else.
+"""Documents as PDFs: the audit trail's page (templates/pdf/), and WeasyPrint with a URL fetcher
+that serves Baton's own static files and nothing else.
 
 Every URL in a document resolves against a base that does not exist on any network
 (https://baton.invalid/static/). The fetcher maps that base onto the static folder, refuses
@@ -13,6 +14,7 @@ import logging
 import mimetypes
 from pathlib import Path
 
+from flask import render_template
 from weasyprint import HTML, Attachment
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -46,6 +48,21 @@ class StaticOnlyFetcher(URLFetcher):
         self.refused.append(url)
         logger.warning("PDF renderer refused to fetch %r", url[:200])
         raise FetchRefused(f"not one of Baton's static files: {url[:200]}")
+
+
+def audit_trail_html(record, submission, generated_at, generated_by: str) -> str:
+    """The audit trail of `record` (portal.services.records.gather) as the HTML WeasyPrint
+    renders: templates/pdf/audit_trail.html, which shares the record display with the pages."""
+    return render_template(
+        "pdf/audit_trail.html",
+        record=record,
+        submission=submission,
+        spec=submission.form_version.spec,
+        data=submission.data or {},
+        generated_at=generated_at,
+        generated_by=generated_by,
+        head_hash=record.verification.head_hash,
+    )
 
 
 def render(

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import select
 
 from portal import audit, clock, outbox, pdf
@@ -204,16 +204,7 @@ def document(submission: Submission, requested_by: User | None) -> Document:
     record = gather(submission)
     now = clock.now()
     who = requested_by.email if requested_by else "system"
-    html = render_template(
-        "pdf/audit_trail.html",
-        record=record,
-        submission=submission,
-        spec=submission.form_version.spec,
-        data=submission.data or {},
-        generated_at=now,
-        generated_by=who,
-        head_hash=record.verification.head_hash,
-    )
+    html = pdf.audit_trail_html(record, submission, now, who)
     as_text = json.dumps(as_json(record, now, who), indent=2, ensure_ascii=False, sort_keys=True)
     return Document(
         submission_id=submission.id,
