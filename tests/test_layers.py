@@ -48,3 +48,25 @@ def test_the_domain_imports_no_flask_sqlalchemy_or_the_rest_of_portal(path):
         or (name.startswith("portal") and not name.startswith("portal.domain"))
     ]
     assert outside == []
+
+
+def test_the_portals_time_zone_is_read_in_one_place():
+    """clock.local_zone_name reads BATON_TIMEZONE; config.py sets it; nothing else touches it."""
+    readers = sorted(
+        str(path.relative_to(PORTAL))
+        for path in PORTAL.rglob("*.py")
+        if "BATON_TIMEZONE" in path.read_text() and path.parts[-2] != "versions"
+    )
+    assert readers == ["clock.py", "config.py"]
+
+
+@pytest.mark.parametrize("path", _modules("presentation"), ids=lambda path: path.name)
+def test_presentation_helpers_are_as_pure_as_the_domain(path):
+    """Chart geometry and editor pointers are about pages, but need no app to be tested."""
+    imported = [
+        name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in _imported(node)
+    ]
+    assert [name for name in imported if name.split(".")[0] in ("flask", "sqlalchemy")] == []
