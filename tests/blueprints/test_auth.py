@@ -40,7 +40,8 @@ def test_correct_password_signs_in_and_returns_to_next_page(client, alice):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]
+    "target",
+    ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "//[", "http://[::1"],
 )
 def test_next_never_leads_off_site(client, alice, target):
     token = csrf_token_in(client.get("/login").text)

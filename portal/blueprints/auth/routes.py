@@ -27,7 +27,10 @@ def _safe_next(target: str | None) -> str:
     """Only follow `next` to a path on this site, never to another host."""
     if not target:
         return url_for("staff.home")
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # "//[" and the like: not a path on this site either
+        return url_for("staff.home")
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("staff.home")
     return target.rstrip("?") or url_for("staff.home")
