@@ -2,7 +2,7 @@
 
 A service or a domain rule that will not do what was asked raises a subclass of `Refused` with
 a message for the person who asked. portal.web renders it as a page or, under /api, as JSON;
-the request that raised it commits nothing (see portal.transaction).
+the request that raised it commits nothing (the commit point in portal/web.py).
 """
 
 from __future__ import annotations
