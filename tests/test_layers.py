@@ -20,6 +20,16 @@ def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
     return [alias.name for alias in node.names]
 
 
+def _imports_of(path: Path) -> list[str]:
+    """Every module a file imports, wherever the import statement stands."""
+    return [
+        name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in _imported(node)
+    ]
+
+
 @pytest.mark.parametrize("path", _modules("services"), ids=lambda path: path.name)
 def test_services_import_at_module_level_only(path):
     """An import inside a function was how services dodged import cycles; there are none."""
@@ -35,12 +45,7 @@ def test_services_import_at_module_level_only(path):
 
 @pytest.mark.parametrize("path", _modules("domain"), ids=lambda path: path.name)
 def test_the_domain_imports_no_flask_sqlalchemy_or_the_rest_of_portal(path):
-    imported = [
-        name
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for name in _imported(node)
-    ]
+    imported = _imports_of(path)
     outside = [
         name
         for name in imported
@@ -63,10 +68,5 @@ def test_the_portals_time_zone_is_read_in_one_place():
 @pytest.mark.parametrize("path", _modules("presentation"), ids=lambda path: path.name)
 def test_presentation_helpers_are_as_pure_as_the_domain(path):
     """Chart geometry and editor pointers are about pages, but need no app to be tested."""
-    imported = [
-        name
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for name in _imported(node)
-    ]
+    imported = _imports_of(path)
     assert [name for name in imported if name.split(".")[0] in ("flask", "sqlalchemy")] == []
