@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy import and_, delete, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock, queue
@@ -65,6 +65,19 @@ def waiting(kind: JobKind, **args) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+def take_back() -> None:
+    """Take back every job the current transaction wrote, before it commits: their rows are
+    deleted and nothing (timers included) is handed to RQ at the commit. For histories that
+    happen in the past (portal.demo): their work must never run. Rows that were ever committed
+    are not touched; only the runner deletes those, once their work is done."""
+    written = list(db.session.info.pop(_PENDING, {}))
+    db.session.info.pop(_TIMERS, None)
+    for start in range(0, len(written), 1000):
+        db.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.id.in_(written[start : start + 1000]))
+        )
 
 
 def schedule_timer(timer_id: int, fire_at: dt.datetime) -> None:

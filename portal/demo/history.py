@@ -54,7 +54,6 @@ from portal.models import (
     EmailMessage,
     Form,
     FormVersion,
-    OutboxMessage,
     Submission,
     SubmissionStatus,
     Task,
@@ -349,13 +348,7 @@ class Engine:
         """Delete what would reach people or workers after the commit: the emails of these
         requests, and every outbox row this transaction wrote (the history is in the past).
         The RQ jobs the commit would schedule go with them."""
-        # What portal.outbox's commit hook would hand to RQ: ours, and only ours, to drop.
-        written = list(db.session.info.pop(outbox._PENDING, {}))
-        db.session.info.pop(outbox._TIMERS, None)
-        for start in range(0, len(written), 1000):
-            db.session.execute(
-                delete(OutboxMessage).where(OutboxMessage.id.in_(written[start : start + 1000]))
-            )
+        outbox.take_back()
         for start in range(0, len(submission_ids), 1000):
             chunk = submission_ids[start : start + 1000]
             db.session.execute(delete(EmailMessage).where(EmailMessage.submission_id.in_(chunk)))
