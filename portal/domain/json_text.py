@@ -18,7 +18,10 @@ from itertools import accumulate
 #: about 8 levels, a submission about 5.
 MAX_DEPTH = 32
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: A string, or what is left of one that never closes: the closing quote is optional, so a match
+#: never fails and is never tried again from a later quote (an unclosed run of escaped quotes
+#: made the scan quadratic in the body's length).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
