@@ -188,7 +188,7 @@ def _limit_body():
     limit = config["MAX_BODY_BYTES"]
     view = current_app.view_functions.get(request.endpoint)
     allowance = getattr(view, "upload_allowance", None)
-    if allowance is not None and request.method == "POST":
+    if allowance is not None and request.method in ("POST", "PATCH"):
         files = allowance(**(request.view_args or {}))
         limit += files if request.mimetype == "multipart/form-data" else files * 4 // 3
     request.max_content_length = min(limit, config["MAX_CONTENT_LENGTH"])

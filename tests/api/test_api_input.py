@@ -115,6 +115,24 @@ def test_a_submission_may_carry_its_forms_attachments_on_top_of_the_body_limit(
     assert response.status_code == 201, response.get_json()
 
 
+def test_editing_and_submitting_a_draft_may_carry_its_attachments_too(api, app, alice_token):
+    """PATCH and /submit take base64 files like the first POST, so they get the same allowance
+    on top of the body limit (they were held to the bare limit: a 413 for a file the form
+    allows)."""
+    draft = api.post(PATH + "?draft=1", alice_token, {"data": {"vendor_name": "Acme"}})
+    assert draft.status_code == 201, draft.get_json()
+    number = draft.get_json()["id"]
+    app.config["MAX_BODY_BYTES"] = 2_000
+    pdf = base64.b64decode(PDF_B64) + b"%" * 30_000  # a PDF of 30 KB: within the field's 10 MB
+    attached = {"filename": "big.pdf", "content_base64": base64.b64encode(pdf).decode()}
+    edited = api.patch(f"/submissions/{number}", alice_token, {"data": {"invoice_file": attached}})
+    assert edited.status_code == 200, edited.get_json()
+    data = invoice_data(invoice_file=attached)
+    submitted = api.post(f"/submissions/{number}/submit", alice_token, {"data": data})
+    assert submitted.status_code == 200, submitted.get_json()
+    assert submitted.get_json()["status"] == "in_review"
+
+
 def test_a_submission_larger_than_its_attachments_allow_is_a_413(api, app, alice_token):
     app.config["MAX_BODY_BYTES"] = 2_000
     allowed = 2_000 + 10 * 1024 * 1024 * 4 // 3  # the invoice file's 10 MB, as base64

@@ -155,6 +155,7 @@ def get_submission(submission_id: int):
 
 
 @bp.patch("/submissions/<int:submission_id>")
+@carries_files(form_service.upload_bytes)
 def edit_submission(submission_id: int):
     """Change a draft or a request sent back for changes: the fields sent take the values sent,
     the others keep theirs. Kept as a draft, valid or not, until it is submitted."""
@@ -175,6 +176,7 @@ def edit_submission(submission_id: int):
 
 
 @bp.post("/submissions/<int:submission_id>/submit")
+@carries_files(form_service.upload_bytes)
 def submit_submission(submission_id: int):
     """Submit a draft, or resubmit a request sent back for changes, with the changes sent (if
     any) applied first; validated exactly as a new submission."""
