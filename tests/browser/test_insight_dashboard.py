@@ -13,7 +13,7 @@ def test_the_dashboard_reads_without_javascript_errors_and_downloads_csv(
     app, page, live_server, screenshot
 ):
     result = app.test_cli_runner().invoke(
-        args=["baton", "seed-demo", "--submissions", "1500", "--days", "120", "--seed", "3"]
+        args=["baton", "seed-demo", "--submissions", "400", "--days", "120", "--seed", "3"]
     )
     assert result.exit_code == 0, result.output
 
