@@ -44,11 +44,17 @@ DEMO_USERS = [
     "--group", "groups", multiple=True, help="A group (repeatable); replaces the user's groups."
 )
 @click.option("--manager", "manager_email", help="Email of the user's manager.")
-def create_user(email, name, password, groups, manager_email):
+@click.option(
+    "--local/--not-local",
+    default=None,
+    help="Signs in with a password even when BATON_PASSWORD_SIGN_IN is off (an administrator's "
+    "way in when the identity provider is down).",
+)
+def create_user(email, name, password, groups, manager_email, local):
     """Create a user, or update the user with this EMAIL."""
     try:
         user, created = users.save_user(
-            email, name, password, list(groups) if groups else None, manager_email
+            email, name, password, list(groups) if groups else None, manager_email, local=local
         )
     except users.UserError as exc:
         db.session.rollback()

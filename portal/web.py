@@ -42,7 +42,9 @@ logger = logging.getLogger(__name__)
 #: Everything under here is the JSON API: its own authentication, JSON errors.
 API_PREFIX = "/api"
 #: Endpoints anyone may reach without signing in.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "health", "approvals.act"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "auth.oidc_start", "auth.oidc_callback", "static", "health", "approvals.act"}
+)
 
 ERROR_MESSAGES = {
     400: (

@@ -69,11 +69,13 @@ def save_user(
     groups: list[str] | None = None,
     manager_email: str | None = None,
     actor: audit.Actor | None = None,
+    local: bool | None = None,
 ) -> tuple[User, bool]:
     """Create the user, or update the one with this email; returns (user, created).
 
-    `groups`, when given, replaces the user's groups. The change is written to the admin
-    audit chain.
+    `groups`, when given, replaces the user's groups; `local`, when given, says whether the
+    user signs in with a password even when BATON_PASSWORD_SIGN_IN is off. The change is
+    written to the admin audit chain.
     """
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
@@ -96,11 +98,13 @@ def save_user(
             user.session_epoch += 1  # a new password ends the sessions signed in with the old
     if groups is not None:
         user.groups = [ensure_group(group) for group in groups]
+    if local is not None:
+        user.local = local
     if manager_email:
         manager = find_user(manager_email)
         if manager is None:
             raise UserError(f"no user with email {manager_email!r} to be the manager")
-        if _manages(user, manager):
+        if manages(user, manager):
             raise UserError(f"{manager.email} cannot manage {email}: that would make a loop")
         user.manager = manager
     db.session.flush()
@@ -114,6 +118,7 @@ def save_user(
             "groups": sorted(user.group_names),
             "manager": user.manager.email if user.manager else None,
             "password_changed": bool(password),
+            **({"local": user.local} if local is not None else {}),
         },
     )
     return user, created
@@ -158,7 +163,7 @@ def open_task_count(user: User) -> int:
     )
 
 
-def _manages(user: User, candidate: User) -> bool:
+def manages(user: User, candidate: User) -> bool:
     """True if `user` is `candidate` or somewhere above them in the management line."""
     seen = set()
     current: User | None = candidate
