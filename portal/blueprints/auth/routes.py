@@ -20,6 +20,7 @@ from portal import limits, oidc
 from portal.domain.refusal import Refused
 from portal.forms import LoginForm
 from portal.services import sign_ins, sso, users
+from portal.web import policy_with_form_target
 
 bp = Blueprint("auth", __name__)
 
@@ -79,7 +80,10 @@ def login():
         show_password=passwords or bool(request.args.get("password")) or form.is_submitted(),
         next=request.args.get("next"),
     )
-    return page, status
+    headers = {}
+    if oidc.enabled():
+        headers["Content-Security-Policy"] = policy_with_form_target(oidc.provider_origin())
+    return page, status, headers
 
 
 @bp.post("/login/oidc")
