@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.domain import identity, json_text
@@ -140,8 +141,11 @@ def oidc_settings(environ: dict[str, str]) -> dict:
     client_id = (environ.get("BATON_OIDC_CLIENT_ID") or "").strip() or None
     if issuer and not client_id:
         raise ValueError("BATON_OIDC_ISSUER is set: BATON_OIDC_CLIENT_ID is needed too")
-    if issuer and not issuer.startswith(("https://", "http://")):
-        raise ValueError(f"BATON_OIDC_ISSUER={issuer!r} must be an https:// address")
+    if issuer and not _https_or_loopback(issuer):
+        raise ValueError(
+            f"BATON_OIDC_ISSUER={issuer!r} must be an https:// address "
+            "(http:// only on this machine: localhost, 127.0.0.1, [::1])"
+        )
     try:
         group_map = identity.parse_group_map(environ.get("BATON_OIDC_GROUP_MAP"))
     except identity.GroupMapInvalid as error:
@@ -164,6 +168,16 @@ def oidc_settings(environ: dict[str, str]) -> dict:
         # Off: only accounts marked local (create-user --local) sign in with a password.
         "PASSWORD_SIGN_IN": passwords,
     }
+
+
+def _https_or_loopback(url: str) -> bool:
+    """An https URL, or http to this machine (a development provider)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    )
 
 
 def on_off(name: str, text: str | None, default: bool = True) -> bool:

@@ -116,6 +116,10 @@ def test_single_sign_on_settings_are_read(tmp_path):
     assert settings["OIDC_GROUPS_CLAIM"] == "roles"
     assert settings["OIDC_MANAGER_CLAIM"] == "manager_email"
     assert settings["PASSWORD_SIGN_IN"] is False
+    local = {"BATON_OIDC_ISSUER": "http://127.0.0.1:9400", "BATON_OIDC_CLIENT_ID": "baton"}
+    assert config.from_environment(str(tmp_path), environ=local)["OIDC_ISSUER"] == (
+        "http://127.0.0.1:9400"
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,6 +128,10 @@ def test_single_sign_on_settings_are_read(tmp_path):
         ({"BATON_OIDC_ISSUER": "https://id.example.com"}, "BATON_OIDC_CLIENT_ID is needed"),
         (
             {"BATON_OIDC_ISSUER": "id.example.com", "BATON_OIDC_CLIENT_ID": "b"},
+            "must be an https:// address",
+        ),
+        (
+            {"BATON_OIDC_ISSUER": "http://id.example.com", "BATON_OIDC_CLIENT_ID": "b"},
             "must be an https:// address",
         ),
         ({"BATON_PASSWORD_SIGN_IN": "off"}, "needs BATON_OIDC_ISSUER"),

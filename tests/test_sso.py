@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock
+from portal import clock, limits
 from portal.domain.chain import TaskState
 from portal.extensions import db
 from portal.models import AuditEvent, SignIn, Task, User
@@ -376,3 +376,14 @@ def test_create_user_marks_an_account_local(runner):
     assert _user("root@example.com").local is True  # unchanged unless said
     runner.invoke(args=["baton", "create-user", "root@example.com", "--name", "Ada", "--not-local"])
     assert _user("root@example.com").local is False
+
+
+def test_single_sign_on_counts_against_the_sign_in_limit_per_address(sso, app, client):
+    app.config.update(RATELIMIT_ENABLED=True, RATE_LIMIT_LOGIN_PER_CLIENT="2 per minute")
+    limits.limiter.init_app(app)
+    answer = "/login/oidc/callback?code=guess&state=guess"
+    here, there = {"REMOTE_ADDR": "203.0.113.60"}, {"REMOTE_ADDR": "203.0.113.61"}
+    for _ in range(2):
+        assert client.get(answer, environ_base=here).status_code == 400
+    assert client.get(answer, environ_base=here).status_code == 429
+    assert client.get(answer, environ_base=there).status_code == 400
