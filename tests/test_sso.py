@@ -125,6 +125,28 @@ def test_a_group_removed_at_the_provider_is_removed_at_the_next_sign_in(
     task = db.session.get(Task, task.id)
     assert task.state == TaskState.OPEN and task.assignee.email == "nora@example.com"
 
+    # An administrator finds it on the admin pages, with the request to reassign it from.
+    make_user("ada@example.com", "Ada Byrne", groups=["admin"])
+    admin = Browser(app.test_client())
+    admin.login("ada@example.com")
+    assert "Group changes" in admin.get("/admin/forms").text
+    page = admin.get("/admin/group-changes")
+    assert page.status_code == 200
+    assert "Nora Quist" in page.text and "finance" in page.text
+    assert f'href="/submissions/{submission.id}"' in page.text
+    assert "Finance" in page.text  # the step's title
+
+
+def test_the_admin_list_is_empty_when_no_task_waits(sso, app, make_user):
+    sso.sign_in(app.test_client(), "sub-nora", **NORA, groups=["ap-approvers"])
+    sso.sign_in(app.test_client(), "sub-nora", **NORA, groups=[])
+    make_user("ada@example.com", "Ada Byrne", groups=["admin"])
+    admin = Browser(app.test_client())
+    admin.login("ada@example.com")
+    page = admin.get("/admin/group-changes")
+    # Nora left finance with no task waiting: nothing to do.
+    assert "Nobody who left a group has an open task." in page.text
+
 
 def test_a_sign_in_that_changes_nothing_writes_no_event(sso, client, app):
     sso.sign_in(client, "sub-nora", **NORA, groups=["ap-approvers"])

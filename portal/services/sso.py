@@ -7,6 +7,7 @@ what counts as a change are portal/domain/identity.py's.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -14,9 +15,10 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.domain import identity
+from portal.domain.chain import TaskState
 from portal.domain.refusal import Conflict, Forbidden, Refused
 from portal.extensions import db
-from portal.models import User
+from portal.models import AuditEvent, Task, User
 from portal.services import chain_rows, users
 
 logger = logging.getLogger(__name__)
@@ -198,3 +200,61 @@ def _record(
         audit.Actor(user=user, channel=CHANNEL),
         details,
     )
+
+
+#: How far back the administrators' list looks: the newest sign-in changes, by count.
+RECENT_CHANGES = 500
+
+
+@dataclass(frozen=True)
+class LeftGroup:
+    """A person who lost groups at a sign-in and still has open tasks from before."""
+
+    user: User
+    groups_removed: tuple[str, ...]
+    occurred_at: dt.datetime
+    tasks: tuple[Task, ...]
+
+
+def left_groups_with_open_tasks() -> list[LeftGroup]:
+    """People whose provider removed them from a group while tasks waited for them, with the
+    tasks still open and still theirs, newest first (for an administrator to reassign)."""
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.chain == audit.ADMIN_CHAIN,
+            AuditEvent.action == "user_changed",
+            AuditEvent.channel == CHANNEL,
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(RECENT_CHANGES)
+    ).all()
+    listed = [event for event in events if event.details.get("open_tasks")]
+    task_ids = {task_id for event in listed for task_id in event.details["open_tasks"]}
+    tasks = {
+        task.id: task
+        for task in db.session.scalars(
+            select(Task).where(Task.id.in_(task_ids), Task.state == TaskState.OPEN)
+        )
+    }
+    seen: set[int] = set()
+    found = []
+    for event in listed:
+        open_tasks = tuple(
+            tasks[task_id]
+            for task_id in event.details["open_tasks"]
+            if task_id in tasks
+            and task_id not in seen
+            and tasks[task_id].assignee_id == event.actor_id
+        )
+        seen.update(task.id for task in open_tasks)
+        if open_tasks:
+            found.append(
+                LeftGroup(
+                    user=open_tasks[0].assignee,
+                    groups_removed=tuple(event.details.get("groups_removed", ())),
+                    occurred_at=event.occurred_at,
+                    tasks=open_tasks,
+                )
+            )
+    return found

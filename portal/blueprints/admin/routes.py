@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from portal import clock, forms
 from portal.domain.schema import SchemaInvalid
-from portal.services import access, submissions, webhooks
+from portal.services import access, sso, submissions, webhooks
 from portal.services import forms as form_service
 from portal.services.access import Action
 from portal.web import refusals_undone
@@ -220,6 +220,12 @@ def _preview_context(text: str, slug: str, spec=None) -> dict:
 
 
 # -- webhooks ---------------------------------------------------------------------------------
+
+
+@bp.get("/group-changes")
+def group_changes():
+    """People single sign-on took out of a group while tasks waited for them."""
+    return render_template("admin/group_changes.html", rows=sso.left_groups_with_open_tasks())
 
 
 @bp.route("/webhooks", methods=["GET", "POST"])
