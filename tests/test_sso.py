@@ -136,6 +136,15 @@ def test_a_group_removed_at_the_provider_is_removed_at_the_next_sign_in(
     assert f'href="/submissions/{submission.id}"' in page.text
     assert "Finance" in page.text  # the step's title
 
+    # Reassigned to someone still in finance: nothing left to do.
+    fiona = make_user("fiona@example.com", "Fiona Walsh", groups=["finance"])
+    response = admin.post(
+        f"/tasks/{task.id}/reassign", {"user_id": fiona.id, "reason": "Nora left finance"}
+    )
+    assert response.status_code == 302
+    page = admin.get("/admin/group-changes")
+    assert "Nobody who left a group has an open task." in page.text
+
 
 def test_the_admin_list_is_empty_when_no_task_waits(sso, app, make_user):
     sso.sign_in(app.test_client(), "sub-nora", **NORA, groups=["ap-approvers"])

@@ -86,6 +86,9 @@ def _sign_in(page, live_server, provider, sub: str, **claims) -> None:
 def test_staff_sign_in_through_the_provider(page, live_server, provider_site, screenshot):
     page.goto(f"{live_server}/login")
     screenshot("sso-sign-in")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot("sso-sign-in-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     _sign_in(page, live_server, provider_site.provider, "sub-nora", **NORA, groups=["ap-approvers"])
     expect(page.get_by_text("Nora Quist")).to_be_visible()
     assert urlsplit(page.url).path == "/"
@@ -135,7 +138,7 @@ def test_refusals_show_a_page_that_says_why(page, live_server, provider_site, sc
     provider = provider_site.provider
     # An email the provider has not verified.
     _sign_in(page, live_server, provider, "sub-una", email="una@example.com", email_verified=False)
-    expect(page.get_by_role("heading", name="You are not signed in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign-in did not work")).to_be_visible()
     expect(page.get_by_text("not verified")).to_be_visible()
     screenshot("sso-refused")
     assert _user("una@example.com") is None
