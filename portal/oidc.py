@@ -56,7 +56,10 @@ _START_AGAIN = " Go back to the sign-in page and start again."
 
 
 class _IDToken(CodeIDToken):
-    """An ID token's claims, checked (expiry, issued-at) against Baton's one clock."""
+    """An ID token's claims, checked (expiry, issued-at) against Baton's one clock.
+
+    Given as Authlib's claims class, it is not handed the access token, so `at_hash` goes
+    unchecked: Baton never uses the access token, only the signed ID token's claims."""
 
     def validate(self, now=None, leeway=0):
         super().validate(now=int(clock.now().timestamp()), leeway=leeway)

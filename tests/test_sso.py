@@ -346,13 +346,16 @@ def test_an_email_taken_by_another_linked_account_is_refused(sso, app, client):
 
 def test_people_from_the_provider_have_no_password(sso, app, client):
     sso.sign_in(client, "sub-nora", **NORA)
-    browser = Browser(app.test_client())
-    page = browser.get("/login")
-    response = browser.client.post(
-        "/login",
-        data={"csrf_token": csrf_token_in(page.text), "email": NORA["email"], "password": ""},
-    )
-    assert response.status_code == 422
+    visitor = app.test_client()
+    token = csrf_token_in(visitor.get("/login").text)
+    for password in ("x", PASSWORD, "baton: no such user"):
+        response = visitor.post(
+            "/login",
+            data={"csrf_token": token, "email": NORA["email"], "password": password},
+        )
+        assert response.status_code == 401, password
+        assert "That email and password did not match" in response.text
+    assert not _signed_in(visitor)
 
 
 @pytest.fixture
