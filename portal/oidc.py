@@ -14,7 +14,6 @@ first sign-in of each web process and kept.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -73,17 +72,6 @@ def enabled() -> bool:
 def provider_name() -> str:
     """The provider's name as people know it (BATON_OIDC_NAME)."""
     return current_app.config["OIDC_NAME"]
-
-
-def provider_origin() -> str:
-    """The provider's scheme, host and port: where the sign-in button's redirect goes.
-
-    The issuer's origin; a provider whose sign-in page lives elsewhere is allowed once its
-    settings have been read."""
-    metadata = _client().server_metadata
-    endpoint = metadata.get("authorization_endpoint") or current_app.config["OIDC_ISSUER"]
-    parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def callback_url() -> str:

@@ -58,7 +58,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "auth.login", "-"):                   "422  302  302  302  302  302  302",  # empty
     ("POST", "auth.logout", "-"):                  "L    L    L    L    L    L    L",
     # No identity provider in this world: single sign-on goes back to the sign-in page.
-    ("POST", "auth.oidc_start", "-"):              "L    L    L    L    L    L    L",
+    ("GET",  "auth.oidc_start", "-"):              "L    L    L    L    L    L    L",
     ("GET",  "auth.oidc_callback", "-"):           "L    L    L    L    L    L    L",
     # -- staff: starting requests and following one's own ------------------------------------
     ("GET",  "staff.home", "-"):                   "L    200  200  200  200  200  200",

@@ -77,7 +77,7 @@ def _sign_in(page, live_server, provider, sub: str, **claims) -> None:
         sign_out.click()
         expect(page.get_by_role("heading", name="Sign in to Baton")).to_be_visible()
     page.goto(f"{live_server}/login")
-    page.get_by_role("button", name="Sign in with Example ID").click()
+    page.get_by_role("link", name="Sign in with Example ID").click()
     expect(page.get_by_role("heading", name="Authorize Client")).to_be_visible()
     page.get_by_placeholder("sub").fill(sub)
     page.get_by_role("button", name="Authorize").click()

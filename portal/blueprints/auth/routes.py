@@ -20,7 +20,6 @@ from portal import limits, oidc
 from portal.domain.refusal import Refused
 from portal.forms import LoginForm
 from portal.services import sign_ins, sso, users
-from portal.web import policy_with_form_target
 
 bp = Blueprint("auth", __name__)
 
@@ -80,19 +79,20 @@ def login():
         show_password=passwords or bool(request.args.get("password")) or form.is_submitted(),
         next=request.args.get("next"),
     )
-    headers = {}
-    if oidc.enabled():
-        headers["Content-Security-Policy"] = policy_with_form_target(oidc.provider_origin())
-    return page, status, headers
+    return page, status
 
 
-@bp.post("/login/oidc")
+@bp.get("/login/oidc")
 @limits.limiter.limit(limits.LOGIN_PER_CLIENT)
 def oidc_start():
-    """Send the browser to the identity provider to sign in there."""
+    """Send the browser to the identity provider to sign in there.
+
+    A link, not a form: browsers hold a form's redirects to the page's CSP form-action, and a
+    provider may pass the browser through hosts of its own. Only the signed session cookie
+    changes (this sign-in's state, nonce and PKCE verifier); the database does not."""
     if not oidc.enabled():
         return redirect(url_for("auth.login"))
-    session["oidc_next"] = _safe_next(request.form.get("next"))
+    session["oidc_next"] = _safe_next(request.args.get("next"))
     return oidc.redirect_to_provider()
 
 
