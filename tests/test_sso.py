@@ -15,7 +15,7 @@ from portal.models import AuditEvent, SignIn, Task, User
 from portal.services import users
 from tests.fixtures.forms import invoice_with_steps
 from tests.fixtures.users import PASSWORD
-from tests.fixtures.web import Browser, csrf_token_in, invoice_post
+from tests.fixtures.web import Browser, csrf_token_in, invoice_post, seen_in
 
 NORA = {"email": "nora@example.com", "email_verified": True, "name": "Nora Quist"}
 
@@ -421,3 +421,47 @@ def test_single_sign_on_counts_against_the_sign_in_limit_per_address(sso, app, c
         assert client.get(answer, environ_base=here).status_code == 400
     assert client.get(answer, environ_base=here).status_code == 429
     assert client.get(answer, environ_base=there).status_code == 400
+
+
+def test_a_signature_step_tells_someone_without_a_password_what_to_do(
+    sso, app, publish, make_submission
+):
+    publish(
+        "vendor_invoice",
+        invoice_with_steps(
+            {
+                "name": "manager",
+                "title": "Manager approval",
+                "signature": "password",
+                "sign_as": "Manager",
+                "assignees": [{"manager": 1}],
+            }
+        ),
+    )
+    mia = Browser(app.test_client())
+    sso.sign_in(mia.client, "sub-mia", email="mia@example.com", name="Mia Lund")
+    sso.sign_in(
+        app.test_client(), "sub-sid", email="sid@example.com", manager_email="mia@example.com"
+    )
+    submission = make_submission(submitter="sid@example.com")
+    (task,) = db.session.scalars(select(Task).where(Task.submission_id == submission.id))
+    page = mia.get(f"/tasks/{task.id}")
+    mia.token = csrf_token_in(page.text)
+    data = {"decision": "approve", "comment": "", "seen": seen_in(page.text)}
+
+    refused = mia.post(f"/tasks/{task.id}", {**data, "password": "anything"})
+    assert "signs in through single sign-on without one" in refused.text
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).state == TaskState.OPEN
+
+    # An administrator sets her a password for signing (which ends her sessions, as a new
+    # password does): signed in again, she signs with it.
+    users.save_user("mia@example.com", "Mia Lund", "a signing passphrase")
+    db.session.commit()
+    sso.sign_in(mia.client, "sub-mia", email="mia@example.com", name="Mia Lund")
+    page = mia.get(f"/tasks/{task.id}")
+    mia.token = csrf_token_in(page.text)
+    signed = mia.post(f"/tasks/{task.id}", {**data, "password": "a signing passphrase"})
+    assert signed.status_code == 302, signed.text
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).state != TaskState.OPEN

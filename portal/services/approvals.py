@@ -144,6 +144,13 @@ def decide(
     step_spec = spec.step(task.step)
     meaning = None
     if step_spec.signature:
+        if not actor.password_hash:
+            # Someone who signs in through the identity provider has no password to sign with.
+            raise DecisionRefused(
+                "This step needs your password as an electronic signature, and your account "
+                "signs in through single sign-on without one. Ask an administrator to set you "
+                "a password for signing, or to reassign the task."
+            )
         limits.check_account(actor.email)  # a locked account signs nothing, as it signs in
         if not password or not _password_matches(actor, password):
             if password:
