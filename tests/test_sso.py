@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock, limits
+from portal import audit, clock, limits
 from portal.domain.chain import TaskState
 from portal.extensions import db
 from portal.models import AuditEvent, SignIn, Task, User
@@ -170,6 +170,9 @@ def test_a_renamed_person_is_renamed_and_the_event_says_from_what(sso, client, a
     assert _user("nora@example.com").name == "Nora Quist-Berg"
     event = _events("user_changed")[-1]
     assert event.details["name"] == {"from": "Nora Quist", "to": "Nora Quist-Berg"}
+    # The sign-ins' events are links of the admin chain like any other: it still verifies.
+    verification = audit.verify(audit.ADMIN_CHAIN)
+    assert verification.ok and verification.events == 2
 
 
 def test_without_a_groups_claim_groups_stay_as_they_are(sso, client, make_user):
