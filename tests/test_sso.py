@@ -468,3 +468,10 @@ def test_a_signature_step_tells_someone_without_a_password_what_to_do(
     assert signed.status_code == 302, signed.text
     db.session.expire_all()
     assert db.session.get(Task, task.id).state != TaskState.OPEN
+
+
+def test_a_provider_that_cannot_be_reached_gets_a_page_that_says_so(sso, app, client):
+    app.config["OIDC_ISSUER"] = "http://127.0.0.1:9"  # discard port: nothing answers there
+    response = client.get("/login/oidc")
+    assert response.status_code == 502
+    assert "Baton could not reach Example ID" in response.text
