@@ -195,19 +195,19 @@ class LocalStorage:
         return digest.hexdigest()
 
     def keys(self, prefix: str = "") -> Iterator[tuple[str, int]]:
-        """(key, size) of every kept file under `prefix`, in key order (never the files being
-        written, whose names start with a dot)."""
+        """(key, size) of every kept file under `prefix`, in key order as S3 lists them (never
+        the files being written, whose names start with a dot)."""
+        found = []
         for top in KEPT_PREFIXES:
             folder = self.root / top.rstrip("/")
             if not (top.startswith(prefix) or prefix.startswith(top)) or not folder.is_dir():
                 continue
-            found = []
             for path in folder.rglob("*"):
                 key = path.relative_to(self.root).as_posix()
-                if path.is_file() and not path.name.startswith(".") and key.startswith(prefix):
-                    if _KEY.fullmatch(key):
+                if path.is_file() and key.startswith(prefix) and _KEY.fullmatch(key):
+                    if not path.name.startswith("."):
                         found.append((key, path.stat().st_size))
-            yield from sorted(found)
+        yield from sorted(found)
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -364,3 +364,60 @@ def init_app(app: Flask) -> None:
 def current() -> Storage:
     """The storage of the app in context."""
     return current_app.extensions["baton.storage"]
+
+
+@dataclass
+class CopyOutcome:
+    """What `copy_all` did, file by file counted."""
+
+    copied: int = 0
+    present: int = 0
+    failed: int = 0
+    bytes_copied: int = 0
+
+
+def copy_all(
+    source: Storage,
+    target: Storage,
+    recorded: dict[str, str],
+    say=lambda line: None,
+) -> CopyOutcome:
+    """Copy every kept file from `source` to `target`, checking each SHA-256.
+
+    The SHA-256 a file must have is the one on record (`recorded`: the audit PDFs' and exports'
+    rows), or its name (an upload's key ends in it), or else what the source holds. A file
+    already in `target` with that SHA-256 is left alone, so after an interruption the same
+    command goes on where it stopped. A source file that does not match its record is reported
+    and not copied. `say(line)` hears about each file.
+    """
+    outcome = CopyOutcome()
+    listed = list(source.keys())
+    width = len(str(len(listed)))
+    for number, (key, size) in enumerate(listed, start=1):
+        where = f"[{number:>{width}}/{len(listed)}] {key}"
+        try:
+            expected = recorded.get(key) or _hash_in_name(key) or source.sha256(key)
+            if target.size(key) == size and target.sha256(key) == expected:
+                outcome.present += 1
+                say(f"{where}: already there")
+                continue
+            with source.open(key) as opened:
+                target.put(key, opened, sha256=expected)
+        except ChecksumMismatch:
+            outcome.failed += 1
+            say(f"{where}: NOT COPIED, its bytes do not have the SHA-256 on record {expected}")
+            continue
+        except (OSError, ValueError) as error:
+            outcome.failed += 1
+            say(f"{where}: NOT COPIED ({type(error).__name__}: {error})")
+            continue
+        outcome.copied += 1
+        outcome.bytes_copied += size
+        say(f"{where}: copied ({size:,} bytes, SHA-256 checked)")
+    return outcome
+
+
+def _hash_in_name(key: str) -> str | None:
+    """An upload's SHA-256, which its key ends in."""
+    found = re.fullmatch(r"uploads/[0-9a-f]{2}/([0-9a-f]{64})", key)
+    return found.group(1) if found else None
