@@ -9,7 +9,6 @@ import hashlib
 import io
 import logging
 import os
-import shutil
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -239,19 +238,19 @@ def start(user: User, filters: Filters) -> Export:
     return export
 
 
+def archive_name(export: Export) -> str:
+    """The export's ZIP's file name: what it is downloaded as, and kept under."""
+    return f"baton-export-{export.id}.zip"
+
+
 def archive_key(export: Export) -> str:
     """The storage key a finished export's ZIP is kept under."""
-    return f"{EXPORT_FOLDER}/baton-export-{export.id}.zip"
+    return f"{EXPORT_FOLDER}/{archive_name(export)}"
 
 
 def open_archive(export: Export) -> storage.Opened:
     """A finished export's ZIP, opened for reading from the portal's storage."""
     return storage.current().open(export.path)
-
-
-def archive_name(export: Export) -> str:
-    """The name an export's ZIP is downloaded under."""
-    return Path(export.path).name
 
 
 def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -> None:
@@ -287,8 +286,8 @@ def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -
             _renderings(export.submission_ids, requester, pool), start=1
         ):
             name = f"records/{submission.form.slug}-{submission.id:06d}.pdf"
-            with records.open_pdf(rendering) as source, archive.open(name, "w") as entry:
-                shutil.copyfileobj(source, entry, storage.CHUNK)
+            with records.open_pdf(rendering) as source:
+                archive.writestr(name, source.read())  # one record's PDF: tens of kilobytes
             manifest.append((name, rendering.sha256, rendering.size))
             writer.writerow(
                 [
