@@ -16,6 +16,7 @@ import re
 import tempfile
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -94,6 +95,12 @@ def blob_key(sha256: str) -> str:
     return f"uploads/{sha256[:2]}/{sha256}"
 
 
+def blob_path(folder: str | Path, sha256: str) -> Path:
+    """Where the contents with this hash are in a folder laid out as the storage's `uploads/`
+    (the hash is checked first, so a caller may use it to refuse anything but a SHA-256)."""
+    return Path(folder) / blob_key(sha256).split("/", 1)[1]
+
+
 def store(upload: Upload, kept: storage.Storage | None = None) -> str:
     """Keep the upload's bytes under their content address (once; equal bytes share a file),
     streamed from its spooled copy; returns the key."""
@@ -108,8 +115,11 @@ def store(upload: Upload, kept: storage.Storage | None = None) -> str:
 
 
 def open_blob(sha256: str) -> storage.Opened:
-    """The kept bytes with this SHA-256, opened for reading (`with uploads.open_blob(h) as f:
-    f.read()`); storage.MissingFile if they are not kept."""
+    """The kept bytes with this SHA-256, opened for reading from the portal's storage (the
+    instance folder or object storage): `with uploads.open_blob(h) as f: f.read()`, or
+    `f.chunks()` to stream. Every reader of attachment bytes comes through here. Raises
+    storage.MissingFile (a FileNotFoundError) when they are not kept, ValueError for a bad hash.
+    """
     return storage.current().open(blob_key(sha256))
 
 

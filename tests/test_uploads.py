@@ -84,9 +84,19 @@ def test_store_writes_once_by_content(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["../etc/passwd", "ABC", "g" * 64, ""])
-def test_blob_key_accepts_only_hex_digests(bad):
+def test_blob_key_accepts_only_hex_digests(bad, tmp_path):
     with pytest.raises(ValueError):
         uploads.blob_key(bad)
+    with pytest.raises(ValueError):
+        uploads.blob_path(tmp_path, bad)
+
+
+def test_blob_path_is_where_the_folder_storage_keeps_the_bytes(tmp_path):
+    body = b"%PDF-1.4 where is it"
+    upload = uploads.read(io.BytesIO(body), "a.pdf", 10_000)
+    uploads.store(upload, storage.LocalStorage(tmp_path))
+    upload.contents.close()
+    assert uploads.blob_path(tmp_path / "uploads", upload.value.sha256).read_bytes() == body
 
 
 def test_keep_token_round_trip_and_binding():
