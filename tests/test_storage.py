@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -226,3 +228,21 @@ def test_open_blob_reads_an_attachment_for_other_code(app_storage, app):
     assert uploads.has_blob(upload.value.sha256)
     with pytest.raises(storage.MissingFile):
         uploads.open_blob(hashlib.sha256(b"never uploaded").hexdigest())
+
+
+def test_only_the_factory_settings_and_storage_name_the_instance_folder():
+    """Every kept file goes through portal.storage: no other module builds a path in the
+    instance folder (where a file would be lost to every other host)."""
+    root = Path(__file__).resolve().parent.parent / "portal"
+    allowed = {"__init__.py", "config.py", "storage.py", "cli.py"}
+    # Attachment previews (once merged) keep pictures they can make again from the kept bytes
+    # in a cache of each host's own: derived, never kept, so never needed by another host.
+    allowed.add("previews.py")
+    naming = sorted(
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.py")
+        if "migrations" not in path.parts
+        and path.relative_to(root).as_posix() not in allowed
+        and re.search(r"instance_path|UPLOAD_FOLDER|BATON_INSTANCE", path.read_text())
+    )
+    assert naming == []
