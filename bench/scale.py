@@ -247,7 +247,7 @@ def _signed_in_clients(size: dict, redis_url: str) -> dict:
                     "postgresql://", "postgresql+psycopg://"
                 ),
                 "RATELIMIT_ENABLED": False,
-                "UPLOAD_FOLDER": str(Path(folder) / "uploads"),
+                "STORAGE_URL": Path(folder).as_uri(),
                 # Each size's jobs and insight snapshots apart (both share the script's Redis).
                 "RQ_QUEUE": f"bench-{size['name']}",
                 "REDIS_URL": redis_url,

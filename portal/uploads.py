@@ -1,9 +1,10 @@
 """Reading, checking and storing uploaded files.
 
 An upload is read once, in chunks: hashed, measured and sniffed as it streams into a spooled
-temporary file, and read no further than one byte past the field's limit. Contents are stored
-under instance/uploads by SHA-256 (two-level fan-out), never by the name the person gave, so a
-hostile file name can neither choose a path nor overwrite anything. The name is kept only as a
+temporary file, and read no further than one byte past the field's limit. Contents are kept in
+the portal's storage (portal.storage: the instance folder or object storage) under
+`uploads/<first two hex digits>/<SHA-256>`, never by the name the person gave, so a hostile file
+name can neither choose a path nor overwrite anything. The name is kept only as a
 label, cleaned of path parts, control and bidirectional characters, and its extension follows
 what the bytes are (a PDF called `poly.html` is kept as `poly.pdf`).
 """
@@ -11,7 +12,6 @@ what the bytes are (a PDF called `poly.html` is kept as `poly.pdf`).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 import unicodedata
@@ -21,6 +21,7 @@ from typing import IO
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from portal import storage
 from portal.domain import filetype
 from portal.domain.values import FileValue
 
@@ -87,31 +88,44 @@ def read(stream: IO[bytes], filename: str | None, max_bytes: int) -> Upload:
     return Upload(FileValue(name, content_type, size, digest.hexdigest(), kind), spool)
 
 
-def blob_path(folder: str | Path, sha256: str) -> Path:
-    """Where the contents with this hash live."""
+def blob_key(sha256: str) -> str:
+    """The storage key of the contents with this hash."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ValueError("not a SHA-256 hex digest")
-    return Path(folder) / sha256[:2] / sha256
+    return f"uploads/{sha256[:2]}/{sha256}"
 
 
-def store(folder: str | Path, upload: Upload) -> Path:
-    """Write the upload's bytes to their content address (once; equal bytes share a file)."""
-    path = blob_path(folder, upload.value.sha256)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+def blob_path(folder: str | Path, sha256: str) -> Path:
+    """Where the contents with this hash are in a folder laid out as the storage's `uploads/`
+    (the hash is checked first, so a caller may use it to refuse anything but a SHA-256)."""
+    return Path(folder) / blob_key(sha256).split("/", 1)[1]
+
+
+def store(upload: Upload, kept: storage.Storage | None = None) -> str:
+    """Keep the upload's bytes under their content address (once; equal bytes share a file),
+    streamed from its spooled copy; returns the key."""
+    where = kept or storage.current()
+    key = blob_key(upload.value.sha256)
+    if where.exists(key):
+        return key
     upload.contents.seek(0)
-    # Write beside the target and rename, so a reader never sees half a file.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            while chunk := upload.contents.read(CHUNK):
-                handle.write(chunk)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    # Checked against the hash taken when it was read: what is kept is what was checked.
+    where.put(key, upload.contents, sha256=upload.value.sha256)
+    return key
+
+
+def open_blob(sha256: str) -> storage.Opened:
+    """The kept bytes with this SHA-256, opened for reading from the portal's storage (the
+    instance folder or object storage): `with uploads.open_blob(h) as f: f.read()`, or
+    `f.chunks()` to stream. Every reader of attachment bytes comes through here. Raises
+    storage.MissingFile (a FileNotFoundError) when they are not kept, ValueError for a bad hash.
+    """
+    return storage.current().open(blob_key(sha256))
+
+
+def has_blob(sha256: str) -> bool:
+    """Whether bytes with this SHA-256 are kept."""
+    return storage.current().exists(blob_key(sha256))
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:

@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.fixtures.approvals",
     "tests.fixtures.api",
     "tests.fixtures.sso",
+    "tests.fixtures.storage",
 ]
 
 

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from portal import uploads
+from portal import storage, uploads
 from portal.domain.values import FileValue
 
 
@@ -71,20 +71,32 @@ def test_read_stops_one_chunk_past_the_limit_and_keeps_nothing():
 
 def test_store_writes_once_by_content(tmp_path):
     body = b"%PDF-1.4 same bytes"
+    kept = storage.LocalStorage(tmp_path)
     first = uploads.read(io.BytesIO(body), "one.pdf", 10_000)
     second = uploads.read(io.BytesIO(body), "two.pdf", 10_000)
-    path = uploads.store(tmp_path, first)
-    assert uploads.store(tmp_path, second) == path
-    assert path.read_bytes() == body
+    key = uploads.store(first, kept)
+    assert uploads.store(second, kept) == key == f"uploads/{key[8:10]}/{first.value.sha256}"
+    with kept.open(key) as opened:
+        assert opened.read() == body
     first.contents.close()
     second.contents.close()
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [first.value.sha256]
 
 
 @pytest.mark.parametrize("bad", ["../etc/passwd", "ABC", "g" * 64, ""])
-def test_blob_path_accepts_only_hex_digests(tmp_path, bad):
+def test_blob_key_accepts_only_hex_digests(bad, tmp_path):
+    with pytest.raises(ValueError):
+        uploads.blob_key(bad)
     with pytest.raises(ValueError):
         uploads.blob_path(tmp_path, bad)
+
+
+def test_blob_path_is_where_the_folder_storage_keeps_the_bytes(tmp_path):
+    body = b"%PDF-1.4 where is it"
+    upload = uploads.read(io.BytesIO(body), "a.pdf", 10_000)
+    uploads.store(upload, storage.LocalStorage(tmp_path))
+    upload.contents.close()
+    assert uploads.blob_path(tmp_path / "uploads", upload.value.sha256).read_bytes() == body
 
 
 def test_keep_token_round_trip_and_binding():

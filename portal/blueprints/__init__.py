@@ -1,13 +1,19 @@
 """One area per audience; each area's routes.py holds thin views over portal.services."""
 
-from flask import send_file
+import unicodedata
+from urllib.parse import quote
+
+from flask import Response, abort
 from werkzeug.routing import IntegerConverter
 
+from portal import storage
 from portal.models import AuditPdf, Submission
 from portal.services import records
 
 #: The largest row id: id columns are 32-bit integers on PostgreSQL.
 MAX_ROW_ID = 2**31 - 1
+#: RFC 5987 attr-char: what a UTF-8 file name keeps unquoted.
+_SAFE = "!#$&+-.^_`|~"
 
 
 class RowIdConverter(IntegerConverter):
@@ -18,16 +24,57 @@ class RowIdConverter(IntegerConverter):
         super().__init__(map, fixed_digits, min, MAX_ROW_ID if max is None else max, signed)
 
 
+def send_kept(opened: storage.Opened, mimetype: str, download_name: str) -> Response:
+    """A kept file as a download, streamed from the portal's storage a chunk at a time (never
+    read whole into memory, and never a public URL of the store), never cached."""
+    response = Response(_Streamed(opened), mimetype=mimetype, direct_passthrough=True)
+    response.call_on_close(opened.close)  # a HEAD request never iterates the body
+    response.content_length = opened.size
+    response.headers.set("Content-Disposition", "attachment", **_names(download_name))
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+class _Streamed:
+    """A kept file's chunks as a WSGI body, whose close() (the server calls it, however the
+    response ended) closes the file."""
+
+    def __init__(self, opened: storage.Opened):
+        self.opened = opened
+
+    def __iter__(self):
+        return iter(self.opened.chunks())
+
+    def close(self) -> None:
+        self.opened.close()
+
+
+def _names(download_name: str) -> dict[str, str]:
+    """Content-Disposition's file name as Werkzeug's send_file gives it: an ASCII fallback and
+    the UTF-8 name (RFC 5987) when the name is not plain ASCII."""
+    try:
+        download_name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", download_name).encode("ascii", "ignore").decode()
+        return {"filename": simple, "filename*": f"UTF-8''{quote(download_name, safe=_SAFE)}"}
+    return {"filename": download_name}
+
+
+def open_or_404(open_file, *args) -> storage.Opened:
+    """open_file(*args), or a 404 when the file is not in storage."""
+    try:
+        return open_file(*args)
+    except storage.MissingFile:
+        abort(404)
+
+
 def send_audit_pdf(submission: Submission, rendering: AuditPdf):
     """The rendered audit trail as a download (the web page's and the API's), never cached;
     X-Baton-Head-Hash names the last event it covers."""
-    response = send_file(
-        records.file_path(rendering),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=records.download_name(submission),
-        max_age=0,
+    response = send_kept(
+        open_or_404(records.open_pdf, rendering),
+        "application/pdf",
+        records.download_name(submission),
     )
-    response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Baton-Head-Hash"] = rendering.head_hash
     return response

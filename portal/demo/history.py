@@ -38,7 +38,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from argon2.exceptions import VerificationError
-from flask import current_app
 from sqlalchemy import and_, delete, func, select
 
 from portal import audit, clock, outbox, uploads
@@ -416,7 +415,7 @@ def _demo_file() -> FileValue:
     """One small PDF, stored once, attached wherever a form asks for a file."""
     body = b"%PDF-1.4\n% Baton demo document\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
     upload = uploads.read(io.BytesIO(body), "scan.pdf", len(body))
-    uploads.store(current_app.config["UPLOAD_FOLDER"], upload)
+    uploads.store(upload)
     upload.contents.close()
     return upload.value
 

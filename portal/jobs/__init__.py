@@ -162,6 +162,8 @@ def refresh_insight(form_id: int, period, scope) -> str:
 
 def sweep() -> str:
     """Every minute (rq cron): hand RQ lost or never-handed outbox work, due timers, digests."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     from portal import clock, outbox
     from portal.extensions import db
     from portal.services import deadlines
@@ -171,7 +173,18 @@ def sweep() -> str:
         timers = outbox.enqueue_due_timers(deadlines.due_timers())
         digests = deadlines.digest_due()
         today = clock.local_today()
-        for user_id in digests:
-            deadlines.queue_digest(user_id, today)
         db.session.commit()
+        for user_id in digests:
+            # Two hosts may both run the sweep. If the other sweep queued this digest after
+            # this one looked (its row has the same key: PostgreSQL refuses this one's; SQLite
+            # refuses a write from a transaction that read before the other's commit), look
+            # again in a new transaction: the digest is there, and nothing more is queued.
+            try:
+                deadlines.queue_digest(user_id, today)
+                db.session.commit()
+            except (IntegrityError, OperationalError):
+                db.session.rollback()
+                logger.info("sweep: user %s's digest raced another sweep; looking again", user_id)
+                deadlines.queue_digest(user_id, today)
+                db.session.commit()
         return f"relayed {relayed}, timers {timers}, digests {len(digests)}"

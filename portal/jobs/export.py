@@ -3,13 +3,11 @@ in stages that commit the progress as it goes, so the page can show it."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
+import tempfile
 from pathlib import Path
 
-from flask import current_app
-
+from portal import storage
 from portal.extensions import db
 from portal.jobs import Claim, Postponed
 from portal.models import Export, ExportState
@@ -27,12 +25,13 @@ def build_export(claim: Claim, export_id: int) -> None:
     db.session.commit()
     if not claim.keep():
         raise Postponed(f"export {export_id}: another worker took it over")
-    relative = exports.archive_path(export)
-    target = Path(current_app.instance_path) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # This attempt's own file: a second attempt (after a worker was presumed dead) never
-    # writes into it, and only a finished archive is renamed into place.
-    partial = target.with_suffix(f".{uuid.uuid4().hex[:12]}.partial")
+    key = exports.archive_key(export)
+    # This attempt's own scratch file: a second attempt (after a worker was presumed dead)
+    # never writes into it, and only a finished archive goes into the portal's storage.
+    fd, name = tempfile.mkstemp(prefix=f"baton-export-{export_id}-", suffix=".zip.partial")
+    partial = Path(name)
+    with open(fd, "wb"):
+        pass  # zipfile opens it by name
 
     def progress(done: int) -> None:
         export.done = done
@@ -42,21 +41,21 @@ def build_export(claim: Claim, export_id: int) -> None:
 
     try:
         exports.write_archive(partial, export, progress)
-        partial.replace(target)
+        with partial.open("rb") as finished:
+            written = storage.current().put(key, finished)
     except _ClaimLost:
         db.session.rollback()
-        partial.unlink(missing_ok=True)
         logger.warning("export %s: another worker took it over; this attempt stops", export_id)
         raise Postponed(f"export {export_id}: another worker took it over") from None
     except Exception as exc:
         db.session.rollback()
-        partial.unlink(missing_ok=True)
         logger.exception("export %s failed", export_id)
         exports.fail(db.session.get(Export, export_id), exc)
         return  # failed for good: the runner ends the row with the failure's record
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    finally:
+        partial.unlink(missing_ok=True)
     export = db.session.get(Export, export_id)
-    exports.finish(export, relative, digest, target.stat().st_size)
+    exports.finish(export, key, written.sha256, written.size)
 
 
 class _ClaimLost(Exception):

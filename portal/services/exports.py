@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from portal import audit, clock, outbox, pdf
+from portal import audit, clock, outbox, pdf, storage
 from portal.domain import paging, spreadsheet
 from portal.domain.refusal import NotFound, Refused
 from portal.extensions import db
@@ -238,14 +238,25 @@ def start(user: User, filters: Filters) -> Export:
     return export
 
 
-def archive_path(export: Export) -> Path:
-    """Where a finished export's ZIP is kept, under the instance folder."""
-    return Path(EXPORT_FOLDER) / f"baton-export-{export.id}.zip"
+def archive_name(export: Export) -> str:
+    """The export's ZIP's file name: what it is downloaded as, and kept under."""
+    return f"baton-export-{export.id}.zip"
+
+
+def archive_key(export: Export) -> str:
+    """The storage key a finished export's ZIP is kept under."""
+    return f"{EXPORT_FOLDER}/{archive_name(export)}"
+
+
+def open_archive(export: Export) -> storage.Opened:
+    """A finished export's ZIP, opened for reading from the portal's storage."""
+    return storage.current().open(export.path)
 
 
 def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -> None:
-    """Write the export's ZIP at `path`: each record's audit-trail PDF, index.csv and
-    manifest.sha256. `progress(n)` is called once the nth record is in."""
+    """Write the export's ZIP at `path` (a scratch file of the worker's): each record's
+    audit-trail PDF, index.csv and manifest.sha256. `progress(n)` is called once the nth
+    record is in."""
     requester = export.requested_by
     manifest: list[tuple[str, str, int]] = []
     index = io.StringIO()
@@ -274,9 +285,9 @@ def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -
         for number, (submission, rendering) in enumerate(
             _renderings(export.submission_ids, requester, pool), start=1
         ):
-            content = records.file_path(rendering).read_bytes()
             name = f"records/{submission.form.slug}-{submission.id:06d}.pdf"
-            archive.writestr(name, content)
+            with records.open_pdf(rendering) as source:
+                archive.writestr(name, source.read())  # one record's PDF: tens of kilobytes
             manifest.append((name, rendering.sha256, rendering.size))
             writer.writerow(
                 [
@@ -303,9 +314,9 @@ def write_archive(path: Path, export: Export, progress: Callable[[int], None]) -
         archive.writestr("manifest.sha256", "\n".join(lines) + "\n")
 
 
-def finish(export: Export, relative: Path, digest: str, size: int) -> None:
+def finish(export: Export, key: str, digest: str, size: int) -> None:
     """A built export: done, with its file, and audited."""
-    export.state, export.path, export.sha256 = ExportState.DONE, str(relative), digest
+    export.state, export.path, export.sha256 = ExportState.DONE, key, digest
     export.size, export.finished_at = size, clock.now()
     audit.record(
         audit.ADMIN_CHAIN,

@@ -9,16 +9,16 @@ looking at a record does not change it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
 
-from portal import audit, clock, outbox, pdf
+from portal import audit, clock, outbox, pdf, storage
 from portal.extensions import db
 from portal.jobs.registry import JobKind
 from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
@@ -177,13 +177,14 @@ def cached(submission: Submission) -> AuditPdf | None:
             AuditPdf.submission_id == submission.id, AuditPdf.head_hash == head_hash
         )
     ).first()
-    if found is None or found.verified != verified or not file_path(found).exists():
+    if found is None or found.verified != verified or not storage.current().exists(found.path):
         return None
     return found
 
 
-def file_path(rendering: AuditPdf) -> Path:
-    return Path(current_app.instance_path) / rendering.path
+def open_pdf(rendering: AuditPdf) -> storage.Opened:
+    """The rendering's PDF, opened for reading from the portal's storage."""
+    return storage.current().open(rendering.path)
 
 
 @dataclass
@@ -222,18 +223,15 @@ def document(submission: Submission, requested_by: User | None) -> Document:
 def store(
     submission: Submission, doc: Document, content: bytes, requested_by: User | None, seconds: float
 ) -> AuditPdf:
-    """Keep a rendering on disk (written whole, then renamed) and on record.
+    """Keep a rendering in the portal's storage (visible only once whole) and on record.
 
     The file is named by the chain head and its own content, so a second rendering of the same
     head (the first one's file was lost) never takes the name a recorded SHA-256 belongs to.
     """
     digest = hashlib.sha256(content).hexdigest()
-    relative = Path(PDF_FOLDER) / str(submission.id) / f"{doc.head_hash}-{digest[:16]}.pdf"
-    target = Path(current_app.instance_path) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".incoming")
-    temporary.write_bytes(content)
-    temporary.replace(target)
+    key = f"{PDF_FOLDER}/{submission.id}/{doc.head_hash}-{digest[:16]}.pdf"
+    kept = storage.current()
+    kept.put(key, io.BytesIO(content), sha256=digest)
     rendering = db.session.scalars(
         select(AuditPdf)
         .where(AuditPdf.submission_id == submission.id, AuditPdf.head_hash == doc.head_hash)
@@ -242,15 +240,15 @@ def store(
     if rendering is None:
         rendering = AuditPdf(submission_id=submission.id, head_hash=doc.head_hash)
         db.session.add(rendering)
-    elif rendering.path != str(relative):
+    elif rendering.path != key:
         # The earlier rendering of this head lost its file, or no longer tells the truth
         # about the chain (an event was altered behind Baton's back): this one replaces it.
-        file_path(rendering).unlink(missing_ok=True)
+        kept.delete(rendering.path)
     rendering.events = doc.events
     rendering.verified = doc.verified
     rendering.sha256 = digest
     rendering.size = len(content)
-    rendering.path = str(relative)
+    rendering.path = key
     rendering.rendered_at = doc.generated_at
     rendering.rendered_for_id = requested_by.id if requested_by else None
     rendering.render_seconds = round(seconds, 3)

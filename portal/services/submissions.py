@@ -63,7 +63,6 @@ def read_files(
     harmless if the form is then refused) and can be kept across a re-displayed form.
     """
     secret = current_app.config["SECRET_KEY"]
-    folder = current_app.config["UPLOAD_FOLDER"]
     found = Files()
     for spec_field in spec.inputs:
         if spec_field.kind != FieldKind.FILE:
@@ -84,7 +83,7 @@ def read_files(
                 if upload.contents is not None:
                     upload.contents.close()
                 continue
-            uploads.store(folder, upload)
+            uploads.store(upload)
             if upload.value.sha256 in found.new and upload.contents is not None:
                 upload.contents.close()  # the same bytes posted twice: the first copy is kept
             else:

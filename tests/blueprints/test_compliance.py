@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import tempfile
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from portal import storage
 from portal.extensions import db
 from portal.models import AuditEvent, Export, ExportState, SubmissionStatus
 from portal.services import submissions
@@ -269,8 +271,9 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
     db.session.expire_all()
     export = db.session.get(Export, export.id)
     assert export.state == ExportState.RUNNING and export.done == 2 and export.path is None
-    folder = Path(app.instance_path) / exports.EXPORT_FOLDER
-    assert not list(folder.glob("*.zip")) and not list(folder.glob("*.partial"))
+    assert not list(storage.current().keys(exports.EXPORT_FOLDER))
+    scratch = Path(tempfile.gettempdir())
+    assert not list(scratch.glob(f"baton-export-{export.id}-*"))  # the attempt's scratch file
     row = db.session.scalars(select(OutboxMessage).where(OutboxMessage.job == "build_export")).one()
     monkeypatch.undo()
     # The worker that took it over finishes it: handed over again by the sweep, built once.
@@ -281,7 +284,8 @@ def test_an_export_taken_over_by_another_worker_stops_without_finishing(
     db.session.expire_all()
     export = db.session.get(Export, export.id)
     assert export.state == ExportState.DONE and export.done == 3
-    assert len(list(folder.glob("*.zip"))) == 1 and not list(folder.glob("*.partial"))
+    assert [key for key, _ in storage.current().keys(exports.EXPORT_FOLDER)] == [export.path]
+    assert not list(scratch.glob(f"baton-export-{export.id}-*"))
 
 
 def test_keeping_the_claim_renews_the_lease_and_fails_once_the_row_is_gone(browser, org, many, app):
@@ -312,7 +316,7 @@ def test_a_failed_export_says_why_and_is_audited(browser, org, many, app, run_jo
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(records, "file_path", broken)
+    monkeypatch.setattr(records, "open_pdf", broken)
     run_jobs()
     db.session.expire_all()
     export = db.session.get(Export, export.id)

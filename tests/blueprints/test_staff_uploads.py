@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from portal import uploads
+from portal import storage, uploads
 from portal.extensions import db
 from portal.models import Attachment, StoredFile, Submission
 from tests.fixtures.forms import shipped_schema
@@ -28,9 +28,9 @@ def test_upload_is_stored_by_sha256_and_downloads_as_attachment(
     )
     assert response.status_code == 302
     digest = hashlib.sha256(body).hexdigest()
-    stored = uploads.blob_path(app.config["UPLOAD_FOLDER"], digest)
-    assert stored.read_bytes() == body
-    assert stored.name == digest  # the person's file name never becomes a path
+    with uploads.open_blob(digest) as stored:
+        assert stored.read() == body
+    assert storage.current().exists(f"uploads/{digest[:2]}/{digest}")  # never the person's name
     attachment = db.session.scalars(select(Attachment)).one()
     assert (attachment.name, attachment.size, attachment.sha256) == ("March.pdf", len(body), digest)
     assert db.session.get(StoredFile, digest).content_type == "application/pdf"
@@ -89,9 +89,7 @@ def test_file_over_the_field_limit_is_refused_without_storing_it(app, browser, a
     )
     assert response.status_code == 422
     assert "big.pdf is larger than the 0.01 MB limit." in response.text
-    assert not uploads.blob_path(
-        app.config["UPLOAD_FOLDER"], hashlib.sha256(big).hexdigest()
-    ).exists()
+    assert not uploads.has_blob(hashlib.sha256(big).hexdigest())
     assert submissions() == 0
 
 
@@ -142,11 +140,10 @@ def test_hostile_file_names_are_cleaned_and_never_used_as_paths(
     assert response.status_code == 302, response.text
     attachment = db.session.scalars(select(Attachment)).one()
     assert attachment.name == kept
-    folder = app.config["UPLOAD_FOLDER"]
-    assert uploads.blob_path(folder, attachment.sha256).exists()
+    assert uploads.has_blob(attachment.sha256)
     assert all(
-        re.fullmatch(r"[0-9a-f]{2}|[0-9a-f]{64}", p.name)
-        for p in __import__("pathlib").Path(folder).rglob("*")
+        re.fullmatch(r"uploads/[0-9a-f]{2}/[0-9a-f]{64}", key)
+        for key, _ in storage.current().keys("uploads/")
     )
     with browser.get(f"/submissions/{attachment.submission_id}/files/{attachment.id}") as download:
         assert download.status_code == 200

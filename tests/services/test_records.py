@@ -8,7 +8,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
-from portal import audit, pdf
+from portal import audit, pdf, storage
 from portal.extensions import db
 from portal.models import AuditEvent, AuditPdf
 from portal.services import records
@@ -25,6 +25,12 @@ def approved_invoice(approvals):
     approvals.decide_in_inbox(finance.assignee.email, finance, "approve")
     approvals.decide_by_link("carol@example.com", "approve", "Budget line 4711.")
     return approvals.submission(submission.id)
+
+
+def pdf_bytes(rendering) -> bytes:
+    """The rendering's bytes, as kept in the portal's storage."""
+    with records.open_pdf(rendering) as opened:
+        return opened.read()
 
 
 class Got:
@@ -94,7 +100,7 @@ def test_pdf_is_pdf_a_3b_with_the_record_embedded(approvals, org, vendor_invoice
     submission = approved_invoice(approvals)
     rendering = records.render(submission, org.cora)
     db.session.commit()
-    reader = PdfReader(records.file_path(rendering))
+    reader = PdfReader(io.BytesIO(pdf_bytes(rendering)))
     xmp = reader.xmp_metadata
     assert xmp.pdfaid_part == "3" and xmp.pdfaid_conformance == "B"
     embedded = json.loads(reader.attachments["record.json"][0])
@@ -113,7 +119,7 @@ def test_hostile_text_is_printed_not_fetched(approvals, org, vendor_invoice):
     submission = approved_invoice(approvals)
     rendering = records.render(submission, org.cora)
     db.session.commit()
-    reader, text = text_of(records.file_path(rendering).read_bytes())
+    reader, text = text_of(pdf_bytes(rendering))
     assert '<img src="file:///etc/passwd">' in text
     assert "http://127.0.0.1:9/steal.png" in text.replace("/ ", "/")  # the URL wraps at its slash
     assert "root:x:0:0" not in text
@@ -200,7 +206,7 @@ def test_a_300_event_record_renders(approvals, org, vendor_invoice, app):
     db.session.commit()
     rendering = records.render(submission, org.cora)
     db.session.commit()
-    reader, text = text_of(records.file_path(rendering).read_bytes())
+    reader, text = text_of(pdf_bytes(rendering))
     pages = len(reader.pages)
     assert rendering.events == 300 and pages > 5
     assert f"Page {pages} of {pages}" in text
@@ -228,7 +234,7 @@ def test_a_changed_event_is_found_by_verify_on_the_page_in_the_pdf_and_by_the_co
     assert "Audit trail broken at event 3:" in page
     rendering = records.render(submission, org.cora)
     db.session.commit()
-    _, text = text_of(records.file_path(rendering).read_bytes())
+    _, text = text_of(pdf_bytes(rendering))
     assert "AUDIT CHAIN BROKEN at event 3: its content was changed." in text
 
 
@@ -258,14 +264,14 @@ def test_a_lost_pdf_file_is_rendered_again_and_its_hash_recorded(approvals, org,
     submission = approved_invoice(approvals)
     _, first = download(approvals, "alice@example.com", submission)
     lost = db.session.scalars(select(AuditPdf)).one()
-    records.file_path(lost).unlink()
+    storage.current().delete(lost.path)
     again, second = download(approvals, "alice@example.com", submission)
     assert again.status_code == 202 and second.status_code == 200
     rendering = db.session.scalars(select(AuditPdf)).one()
     db.session.refresh(rendering)
     assert rendering.sha256 == hashlib.sha256(second.data).hexdigest()
     assert rendering.sha256 != hashlib.sha256(first.data).hexdigest()
-    assert records.file_path(rendering).read_bytes() == second.data
+    assert pdf_bytes(rendering) == second.data
     downloads = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "record_downloaded")
     ).all()

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user
 
+from portal.blueprints import open_or_404, send_kept
 from portal.domain import paging
 from portal.models import ExportState, SubmissionStatus
 from portal.services import access, exports
@@ -95,12 +92,6 @@ def download_export(export_id: int):
     found = exports.find_export(export_id)
     if found.state != ExportState.DONE or not found.path:
         abort(404)
-    path = Path(current_app.instance_path) / found.path
-    if not path.exists():
-        abort(404)
+    opened = open_or_404(exports.open_archive, found)
     exports.note_download(found, current_user)
-    response = send_file(
-        path, mimetype="application/zip", as_attachment=True, download_name=path.name, max_age=0
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_kept(opened, "application/zip", exports.archive_name(found))
