@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.jobs",
     "tests.fixtures.approvals",
     "tests.fixtures.api",
+    "tests.fixtures.agents",
 ]
 
 

@@ -329,7 +329,7 @@ class Task:
     #: Tasks that stand for the same person's decision share a slot (a moved or escalated task
     #: keeps the slot of the one it replaces); a step's policy counts slots, not tasks.
     slot: str = ""
-    #: For a person asked to review an agent's recommendation: that agent's task key.
+    #: For a person asked to review an agent's recommendation: the seat of that agent's task.
     reviews: str = ""
 
     @property
@@ -738,7 +738,7 @@ def reviewers_found(
         chain.state != ChainState.IN_REVIEW
         or recommended is None
         or recommended.state != TaskState.RECOMMENDED
-        or any(t.reviews == task_key and t.state == TaskState.OPEN for t in chain.tasks)
+        or any(t.reviews == recommended.seat and t.state == TaskState.OPEN for t in chain.tasks)
     ):
         return Transition(chain)
     step_spec = spec.step(recommended.step)
@@ -764,7 +764,7 @@ def reviewers_found(
             ask.user,
             on_behalf_of=ask.on_behalf_of,
             slot=recommended.seat,
-            reviews=task_key,
+            reviews=recommended.seat,
         )
         for ask in people.values()
     )

@@ -45,6 +45,7 @@ def login():
     failed = False
     if form.validate_on_submit():
         limits.check_account(form.email.data)
+        users.refuse_agent_sign_in(form.email.data)
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
             key = sign_ins.start(user, current_app.config["SESSION_MAX_AGE"])
