@@ -193,6 +193,27 @@ def list_users():
             click.echo("  none")
 
 
+@baton.command("mcp")
+@click.option(
+    "--token",
+    envvar="BATON_MCP_TOKEN",
+    required=True,
+    help="The API token to act as (or set BATON_MCP_TOKEN, which keeps it out of `ps`).",
+)
+def mcp(token):
+    """Serve the Model Context Protocol over stdio, acting as the token's user or agent.
+
+    Connect an MCP client to this command (see docs/agents.md); it offers list_forms,
+    get_form, submit_request, list_my_tasks, get_request and decide_task.
+    """
+    from portal import mcp_server  # the MCP SDK loads only for this command
+
+    try:
+        mcp_server.run(current_app._get_current_object(), token.strip())
+    except mcp_server.TokenInvalid as refusal:
+        raise click.ClickException(str(refusal)) from None
+
+
 @baton.command("seed-demo")
 @click.option(
     "--submissions",

@@ -66,7 +66,11 @@ def steps(found: Submission) -> list[dict]:
                 "policy": view.spec.policy_text,
                 "reason": view.reason,
                 "assignees": [
-                    {"email": t.assignee.email, "name": t.assignee.name, "state": t.state.value}
+                    {
+                        "email": t.assignee.email,
+                        "name": t.assignee.display_name,
+                        "state": t.state.value,
+                    }
                     for t in view.tasks
                 ],
                 "decisions": [
