@@ -9,6 +9,7 @@ audit trail and the PDF say an agent acted.
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from pypdf import PdfReader
@@ -17,8 +18,15 @@ from sqlalchemy import select
 from portal import audit, clock, pdf
 from portal.domain.chain import StepState, TaskState
 from portal.extensions import db
-from portal.models import ApprovalStep, AuditEvent, Submission, SubmissionStatus, Task
-from portal.services import records
+from portal.models import (
+    ApprovalStep,
+    AuditEvent,
+    Submission,
+    SubmissionStatus,
+    Task,
+    WebhookDelivery,
+)
+from portal.services import records, webhooks
 from tests.api.test_api import invoice_data
 from tests.services.test_deadlines import at, moment, sweep  # noqa: F401 - a fixture
 
@@ -296,3 +304,33 @@ def test_the_audit_trail_page_and_pdf_show_the_agent(
     assert "Recommended: Approved" in text and "sanctions_hit: false, score: 12.5" in text
     assert "confirming the agent's recommendation" in text
     assert "bot@agents.invalid (agent) agent task_recommended" in text  # the event, by channel
+
+
+def test_an_agents_receiver_hears_task_assigned_and_task_recommended(
+    api, approvals, org, ada, sanctions_bot, sanctions_form, private_webhook_targets
+):
+    webhooks.save_endpoint(
+        ada, "http://127.0.0.1:9/agent", ["task.assigned", "task.recommended"], "sanctions bot"
+    )
+    db.session.commit()
+    approvals.submit_invoice(**ABOVE_LIMIT)
+    task = agent_task(api, sanctions_bot)
+    decide(
+        api,
+        sanctions_bot.token,
+        task["id"],
+        decision="approve",
+        rationale="No list names Acme.",
+        output=CLEAN,
+    )
+    db.session.expire_all()
+    sent = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    bodies = [json.loads(delivery.body) for delivery in sent]
+    # The agent's task, its recommendation, then the three finance reviewers' tasks.
+    assert [body["event"] for body in bodies] == ["task.assigned", "task.recommended"] + [
+        "task.assigned"
+    ] * 3
+    first = bodies[0]["data"]["task"]
+    assert first["assignee"] == "sanctions-bot@agents.invalid" and first["agent"] is True
+    (recommended,) = [b for b in bodies if b["event"] == "task.recommended"]
+    assert recommended["data"]["task"]["state"] == "recommended"
