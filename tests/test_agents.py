@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from portal import audit, clock, pdf
 from portal.domain.chain import StepState, TaskState
+from portal.domain.insight import parse_period
 from portal.extensions import db
 from portal.models import (
     ApprovalStep,
@@ -26,7 +27,7 @@ from portal.models import (
     Task,
     WebhookDelivery,
 )
-from portal.services import records, webhooks
+from portal.services import access, insight, records, webhooks
 from tests.api.test_api import invoice_data
 from tests.services.test_deadlines import at, moment, sweep  # noqa: F401 - a fixture
 
@@ -334,3 +335,40 @@ def test_an_agents_receiver_hears_task_assigned_and_task_recommended(
     assert first["assignee"] == "sanctions-bot@agents.invalid" and first["agent"] is True
     (recommended,) = [b for b in bodies if b["event"] == "task.recommended"]
     assert recommended["data"]["task"]["state"] == "recommended"
+
+
+def test_insight_compares_agents_and_people_with_the_agreement_rate(
+    api, approvals, org, ada, sanctions_bot, sanctions_form, token_for
+):
+    fiona = token_for(org.fiona)
+    for reviewer_decision in ("approve", "reject"):
+        approvals.submit_invoice(**ABOVE_LIMIT)
+        task = agent_task(api, sanctions_bot)
+        decide(
+            api,
+            sanctions_bot.token,
+            task["id"],
+            decision="approve",
+            rationale="No list names Acme.",
+            output=CLEAN,
+        )
+        (review,) = [t for t in api.get("/tasks", fiona).json if t["review_of"]]
+        decide(api, fiona, review["id"], decision=reviewer_decision, comment="Checked myself.")
+    db.session.expire_all()
+    period = parse_period({}, clock.local_today())
+    form = sanctions_form.form
+    result = insight.compute(form, period, access.Scope(None, approvers=True))
+    figures = result.agents
+    assert (figures.by_agents, figures.recommended, figures.reviewed, figures.agreed) == (
+        2,
+        2,
+        2,
+        1,
+    )
+    assert figures.by_people == 2 and figures.agreement_rate == 0.5  # Fiona's two reviews
+    names = {person.email: person.name for person in result.approvers}
+    assert names["sanctions-bot@agents.invalid"] == "Sanctions bot (agent)"
+
+    approvals.browser.login("ada@example.com")
+    page = approvals.browser.get(f"/insight/{form.slug}").get_data(as_text=True)
+    assert "Agents and people" in page and "1 of 2 confirmed" in page and "50%" in page
