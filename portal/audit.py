@@ -125,14 +125,17 @@ def subscribe(listener) -> None:
 
 
 def _through_api(actor: Actor, details: dict) -> tuple[str, dict]:
-    """A person acting through an API token: channel "api", and the token named in the details.
+    """A person acting through an API token: channel "api", and the token named in the details;
+    an agent: channel "agent".
 
     The API sets `g.api_token`; services need not know which door the request came through.
     """
     token = g.get("api_token") if has_request_context() else None
-    if token is None or actor.channel not in ("web", "api"):
-        return actor.channel, details
-    return "api", {**details, "api_token": token.name}
+    # Whatever an agent does is on channel "agent" (the API, or MCP through the same services).
+    agent = actor.user is not None and actor.user.is_agent
+    if token is None or actor.channel not in ("web", "api", "agent"):
+        return ("agent" if agent else actor.channel), details
+    return ("agent" if agent else "api"), {**details, "api_token": token.name}
 
 
 def _client() -> tuple[str | None, str | None]:

@@ -160,6 +160,66 @@ def create_token(email, name):
     click.echo(token)
 
 
+@baton.command("create-agent")
+@click.argument("name")
+@click.option(
+    "--group", "groups", multiple=True, help="A group (repeatable) the agent is asked through."
+)
+@click.option("--email", help="The agent's address in schemas (default: made from NAME).")
+def create_agent(name, groups, email):
+    """Create an agent called NAME (software, not a person) and print its API token once.
+
+    An agent cannot sign in to the web; it acts through the API or `baton mcp` with the
+    token, under the same rules and audit trail as people.
+    """
+    try:
+        user = users.create_agent(name, list(groups), email, CLI_ACTOR)
+        row, token = tokens.create(user, f"token for {user.name}", CLI_ACTOR)
+    except (users.UserError, tokens.TokenRefused) as refusal:
+        db.session.rollback()
+        raise click.ClickException(str(refusal)) from None
+    db.session.commit()
+    groups_text = ", ".join(sorted(user.group_names)) or "no groups"
+    click.echo(f"Created agent {user.display_name}, {user.email} ({groups_text}).")
+    click.echo(f"Its API token {row.name!r} (shown once; store it now):")
+    click.echo(token)
+
+
+@baton.command("list-users")
+def list_users():
+    """List people and agents apart, each with their groups; disabled accounts say so."""
+    people, agents = users.people_and_agents()
+    for title, found in (("People", people), ("Agents", agents)):
+        click.echo(f"{title} ({len(found)}):")
+        for user in found:
+            groups_text = ", ".join(sorted(user.group_names)) or "no groups"
+            disabled = "" if user.is_active else " [disabled]"
+            click.echo(f"  {user.email}  {user.display_name}  ({groups_text}){disabled}")
+        if not found:
+            click.echo("  none")
+
+
+@baton.command("mcp")
+@click.option(
+    "--token",
+    envvar="BATON_MCP_TOKEN",
+    required=True,
+    help="The API token to act as (or set BATON_MCP_TOKEN, which keeps it out of `ps`).",
+)
+def mcp(token):
+    """Serve the Model Context Protocol over stdio, acting as the token's user or agent.
+
+    Connect an MCP client to this command (see docs/agents.md); it offers list_forms,
+    get_form, submit_request, list_my_tasks, get_request and decide_task.
+    """
+    from portal import mcp_server  # the MCP SDK loads only for this command
+
+    try:
+        mcp_server.run(current_app._get_current_object(), token.strip())
+    except mcp_server.TokenInvalid as refusal:
+        raise click.ClickException(str(refusal)) from None
+
+
 @baton.command("seed-demo")
 @click.option(
     "--submissions",

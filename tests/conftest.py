@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.sso",
     "tests.fixtures.storage",
+    "tests.fixtures.agents",
 ]
 
 

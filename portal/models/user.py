@@ -63,6 +63,8 @@ class User(UserMixin, db.Model):
     #: Signs in with a password even when BATON_PASSWORD_SIGN_IN is off (an admin's way in
     #: when the identity provider is down).
     local: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: "person", or "agent": software that acts through an API token or MCP, never signs in.
+    kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
     manager: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[manager_id])
     delegate: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[delegate_id])
@@ -75,6 +77,15 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:
         """What Flask-Login keeps in the session: the id and the session epoch."""
         return f"{self.id}.{self.session_epoch}"
+
+    @property
+    def is_agent(self) -> bool:
+        return self.kind == "agent"
+
+    @property
+    def display_name(self) -> str:
+        """The name as pages, emails and PDFs show it: an agent says it is one."""
+        return f"{self.name} (agent)" if self.is_agent else self.name
 
     @property
     def group_names(self) -> set[str]:

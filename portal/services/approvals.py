@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -68,6 +69,7 @@ __all__ = [
     "open_tasks_page",
     "reassign",
     "reassign_task",
+    "recommendation_for",
     "rounds",
     "start_chain",
     "time_out_step",
@@ -123,12 +125,20 @@ def decide(
     password: str | None = None,
     seen_hash: str | None = None,
     channel: str = "web",
+    output: dict | None = None,
 ) -> Task:
     """Record `actor`'s decision on their task and move the chain on.
 
-    Raises DecisionRefused (already decided, not theirs, no comment, wrong password...) or
-    StaleDecision (the request changed since they looked); either way nothing changes.
+    An agent decides with its step's `output` and a rationale (`comment`), on channel
+    `agent`; where the step asks for review, its decision becomes a recommendation.
+    Raises DecisionRefused (already decided, not theirs, no comment, wrong password, an
+    output that does not fit: OutputRefused...) or StaleDecision (the request changed since
+    they looked); either way nothing changes.
     """
+    if actor.is_agent:
+        channel = "agent"
+    elif output is not None:
+        raise engine.OutputRefused({"output": ["only an agent sends an output"]})
     task = db.session.get(Task, task_id)
     if task is None:
         raise DecisionRefused("There is no such task.")
@@ -143,6 +153,10 @@ def decide(
     spec = submission.form_version.spec.approval
     step_spec = spec.step(task.step)
     meaning = None
+    if step_spec.signature and actor.is_agent:
+        raise DecisionRefused(
+            "This step needs an electronic signature, which only a person can give."
+        )
     if step_spec.signature:
         if not actor.password_hash:
             # Someone who signs in through the identity provider has no password to sign with.
@@ -161,7 +175,15 @@ def decide(
         meaning = step_spec.meaning(decision)
     chain, rows = chain_rows.read(submission)
     transition = engine.decide(
-        spec, chain, task.key, decision, comment, _values(submission), clock.local_today()
+        spec,
+        chain,
+        task.key,
+        decision,
+        comment,
+        _values(submission),
+        clock.local_today(),
+        agent=actor.is_agent,
+        output=output,
     )
     actor_info = audit.Actor(actor, channel=channel)
     _apply(
@@ -169,7 +191,12 @@ def decide(
         spec,
         transition,
         actor_info,
-        Extras(channel=channel, meaning=step_spec.meaning(decision), signature_meaning=meaning),
+        Extras(
+            channel=channel,
+            meaning=step_spec.meaning(decision),
+            signature_meaning=meaning,
+            output=_json_output(output),
+        ),
         rows=rows,
     )
     return task
@@ -312,6 +339,8 @@ class Extras:
     meaning: str | None = None
     #: The same words, when the approver signed them with their password.
     signature_meaning: str | None = None
+    #: What an agent returned with its decision.
+    output: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +398,11 @@ def _apply(
         if isinstance(action, engine.AssigneesNeeded):
             asks = _ask(context, chain.round, spec.step(action.step))
             follow = engine.assignees_found(spec, chain, action.step, asks)
+            chain = follow.chain
+            pending = list(follow.actions) + pending
+        elif isinstance(action, engine.ReviewersNeeded):
+            asks = _reviewers(context, spec.step(action.step))
+            follow = engine.reviewers_found(spec, chain, action.task, asks)
             chain = follow.chain
             pending = list(follow.actions) + pending
     db.session.flush()
@@ -430,7 +464,9 @@ def _step_blocked(context: _Context, chain: engine.Chain, action: engine.StepBlo
 def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpened) -> None:
     submission = context.submission
     origin = context.extras.origin
-    if not origin and action.task.on_behalf_of:
+    if action.task.reviews:
+        origin = "review"  # kept when the review task is escalated or handed over
+    elif not origin and action.task.on_behalf_of:
         origin = "delegated"
     task = Task(
         submission_id=submission.id,
@@ -476,6 +512,14 @@ def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDec
         "decision": action.decision.value,
         "comment": action.comment,
     }
+    if extras.output is not None:
+        task.output = extras.output
+        details["output"] = extras.output
+    if task.is_review:
+        recommended = _recommended_row(context, task)
+        details["reviewed_task"] = recommended.id
+        details["recommendation"] = recommended.recommendation.value
+        details["agreed"] = recommended.recommendation == action.decision
     if extras.meaning:
         details["meaning"] = extras.meaning
     if task.signature_meaning:
@@ -484,6 +528,42 @@ def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDec
         details["on_behalf_of"] = task.on_behalf_of.email
     context.record("task_decided", details)
     timers.cancel(task, "decided")
+
+
+def _recommended_row(context: _Context, review: Task) -> Task:
+    """The agent's task whose recommendation `review` confirms or overrides."""
+    return next(
+        row
+        for row in context.rows.tasks.values()
+        if row.state == TaskState.RECOMMENDED and (row.slot or row.key) == review.slot
+    )
+
+
+def _task_recommended(
+    context: _Context, chain: engine.Chain, action: engine.TaskRecommended
+) -> None:
+    task = context.task_row(action.task.key)
+    task.state = TaskState.RECOMMENDED
+    task.recommendation = action.decision
+    task.comment = action.comment
+    task.output = context.extras.output
+    task.decided_at = clock.now()
+    task.channel = context.extras.channel or context.actor.channel
+    details = {
+        "step": task.step,
+        "task": task.id,
+        "recommendation": action.decision.value,
+        "rationale": action.comment,
+        "review_group": context.spec.step(task.step).review_group,
+    }
+    if task.output is not None:
+        details["output"] = task.output
+    context.record("task_recommended", details)
+    timers.cancel(task, "recommended")
+
+
+def _review_started(context: _Context, chain: engine.Chain, action: engine.ReviewersNeeded) -> None:
+    """The reviewers are asked next (by `_apply`); nothing to write until they are found."""
 
 
 def _task_cancelled(context: _Context, chain: engine.Chain, action: engine.TaskCancelled) -> None:
@@ -531,6 +611,8 @@ HANDLERS: dict[type, Callable[[_Context, engine.Chain, Any], None]] = {
     engine.StepBlocked: _step_blocked,
     engine.TaskOpened: _task_opened,
     engine.TaskDecided: _task_decided,
+    engine.TaskRecommended: _task_recommended,
+    engine.ReviewersNeeded: _review_started,
     engine.TaskCancelled: _task_cancelled,
     engine.StepTimedOut: _step_timed_out,
     engine.StepFinished: _step_finished,
@@ -604,6 +686,16 @@ def _ask(context: _Context, number: int, step: StepSpec) -> list[routing.Ask]:
         )
         context.step_row(number, step.name).reason = asked.step_reason(fallback_group)
     return routing.stand_ins(asked.people, submitter, _delegates(asked.people))
+
+
+def _reviewers(context: _Context, step: StepSpec) -> list[routing.Ask]:
+    """The people (never agents) of the step's review group, delegates for those away."""
+    submitter = context.submission.submitter_id
+    people = routing.deciders(
+        [user.id for user in users.group_members(step.review_group) if not user.is_agent],
+        submitter,
+    )
+    return routing.stand_ins(people, submitter, _delegates(people))
 
 
 def _delegates(people: Iterable[int]) -> dict[int, int]:
@@ -703,6 +795,18 @@ def _pick(assignee: AssigneeSpec, members: tuple[int, ...]) -> tuple[int, ...]:
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _json_output(output: dict | None) -> dict | None:
+    """An agent's output as JSON keeps it: exact numbers as JSON numbers."""
+    if output is None:
+        return None
+    return {
+        key: (int(value) if value == value.to_integral_value() else float(value))
+        if isinstance(value, Decimal)
+        else value
+        for key, value in output.items()
+    }
+
+
 def _values(submission: Submission) -> dict:
     return value_rules.decode(submission.form_version.spec, submission.data or {})
 
@@ -792,6 +896,20 @@ def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task]
         .limit(size)
     ).all()
     return list(tasks), total, page
+
+
+def recommendation_for(task: Task) -> Task | None:
+    """For a person's review task, the agent's task whose recommendation it reviews."""
+    if not task.is_review:
+        return None
+    return db.session.scalars(
+        select(Task).where(
+            Task.submission_id == task.submission_id,
+            Task.round == task.round,
+            Task.state == TaskState.RECOMMENDED,
+            func.coalesce(func.nullif(Task.slot, ""), Task.key) == task.slot,
+        )
+    ).first()
 
 
 def find_task(task_id: int) -> Task | None:

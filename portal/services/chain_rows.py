@@ -97,9 +97,16 @@ def read(submission: Submission, number: int | None = None) -> tuple[engine.Chai
             row.state,
             on_behalf_of=row.on_behalf_of_id,
             slot=row.slot,
+            reviews=row.slot if row.is_review else "",
         )
         for row in held_tasks
     )
+    # What agents returned, by step: the later steps' conditions read it.
+    outputs = {
+        row.step: row.output
+        for row in held_tasks
+        if row.output is not None and row.state != TaskState.CANCELLED
+    }
     # A withdrawal after the last step asked for changes leaves no step to mark cancelled;
     # the submission's status says it.
     withdrawn = submission.status == SubmissionStatus.WITHDRAWN
@@ -110,6 +117,7 @@ def read(submission: Submission, number: int | None = None) -> tuple[engine.Chai
         steps=steps,
         tasks=tasks,
         sent_back_by=engine.sent_back_by(steps),
+        outputs=outputs,
     )
     return chain, rows
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.expression import ColumnElement
 
 from portal import clock
@@ -330,6 +330,28 @@ class ApproverFigures:
 
 
 @dataclass
+class AgentFigures:
+    """Agents beside people in the period: who decided, and how often reviewers agreed."""
+
+    #: Decisions (and recommendations) made by agents, and decisions made by people.
+    by_agents: int = 0
+    by_people: int = 0
+    #: Agents' recommendations made, reviewed by a person, and confirmed by the reviewer.
+    recommended: int = 0
+    reviewed: int = 0
+    agreed: int = 0
+
+    @property
+    def agreement_rate(self) -> float | None:
+        """The share of reviewed recommendations the reviewer confirmed."""
+        return rules.rate(self.agreed, self.reviewed)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.by_agents or self.recommended)
+
+
+@dataclass
 class Insight:
     form: Form
     period: Period
@@ -341,6 +363,8 @@ class Insight:
     steps: list[StepFigures]
     bottleneck: Bottleneck | None
     approvers: list[ApproverFigures] | None
+    #: Agents' and people's decisions compared (None when the scope is not the whole form).
+    agents: AgentFigures | None = None
 
     def total(self, what: str) -> int:
         """Submitted, approved, rejected or withdrawn in the whole period."""
@@ -414,7 +438,56 @@ def compute(form: Form, period: Period, scope: Scope, now: dt.datetime | None = 
     else:
         volume, cycle, bottleneck = [], None, None
     approvers = _approvers(window) if scope.approvers else None
-    return Insight(form, period, scope, now, buckets, volume, cycle, steps, bottleneck, approvers)
+    agents = _agents(window) if scope.whole_form else None
+    return Insight(
+        form, period, scope, now, buckets, volume, cycle, steps, bottleneck, approvers, agents
+    )
+
+
+def _agents(window: _Window) -> AgentFigures:
+    """Tasks decided in the period by agents and by people, and the reviews of agents'
+    recommendations: how many confirmed what the agent recommended."""
+    in_period = and_(
+        window.overlapping(), Task.decided_at >= window.start, Task.decided_at < window.end
+    )
+    figures = AgentFigures()
+    counts = db.session.execute(
+        select(User.kind, Task.state == TaskState.RECOMMENDED, func.count())
+        .select_from(Task)
+        .join(Submission, Submission.id == Task.submission_id)
+        .join(User, User.id == Task.assignee_id)
+        .where(in_period)
+        .group_by(User.kind, Task.state == TaskState.RECOMMENDED)
+    )
+    for kind, recommended, count in counts:
+        if kind == "agent":
+            figures.by_agents += count
+            figures.recommended += count if recommended else 0
+        else:
+            figures.by_people += count
+    if not figures.recommended:
+        return figures
+    agent_task = aliased(Task)
+    reviews = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(_flag(Task.decision == agent_task.recommendation)), 0),
+        )
+        .select_from(Task)
+        .join(Submission, Submission.id == Task.submission_id)
+        .join(
+            agent_task,
+            and_(
+                agent_task.submission_id == Task.submission_id,
+                agent_task.round == Task.round,
+                agent_task.state == TaskState.RECOMMENDED,
+                func.coalesce(func.nullif(agent_task.slot, ""), agent_task.key) == Task.slot,
+            ),
+        )
+        .where(in_period, Task.origin == "review", Task.decision.is_not(None))
+    ).one()
+    figures.reviewed, figures.agreed = reviews[0], int(reviews[1])
+    return figures
 
 
 def _volume(window: _Window, buckets: list[Bucket]) -> list[VolumeRow]:
@@ -729,10 +802,11 @@ def _approvers(window: _Window) -> list[ApproverFigures]:
         person.open_now = count
         person.oldest_open_seconds = (window.now - oldest).total_seconds() if oldest else None
     if people:
-        for user_id, name, email in db.session.execute(
-            select(User.id, User.name, User.email).where(User.id.in_(list(people)))
+        for user_id, name, email, kind in db.session.execute(
+            select(User.id, User.name, User.email, User.kind).where(User.id.in_(list(people)))
         ):
-            people[user_id].name, people[user_id].email = name, email
+            shown = f"{name} (agent)" if kind == "agent" else name
+            people[user_id].name, people[user_id].email = shown, email
     return sorted(people.values(), key=lambda p: (-p.decided.count, -p.open_now, p.name))
 
 

@@ -114,6 +114,8 @@ def outcome(submission: Submission, status: SubmissionStatus, comment: str) -> E
 
 
 def _queue(key, kind, submission, recipient, task=None, context=None) -> EmailMessage | None:
+    if recipient.is_agent:
+        return None  # agents read their tasks through the API, webhooks or MCP, not email
     existing = db.session.scalars(select(EmailMessage).where(EmailMessage.key == key)).first()
     if existing is not None:
         return None

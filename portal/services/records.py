@@ -95,6 +95,7 @@ def as_json(record: Record, generated_at, generated_by: str) -> dict:
                 "round": task.round,
                 "step": task.step,
                 "assignee": task.assignee.email,
+                "agent": task.assignee.is_agent,
                 "on_behalf_of": task.on_behalf_of.email if task.on_behalf_of else None,
                 "state": task.state.value,
                 "decision": task.decision.value if task.decision else None,
@@ -105,6 +106,8 @@ def as_json(record: Record, generated_at, generated_by: str) -> dict:
                 "due_at": _iso(task.due_at),
                 "decided_at": _iso(task.decided_at),
                 "closed_reason": task.closed_reason,
+                "recommendation": task.recommendation.value if task.recommendation else None,
+                "output": task.output,
             }
         )
     return {

@@ -58,13 +58,24 @@ EVENTS = {
     "submission.created": ("submitted", "A request was submitted."),
     "submission.resubmitted": ("resubmitted", "A request sent back for changes came back."),
     "task.created": ("task_opened", "Someone was asked to decide a step."),
+    "task.assigned": (
+        "task_opened",
+        "A person or an agent was asked to decide a step (sent with task.created).",
+    ),
     "task.decided": ("task_decided", "Someone approved, rejected or asked for changes."),
+    "task.recommended": (
+        "task_recommended",
+        "An agent recommended a decision that a person must confirm or override.",
+    ),
     "submission.changes_requested": ("changes_requested", "A request was sent back for changes."),
     "submission.approved": ("approved", "A request was approved at the end of its chain."),
     "submission.rejected": ("rejected", "A request was rejected."),
     "submission.withdrawn": ("withdrawn", "The submitter withdrew a request."),
 }
-_BY_ACTION = {action: name for name, (action, _) in EVENTS.items()}
+#: The events each audit action is sent as (task_opened is both task.created and task.assigned).
+_BY_ACTION: dict[str, list[str]] = {}
+for _name, (_action, _) in EVENTS.items():
+    _BY_ACTION.setdefault(_action, []).append(_name)
 PING = "ping"
 #: Seconds to wait before each retry: 30 s, 2 min, 10 min, 30 min, 2 h, 6 h, 12 h.
 DEFAULT_BACKOFF = (30, 120, 600, 1800, 7200, 21600, 43200)
@@ -292,15 +303,15 @@ def _refuse_private(addresses: list[str]) -> None:
 
 def on_audit_event(event: AuditEvent) -> None:
     """audit.record calls this for every event; those that are webhook events are queued."""
-    name = _BY_ACTION.get(event.action)
-    if name is None or event.submission_id is None:
+    if event.submission_id is None:
         return
-    subscribed = [endpoint for endpoint in _active_endpoints() if name in endpoint.events]
-    if not subscribed:
-        return
-    body = _body(name, _payload(event))
-    for endpoint in subscribed:
-        _queue(endpoint, name, body)
+    for name in _BY_ACTION.get(event.action, ()):
+        subscribed = [endpoint for endpoint in _active_endpoints() if name in endpoint.events]
+        if not subscribed:
+            continue
+        body = _body(name, _payload(event))
+        for endpoint in subscribed:
+            _queue(endpoint, name, body)
 
 
 #: transaction_cache key of the active endpoints the transaction has read.
@@ -381,6 +392,7 @@ def _payload(event: AuditEvent) -> dict:
             "id": task.id,
             "step": task.step,
             "assignee": task.assignee.email,
+            "agent": task.assignee.is_agent,
             "state": task.state.value,
             "decision": task.decision.value if task.decision else None,
             "due_at": task.due_at.isoformat().replace("+00:00", "Z") if task.due_at else None,

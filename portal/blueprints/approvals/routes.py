@@ -182,6 +182,7 @@ def _render(task, submission, spec, step, form, channel, token, error=None, stal
         rounds=approvals.rounds(submission),
         approve_meaning=step.meaning(Decision.APPROVE),
         now=clock.now(),
+        recommended=approvals.recommendation_for(task),
     )
 
 

@@ -57,6 +57,7 @@ def login():
     failed = only_sso = False
     if form.validate_on_submit():
         limits.check_account(form.email.data)
+        users.refuse_agent_sign_in(form.email.data)
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None and not (passwords or user.local):
             # BATON_PASSWORD_SIGN_IN=off: the password was right, but this account signs in
