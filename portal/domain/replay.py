@@ -223,13 +223,13 @@ class Replayed:
 
 
 def recorded_route(history: RequestHistory) -> tuple:
-    """Per round, each step that was reached and not skipped, and how it ended:
+    """Per round, each step that was reached (not skipped or withdrawn) and how it ended:
     ((round, step, mark), ...) where the mark is the step's state, "auto" for a step approved
     by its rule, or "kept" for one a resumed round kept from an earlier round."""
     return tuple(
         (visit.round, visit.step, _recorded_mark(visit))
         for visit in history.visits
-        if visit.state not in (StepState.WAITING, StepState.SKIPPED)
+        if visit.state not in _OFF_ROUTE
     )
 
 
@@ -247,6 +247,8 @@ def _settled(state: StepState) -> str:
 
 
 _KEPT, _AUTO = "kept", "auto"
+#: Not part of a route: steps never reached, skipped, or cancelled by a withdrawal.
+_OFF_ROUTE = (StepState.WAITING, StepState.SKIPPED, StepState.CANCELLED)
 
 
 class _Run:
@@ -281,7 +283,7 @@ class _Run:
             kept = _kept(self.plan.spec, started.actions)
             chain = self._answer(started.chain, number)
             for step in chain.steps:
-                if step.state in (StepState.WAITING, StepState.SKIPPED):
+                if step.state in _OFF_ROUTE:
                     continue
                 if step.name in kept:
                     mark = _KEPT
@@ -715,7 +717,12 @@ class Report:
                 {
                     "request": item.id,
                     "steps": [
-                        {"step": r.step, "in_fact": str(r.recorded), "replay": r.replayed}
+                        {
+                            "step": r.step,
+                            "title": self.titles.get(r.step, r.step),
+                            "in_fact": str(r.recorded),
+                            "replay": r.replayed,
+                        }
                         for r in item.risks
                     ],
                 }

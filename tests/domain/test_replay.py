@@ -342,6 +342,7 @@ def test_the_report_as_json_has_every_figure():
             "steps": [
                 {
                     "step": "cfo",
+                    "title": "CFO approval",
                     "in_fact": "rejected",
                     "replay": "skipped it (its condition was not true)",
                 }
