@@ -395,3 +395,54 @@ def fail(what_if: WhatIf, problem: Exception) -> None:
     what_if.error = str(problem) if isinstance(problem, Refused) else "The replay failed."
     what_if.finished_at = clock.now()
     db.session.flush()
+
+
+# -- the set-up page --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DraftStep:
+    name: str
+    title: str
+    #: The step has recorded waits: the replay uses its answers where a request went through it.
+    recorded: bool
+    policy_text: str = ""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the set-up page shows about a draft: its steps, or why it cannot be replayed."""
+
+    problem: str | None
+    steps: tuple[DraftStep, ...]
+    #: (name, title) of every step with recorded waits, for "similar to".
+    recorded: tuple[tuple[str, str], ...]
+    recent: tuple[WhatIf, ...]
+
+
+def setup(user: User, form: Form, text: str) -> Setup:
+    """The draft's steps against the form's history, for the page that starts a replay."""
+    access.require(user, Action.ADMINISTER)
+    recent_ones = tuple(recent(form))
+    try:
+        spec = draft_spec(form, text)
+    except DraftInvalid as problem:
+        return Setup(str(problem), (), (), recent_ones)
+    waited = {
+        name: title
+        for name, title in db.session.execute(
+            select(ApprovalStep.name, func.max(ApprovalStep.title))
+            .join(Submission, Submission.id == ApprovalStep.submission_id)
+            .where(
+                Submission.form_id == form.id,
+                ApprovalStep.started_at.is_not(None),
+                ApprovalStep.finished_at > ApprovalStep.started_at,
+            )
+            .group_by(ApprovalStep.name)
+        )
+    }
+    steps = tuple(
+        DraftStep(step.name, step.title, step.name in waited, step.policy_text)
+        for step in spec.approval.steps
+    )
+    return Setup(None, steps, tuple(sorted(waited.items(), key=lambda i: i[1])), recent_ones)

@@ -84,6 +84,7 @@ def dashboard(slug: str):
         shades=range(charts.SHADES),
         words=rules,
         value_thresholds=step_value.thresholds_words(),
+        may_try_changes=access.allows(current_user, Action.ADMINISTER),
         live_limit=current_app.config["BATON_INSIGHT_LIVE_REQUESTS"],
         max_age=current_app.config["BATON_INSIGHT_MAX_AGE"],
     )
