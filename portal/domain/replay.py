@@ -27,9 +27,11 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from portal.domain import chain as engine
 from portal.domain.chain import ChainSpec, ChainState, Decision, StepState
+from portal.domain.expressions import is_true
 from portal.domain.insight import percentile
 
 #: A step with fewer recorded waits than this gets a caveat: its drawn waits are guesses.
@@ -74,8 +76,13 @@ class RecordedVisit:
     finished_at: int | None = None
     #: Every seat that was asked (decided or not), in the order they were asked.
     seats: tuple[str, ...] = ()
-    #: The answers given, in the order they were given.
+    #: The answers given, in the order they were given (sorted so, if they were not).
     decisions: tuple[RecordedDecision, ...] = ()
+
+    def __post_init__(self):
+        ats = [decision.at for decision in self.decisions]
+        if ats != sorted(ats):
+            object.__setattr__(self, "decisions", tuple(sorted(self.decisions, key=lambda d: d.at)))
 
     @property
     def instant(self) -> bool:
@@ -137,6 +144,15 @@ class Plan:
     similar: Mapping[str, str] = field(default_factory=dict)
     minutes_per_task: int = MINUTES_PER_TASK
     seed: int = SEED
+
+    @cached_property
+    def uses_today(self) -> bool:
+        """True if a condition or rule reads today's date (then the day shapes the path)."""
+        return any(
+            expression is not None and "today" in expression.source
+            for step in self.spec.steps
+            for expression in (step.when, step.auto_approve_if)
+        )
 
 
 @dataclass(frozen=True)
@@ -261,12 +277,15 @@ class _Run:
         self.recorded: dict[tuple[int, str], RecordedVisit] = {
             (visit.round, visit.step): visit for visit in history.visits
         }
+        self.position = {id(visit): index for index, visit in enumerate(history.visits)}
         self.latest: dict[str, RecordedVisit] = {}
         for visit in history.visits:
             if visit.waited:
                 self.latest[visit.step] = visit  # visits come oldest round first
         self.tasks: Counter = Counter()
-        self.waited: dict[int, int] = {}  # round -> the replay's waits in it
+        #: The replay's waits, as (round, term): a term names where a wait comes from (see
+        #: _amount), so one run serves every request of the same shape.
+        self.terms: list[tuple[int, tuple]] = []
         self.route: list[tuple] = []
         self.drawn: list[str] = []
         self.assumed = 0
@@ -345,7 +364,8 @@ class _Run:
         key_of = {seat: f"{chain.round}.{name}.{user}" for seat, user in user_of.items()}
         used = 0
         last_at = None
-        for answer in sorted(visit.decisions, key=lambda d: d.at):
+        here = self.position[id(visit)]
+        for rank, answer in enumerate(visit.decisions):
             if chain.step(name).state != StepState.ACTIVE:
                 break
             key = key_of[answer.seat]
@@ -353,7 +373,7 @@ class _Run:
                 spec, chain, key, answer.decision, "recorded", self.values, self.today
             ).chain
             used += 1
-            last_at = answer.at
+            last_at = ("answer", here, rank)
         self.tasks[name] += used
         state = chain.step(name).state
         if state == StepState.ACTIVE:
@@ -371,7 +391,7 @@ class _Run:
                     self.values,
                     self.today,
                 ).chain
-                self._wait(number, visit.wait or 0)
+                self._wait(number, ("wait", here))
                 return chain, False
             # A stricter policy than the one recorded: the people never asked to answer are
             # assumed to approve, at the moment the step was in fact settled.
@@ -383,7 +403,7 @@ class _Run:
                 ).chain
                 self.tasks[name] += 1
                 self.assumed += 1
-            last_at = visit.finished_at if visit.finished_at is not None else last_at
+            last_at = ("finish", here) if visit.finished_at is not None else last_at
             state = chain.step(name).state
         if state == StepState.APPROVED and visit.state in _NEGATIVE:
             self.how.setdefault(name, f"approved it ({step_spec.policy_text})")
@@ -394,9 +414,9 @@ class _Run:
             and visit.wait is not None
         )
         if exact:
-            self._wait(number, visit.wait)
+            self._wait(number, ("wait", here))
         elif last_at is not None and visit.started_at is not None:
-            self._wait(number, last_at - visit.started_at)
+            self._wait(number, last_at)
         return chain, False
 
     def _drawn(self, chain, number, name) -> engine.Chain:
@@ -418,12 +438,25 @@ class _Run:
                 spec, chain, task.key, decision, "assumed", self.values, self.today
             ).chain
             self.tasks[name] += 1
-        self._wait(number, self.waits.draw(self.plan, name, self.history.id))
+        self._wait(number, ("drawn", name))
         self.drawn.append(name)
         return chain
 
-    def _wait(self, number: int, wait: int) -> None:
-        self.waited[number] = self.waited.get(number, 0) + wait
+    def _wait(self, number: int, term: tuple) -> None:
+        self.terms.append((number, term))
+
+
+def _amount(term: tuple, history: RequestHistory, plan: Plan, waits: Waits) -> int:
+    """The milliseconds a wait term stands for in `history`."""
+    kind = term[0]
+    if kind == "drawn":
+        return waits.draw(plan, term[1], history.id)
+    visit = history.visits[term[1]]
+    if kind == "wait":
+        return visit.wait or 0
+    if kind == "finish":
+        return visit.finished_at - visit.started_at
+    return visit.decisions[term[2]].at - visit.started_at
 
 
 def _kept(spec: ChainSpec, actions) -> set[str]:
@@ -435,47 +468,127 @@ def _kept(spec: ChainSpec, actions) -> set[str]:
     return set(names[: names.index(resumed_at)]) if resumed_at in names else set()
 
 
-def replay(plan: Plan, waits: Waits, history: RequestHistory) -> Replayed:
-    """`history` replayed through `plan`'s chain."""
+@dataclass(frozen=True)
+class _Trace:
+    """What a replay found that depends only on a request's shape, not on its times."""
+
+    route_before: tuple
+    route_after: tuple
+    outcome: str
+    tasks_before: Counter
+    tasks_after: Counter
+    terms: tuple[tuple[int, tuple], ...]
+    last_round: int
+    rounds: tuple[int, ...]
+    drawn: tuple[str, ...]
+    assumed: int
+    borrowed: bool
+    risks: tuple[Risk, ...]
+
+    @property
+    def lost_rounds(self) -> int:
+        return sum(1 for number in self.rounds if number > self.last_round)
+
+
+def _trace(plan: Plan, waits: Waits, history: RequestHistory) -> _Trace:
     run = _Run(plan, waits, history)
     outcome = run.run()
     tasks_before: Counter = Counter()
     for visit in history.visits:
         tasks_before[visit.step] += len(visit.decisions)
-    rounds = history.rounds
+    return _Trace(
+        recorded_route(history),
+        tuple(run.route),
+        str(outcome),
+        tasks_before,
+        run.tasks,
+        tuple(run.terms),
+        run.last_round,
+        tuple(history.rounds),
+        tuple(run.drawn),
+        run.assumed,
+        run.borrowed,
+        tuple(_risks(history, run, outcome, plan)),
+    )
+
+
+def shape(plan: Plan, history: RequestHistory) -> tuple:
+    """Everything about `history` that the engine's path through `plan` depends on: which of
+    the draft's conditions and rules hold, the recorded steps' states, and who answered what
+    in which order; not the times. Requests of one shape share one run of the engine."""
+    today = None
+    if plan.uses_today:
+        today = dt.datetime.fromtimestamp(history.submitted_at / 1000, dt.UTC).date()
+    holds = tuple(
+        expression is not None and is_true(expression.evaluate(history.values, today=today))
+        for step in plan.spec.steps
+        for expression in (step.when, step.auto_approve_if)
+    )
+    visits = []
+    for visit in history.visits:
+        seats = list(dict.fromkeys(visit.seats + tuple(d.seat for d in visit.decisions)))
+        visits.append(
+            (
+                visit.round,
+                visit.step,
+                visit.state,
+                visit.started_at is None,
+                visit.finished_at is None,
+                visit.instant,
+                len(seats),
+                tuple((seats.index(d.seat), d.decision) for d in visit.decisions),
+            )
+        )
+    return (holds, today, history.status, tuple(visits))
+
+
+def _replayed(trace: _Trace, plan: Plan, waits: Waits, history: RequestHistory) -> Replayed:
+    """The request's own figures (its cycle times) from the trace of its shape."""
     cycle_before = history.cycle
     cycle_after = None
-    if cycle_before is not None and outcome in _FINAL:
-        last = run.last_round
+    if cycle_before is not None and trace.outcome in _FINAL:
+        last, rounds = trace.last_round, trace.rounds
         if rounds and last != rounds[-1]:
             ends = [v.finished_at for v in history.visits if v.round == last and v.finished_at]
             base = max(ends) - history.submitted_at
         else:
             base = cycle_before
-        for number in rounds:
-            if number > last:
-                break
-            recorded = sum(visit.wait or 0 for visit in history.visits if visit.round == number)
-            base += run.waited.get(number, 0) - recorded
+        for visit in history.visits:
+            if visit.round <= last:
+                base -= visit.wait or 0
+        for number, term in trace.terms:
+            if number <= last:
+                base += _amount(term, history, plan, waits)
         cycle_after = base
-    lost = sum(1 for number in rounds if number > run.last_round)
-    result = Replayed(
+    return Replayed(
         history.id,
-        recorded_route(history),
-        tuple(run.route),
+        trace.route_before,
+        trace.route_after,
         history.status,
-        str(outcome),
-        tasks_before,
-        run.tasks,
+        trace.outcome,
+        trace.tasks_before,
+        trace.tasks_after,
         cycle_before,
         cycle_after,
-        drawn=run.drawn,
-        assumed=run.assumed,
-        borrowed=run.borrowed,
-        lost_rounds=lost,
+        risks=list(trace.risks),
+        drawn=list(trace.drawn),
+        assumed=trace.assumed,
+        borrowed=trace.borrowed,
+        lost_rounds=trace.lost_rounds,
     )
-    result.risks = _risks(history, run, outcome, plan)
-    return result
+
+
+def replay(
+    plan: Plan, waits: Waits, history: RequestHistory, traces: dict | None = None
+) -> Replayed:
+    """`history` replayed through `plan`'s chain; `traces` keeps one engine run per shape."""
+    if traces is None:
+        return _replayed(_trace(plan, waits, history), plan, waits, history)
+    key = shape(plan, history)
+    trace = traces.get(key)
+    if trace is None:
+        trace = traces[key] = _trace(plan, waits, history)
+    return _replayed(trace, plan, waits, history)
 
 
 def _risks(history: RequestHistory, run: _Run, outcome, plan: Plan) -> list[Risk]:
@@ -766,8 +879,9 @@ def run(
 ) -> Report:
     """Replay every history through `plan`; `progress(done)` is called every `every` requests."""
     report = Report(plan, titles, recorded_waits=waits.by_step)
+    traces: dict = {}
     for done, history in enumerate(histories, 1):
-        report.add(replay(plan, waits, history))
+        report.add(replay(plan, waits, history, traces))
         if progress is not None and done % every == 0:
             progress(done)
     return report

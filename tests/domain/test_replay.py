@@ -350,3 +350,53 @@ def test_the_report_as_json_has_every_figure():
         }
     ]
     assert found["cycle_time_seconds"]["after"]["median"] == 20 * 3600
+
+
+CHANGES = {
+    "none": None,
+    "threshold": lambda steps: steps[2].update(when="amount > 6000"),
+    "remove": lambda steps: steps.pop(1),
+    "rule": lambda steps: steps[0].update(auto_approve_if="amount < 4000"),
+    "policy": lambda steps: steps[1].update(policy="any"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_one_engine_run_per_shape_gives_each_request_its_own_figures(change):
+    spec = schema.load(draft(CHANGES[change]), "travel").approval
+    waits = Waits.of(HISTORIES)
+    traces: dict = {}
+    # Each history twice, the copy's times stretched: same shape, its own times.
+    stretched = [
+        RequestHistory(
+            h.id + 100,
+            h.values,
+            h.submitted_at,
+            h.status,
+            h.submitted_at + 2 * (h.finished_at - h.submitted_at),
+            tuple(
+                RecordedVisit(
+                    v.round,
+                    v.step,
+                    v.state,
+                    h.submitted_at + 2 * (v.started_at - h.submitted_at),
+                    h.submitted_at + 2 * (v.finished_at - h.submitted_at),
+                    v.seats,
+                    tuple(
+                        RecordedDecision(
+                            d.seat, d.decision, h.submitted_at + 2 * (d.at - h.submitted_at)
+                        )
+                        for d in v.decisions
+                    ),
+                )
+                for v in h.visits
+            ),
+        )
+        for h in HISTORIES
+    ]
+    for history in HISTORIES + stretched:
+        shared = replay.replay(Plan(spec), waits, history, traces)
+        alone = replay.replay(Plan(spec), waits, history)
+        assert shared == alone
+    # The stretched copies reused their originals' runs.
+    assert len(traces) == len({replay.shape(Plan(spec), h) for h in HISTORIES}) <= len(HISTORIES)
