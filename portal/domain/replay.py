@@ -26,12 +26,12 @@ import datetime as dt
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from portal.domain import chain as engine
 from portal.domain.chain import ChainSpec, ChainState, Decision, StepState
-from portal.domain.expressions import is_true
+from portal.domain.expressions import Expression, is_true, parse
 from portal.domain.insight import percentile
 
 #: A step with fewer recorded waits than this gets a caveat: its drawn waits are guesses.
@@ -44,6 +44,7 @@ SEED = 23
 LIST_LIMIT = 500
 
 _SUBMITTER = 0
+_CONSTANT = {True: parse("true"), False: parse("false")}
 _FINAL = (ChainState.APPROVED, ChainState.REJECTED)
 _NEGATIVE = (StepState.REJECTED, StepState.CHANGES_REQUESTED)
 _TIMEOUT_ACTION = {
@@ -117,6 +118,10 @@ class RequestHistory:
     finished_at: int | None = None
     visits: tuple[RecordedVisit, ...] = ()
     amount: float | None = None
+    #: Step -> (its `when`, its `auto_approve_if`) in the version the request was made with.
+    #: Where the draft keeps both, the replay takes what they decided in each round from the
+    #: record instead of deciding them again on the data as it was last submitted.
+    conditions: Mapping[str, tuple[str | None, str | None]] | None = None
 
     @property
     def cycle(self) -> int | None:
@@ -144,6 +149,37 @@ class Plan:
     similar: Mapping[str, str] = field(default_factory=dict)
     minutes_per_task: int = MINUTES_PER_TASK
     seed: int = SEED
+
+    @cached_property
+    def sources(self) -> dict[str, tuple[str | None, str | None]]:
+        """Step -> the source of its `when` and of its `auto_approve_if` in the draft."""
+        return {
+            step.name: (_source(step.when), _source(step.auto_approve_if))
+            for step in self.spec.steps
+        }
+
+    def variant(self, overrides: tuple) -> ChainSpec:
+        """The draft with some steps' conditions replaced by what the record says they gave."""
+        if not overrides:
+            return self.spec
+        cache = self.__dict__.setdefault("_variants", {})
+        found = cache.get(overrides)
+        if found is None:
+            fixed = {name: (when, auto) for name, when, auto in overrides}
+            steps = tuple(
+                replace(
+                    step,
+                    when=_CONSTANT[fixed[step.name][0]]
+                    if fixed.get(step.name, (None,))[0] is not None
+                    else step.when,
+                    auto_approve_if=_CONSTANT[fixed[step.name][1]]
+                    if fixed.get(step.name, (None, None))[1] is not None
+                    else step.auto_approve_if,
+                )
+                for step in self.spec.steps
+            )
+            found = cache[overrides] = replace(self.spec, steps=steps)
+        return found
 
     @cached_property
     def uses_today(self) -> bool:
@@ -267,6 +303,31 @@ _KEPT, _AUTO = "kept", "auto"
 _OFF_ROUTE = (StepState.WAITING, StepState.SKIPPED, StepState.CANCELLED)
 
 
+def _source(expression: Expression | None) -> str | None:
+    return None if expression is None else expression.source
+
+
+def _overrides(plan: Plan, history: RequestHistory, number: int) -> tuple:
+    """(step, when, auto) for the steps whose conditions the draft keeps as they were, with
+    what they gave in round `number` as recorded (None where the record does not say)."""
+    if not history.conditions:
+        return ()
+    found = []
+    for name, (when, auto) in plan.sources.items():
+        if (when is None and auto is None) or history.conditions.get(name) != (when, auto):
+            continue
+        visit = next((v for v in history.visits if v.round == number and v.step == name), None)
+        if visit is None or visit.started_at is None:
+            continue  # not reached in that round, or kept from an earlier one
+        if visit.instant and visit.state == StepState.SKIPPED:
+            found.append((name, False if when else None, None))
+        elif visit.instant and visit.state == StepState.APPROVED:
+            found.append((name, True if when else None, True if auto else None))
+        elif visit.waited:
+            found.append((name, True if when else None, False if auto else None))
+    return tuple(found)
+
+
 class _Run:
     """The replay of one request: the engine's chain, and what it costs as it goes."""
 
@@ -298,8 +359,9 @@ class _Run:
         index = 0
         while True:
             number = rounds[index]
-            started = engine.start(self.plan.spec, chain, self.values, self.today)
-            kept = _kept(self.plan.spec, started.actions)
+            self.spec = self.plan.variant(_overrides(self.plan, self.history, number))
+            started = engine.start(self.spec, chain, self.values, self.today)
+            kept = _kept(self.spec, started.actions)
             chain = self._answer(started.chain, number)
             for step in chain.steps:
                 if step.state in _OFF_ROUTE:
@@ -351,7 +413,7 @@ class _Run:
     def _recorded(self, chain, number, name, visit: RecordedVisit):
         """Feed the recorded answers of `visit`; (chain, stalled) where stalled means the
         request stops here as it stands (open, or withdrawn)."""
-        spec = self.plan.spec
+        spec = self.spec
         step_spec = spec.step(name)
         seats = list(dict.fromkeys(visit.seats + tuple(d.seat for d in visit.decisions)))
         if step_spec.policy == "quorum":
@@ -421,7 +483,7 @@ class _Run:
 
     def _drawn(self, chain, number, name) -> engine.Chain:
         """A step this request never went through: a drawn wait and the assumed answer."""
-        spec = self.plan.spec
+        spec = self.spec
         step_spec = spec.step(name)
         decision = self.plan.assume.get(name, Decision.APPROVE)
         if step_spec.policy == "quorum":
@@ -539,7 +601,11 @@ def shape(plan: Plan, history: RequestHistory) -> tuple:
                 tuple((seats.index(d.seat), d.decision) for d in visit.decisions),
             )
         )
-    return (holds, today, history.status, tuple(visits))
+    same = tuple(
+        bool(history.conditions) and history.conditions.get(name) == sources
+        for name, sources in plan.sources.items()
+    )
+    return (holds, same, today, history.status, tuple(visits))
 
 
 def _replayed(trace: _Trace, plan: Plan, waits: Waits, history: RequestHistory) -> Replayed:

@@ -191,6 +191,7 @@ def histories(
     all of them when `names` is None."""
     where = _in_period(form, period)
     fields: dict[int, list] = {}
+    conditions: dict[int, dict] = {}
     current = form.current_version.spec if form.current_version else None
     amount_field = current.amount_field if current else None
     # A chain that reads only the amount reads it from its own column: no data to decode.
@@ -244,14 +245,15 @@ def histories(
         steps_of = {sid: list(rows) for sid, rows in itertools.groupby(steps, key=_first)}
         tasks_of = {sid: list(rows) for sid, rows in itertools.groupby(tasks, key=_first)}
         for sid, version_id, data, amount, submitted, finished, status in requests:
+            if version_id not in fields:
+                spec = db.session.get(FormVersion, version_id).spec
+                fields[version_id] = [
+                    field for field in spec.inputs if names is None or field.name in names
+                ]
+                conditions[version_id] = _conditions(spec)
             if only_amount:
                 values = {amount_field: amount}
             else:
-                if version_id not in fields:
-                    spec = db.session.get(FormVersion, version_id).spec
-                    fields[version_id] = [
-                        field for field in spec.inputs if names is None or field.name in names
-                    ]
                 data = data or {}
                 values = {
                     f.name: value_rules.decode_value(f, data.get(f.name))
@@ -265,8 +267,20 @@ def histories(
                 _from_epoch(finished),
                 _visits(steps_of.get(sid, ()), tasks_of.get(sid, ())),
                 float(amount) if amount is not None else None,
+                conditions[version_id],
             )
         after = ids[-1]
+
+
+def _conditions(spec) -> dict[str, tuple[str | None, str | None]]:
+    """Step -> the source of its `when` and `auto_approve_if` in a published version."""
+    return {
+        step.name: (
+            step.when.source if step.when is not None else None,
+            step.auto_approve_if.source if step.auto_approve_if is not None else None,
+        )
+        for step in (spec.approval.steps if spec.approval else ())
+    }
 
 
 def _from_epoch(seconds: float | None) -> int | None:

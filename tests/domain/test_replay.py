@@ -400,3 +400,38 @@ def test_one_engine_run_per_shape_gives_each_request_its_own_figures(change):
         assert shared == alone
     # The stretched copies reused their originals' runs.
     assert len(traces) == len({replay.shape(Plan(spec), h) for h in HISTORIES}) <= len(HISTORIES)
+
+
+def test_a_condition_the_draft_keeps_is_taken_from_the_record_round_by_round():
+    # G asked 5,000 first; the CFO sent it back and it came again at 500 (the data on record).
+    g = (
+        Request(7, 500)
+        .step("manager", one(1))
+        .step("finance", ("s1", APPROVE, 2), ("s2", APPROVE, 3))
+        .step("cfo", one(4, BACK, "c"))
+        .resubmitted(10)
+        .step("manager", one(1))
+        .step("finance", ("s1", APPROVE, 2), ("s2", APPROVE, 2))
+        .skipped("cfo")
+        .done("approved")
+    )
+    sources = {
+        "manager": (None, None),
+        "finance": (None, None),
+        "cfo": ("amount > 1000", None),
+    }
+    recorded = RequestHistory(**{**g.__dict__, "conditions": sources})
+    spec = schema.load(draft(), "travel").approval
+    waits = Waits.of([recorded])
+    kept = replay.replay(Plan(spec), waits, recorded)
+    assert kept.route_after == kept.route_before
+    assert kept.cycle_after == kept.cycle_before == 21 * H
+    # Without the record of what the condition gave, the data as last submitted decides.
+    guessed = replay.replay(Plan(spec), waits, g)
+    assert guessed.route_after != guessed.route_before
+    assert [risk.step for risk in guessed.risks] == ["cfo"]
+    # A draft that changes the condition decides it again, on the data on record.
+    raised = schema.load(
+        draft(lambda steps: steps[2].update(when="amount > 6000")), "travel"
+    ).approval
+    assert replay.replay(Plan(raised), waits, recorded).route_after == guessed.route_after
