@@ -182,6 +182,16 @@ class Plan:
         return found
 
     @cached_property
+    def expressions(self) -> tuple[Expression, ...]:
+        """Every condition and rule of the draft, in step order."""
+        return tuple(
+            expression
+            for step in self.spec.steps
+            for expression in (step.when, step.auto_approve_if)
+            if expression is not None
+        )
+
+    @cached_property
     def uses_today(self) -> bool:
         """True if a condition or rule reads today's date (then the day shapes the path)."""
         return any(
@@ -268,6 +278,8 @@ class Replayed:
     borrowed: bool = False
     #: The request was sent back in fact, in a round the replay does not reach.
     lost_rounds: int = 0
+    #: The run of its shape it shares with other requests, if any.
+    trace: object = field(default=None, repr=False, compare=False)
 
     @property
     def route_changed(self) -> bool:
@@ -581,24 +593,29 @@ def shape(plan: Plan, history: RequestHistory) -> tuple:
     today = None
     if plan.uses_today:
         today = dt.datetime.fromtimestamp(history.submitted_at / 1000, dt.UTC).date()
-    holds = tuple(
-        expression is not None and is_true(expression.evaluate(history.values, today=today))
-        for step in plan.spec.steps
-        for expression in (step.when, step.auto_approve_if)
-    )
+    values = history.values
+    holds = tuple(is_true(e.evaluate(values, today=today)) for e in plan.expressions)
     visits = []
     for visit in history.visits:
-        seats = list(dict.fromkeys(visit.seats + tuple(d.seat for d in visit.decisions)))
+        decisions = visit.decisions
+        seats = visit.seats
+        if decisions:
+            if any(d.seat not in seats for d in decisions):
+                seats = tuple(dict.fromkeys(seats + tuple(d.seat for d in decisions)))
+            answered = tuple((seats.index(d.seat), d.decision) for d in decisions)
+        else:
+            answered = ()
+        started, finished = visit.started_at, visit.finished_at
         visits.append(
             (
                 visit.round,
                 visit.step,
                 visit.state,
-                visit.started_at is None,
-                visit.finished_at is None,
-                visit.instant,
+                started is None,
+                finished is None,
+                started is not None and started == finished,
                 len(seats),
-                tuple((seats.index(d.seat), d.decision) for d in visit.decisions),
+                answered,
             )
         )
     same = tuple(
@@ -641,6 +658,7 @@ def _replayed(trace: _Trace, plan: Plan, waits: Waits, history: RequestHistory) 
         assumed=trace.assumed,
         borrowed=trace.borrowed,
         lost_rounds=trace.lost_rounds,
+        trace=trace,
     )
 
 
@@ -724,35 +742,53 @@ class Report:
     lost_rounds: int = 0
     left_open: int = 0
     recorded_waits: Mapping[str, int] = field(default_factory=dict)
+    _pending: dict = field(default_factory=dict, repr=False)
 
     def add(self, found: Replayed) -> None:
-        """Count one replayed request."""
+        """Count one replayed request. What its shape decides is counted once per shape (at
+        `_fold`); only its own figures, its cycle times and its place in the lists, each time."""
         self.requests += 1
-        for name, count in found.tasks_before.items():
-            self._step(name).before += count
-        for name, count in found.tasks_after.items():
-            self._step(name).after += count
-        if found.route_changed:
-            self.route_changes += 1
-            if len(self.changed) < LIST_LIMIT:
-                self.changed.append(self._listed(found))
-        if found.risks:
-            self.risky += 1
-            if len(self.risks) < LIST_LIMIT:
-                self.risks.append(self._listed(found))
+        if found.trace is None:
+            self._count(found, 1)
+        else:
+            entry = self._pending.get(id(found.trace))
+            if entry is None:
+                self._pending[id(found.trace)] = [found, 1]
+            else:
+                entry[1] += 1
+        if found.route_before != found.route_after and len(self.changed) < LIST_LIMIT:
+            self.changed.append(self._listed(found))
+        if found.risks and len(self.risks) < LIST_LIMIT:
+            self.risks.append(self._listed(found))
         if found.cycle_before is not None:
             self.cycles_before.append(found.cycle_before)
         if found.cycle_after is not None:
             self.cycles_after.append(found.cycle_after)
-        self.outcomes_before[found.outcome_before] += 1
-        self.outcomes_after[found.outcome_after] += 1
+
+    def _count(self, found: Replayed, times: int) -> None:
+        for name, count in found.tasks_before.items():
+            self._step(name).before += count * times
+        for name, count in found.tasks_after.items():
+            self._step(name).after += count * times
+        if found.route_changed:
+            self.route_changes += times
+        if found.risks:
+            self.risky += times
+        self.outcomes_before[found.outcome_before] += times
+        self.outcomes_after[found.outcome_after] += times
         for name in found.drawn:
-            self.drawn[name] += 1
-        self.assumed += found.assumed
-        self.borrowed += found.borrowed
-        self.lost_rounds += bool(found.lost_rounds)
+            self.drawn[name] += times
+        self.assumed += found.assumed * times
+        self.borrowed += found.borrowed * times
+        self.lost_rounds += bool(found.lost_rounds) * times
         if found.outcome_after == ChainState.CHANGES_REQUESTED:
-            self.left_open += 1
+            self.left_open += times
+
+    def _fold(self) -> None:
+        """Count the shapes seen since the last fold, each as often as it came."""
+        for found, times in self._pending.values():
+            self._count(found, times)
+        self._pending.clear()
 
     def _step(self, name: str) -> StepCount:
         if name not in self.steps:
@@ -785,6 +821,7 @@ class Report:
 
     def ordered_steps(self) -> list[StepCount]:
         """The draft's steps in its order, then steps it no longer has."""
+        self._fold()
         order = [step.name for step in self.plan.spec.steps]
         for name in order:
             self._step(name)
@@ -820,6 +857,7 @@ class Report:
 
     def caveats(self) -> list[str]:
         """What the figures cannot know, in words."""
+        self._fold()
         said = []
         if self.lost_rounds:
             said.append(
@@ -864,6 +902,7 @@ class Report:
 
     def as_dict(self) -> dict:
         """The report as JSON-ready data (the CLI's --json; the same figures as the page)."""
+        self._fold()
         median_before, p90_before = self.cycle("before")
         median_after, p90_after = self.cycle("after")
         return {
@@ -950,4 +989,5 @@ def run(
         report.add(replay(plan, waits, history, traces))
         if progress is not None and done % every == 0:
             progress(done)
+    report._fold()
     return report
