@@ -781,7 +781,10 @@ class Report:
         self.assumed += found.assumed * times
         self.borrowed += found.borrowed * times
         self.lost_rounds += bool(found.lost_rounds) * times
-        if found.outcome_after == ChainState.CHANGES_REQUESTED:
+        if (
+            found.outcome_after == ChainState.CHANGES_REQUESTED
+            and found.outcome_before != ChainState.CHANGES_REQUESTED
+        ):
             self.left_open += times
 
     def _fold(self) -> None:

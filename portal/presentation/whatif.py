@@ -24,6 +24,14 @@ def hours_words(hours: float) -> str:
     return f"{shown} {unit} of people's time saved" if hours > 0 else f"{shown} {unit} more"
 
 
+def hours_figure(hours: float) -> tuple[str, str]:
+    """The people's-time figure and what it is: ('0.8 hours', 'saved'), ('2 hours', 'more')."""
+    if abs(hours) < 0.05:
+        return "no change", ""
+    shown = f"{abs(hours):,.1f}".removesuffix(".0")
+    return f"{shown} {'hour' if shown == '1' else 'hours'}", "saved" if hours > 0 else "more"
+
+
 def outcomes(result: dict) -> list[tuple[str, int, int]]:
     """(outcome in words, before, after) for every outcome either side has."""
     before, after = result["outcomes_before"], result["outcomes_after"]

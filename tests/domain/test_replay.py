@@ -435,3 +435,11 @@ def test_a_condition_the_draft_keeps_is_taken_from_the_record_round_by_round():
         draft(lambda steps: steps[2].update(when="amount > 6000")), "travel"
     ).approval
     assert replay.replay(Plan(raised), waits, recorded).route_after == guessed.route_after
+
+
+def test_a_request_with_its_submitter_in_fact_is_no_caveat_when_the_replay_agrees():
+    waiting = Request(8, 500).step("manager", one(3, BACK)).done("changes_requested")
+    spec = schema.load(draft(), "travel").approval
+    report = replay.run(Plan(spec), Waits.of([waiting]), [waiting], TITLES)
+    assert report.outcomes_after == report.outcomes_before == {"changes_requested": 1}
+    assert report.left_open == 0 and report.caveats() == []
