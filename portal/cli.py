@@ -403,6 +403,80 @@ def storage_copy(to_url):
         click.secho("Some files were not copied (see above): do not switch yet.", fg="red")
         sys.exit(1)
     click.echo(f"Every kept file is there. Next: BATON_STORAGE_URL={to_url} on every host.")
+@baton.command("what-if")
+@click.argument("form_slug", metavar="FORM")
+@click.option(
+    "--schema",
+    "schema_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="The draft schema (JSON) to replay the form's past requests through.",
+)
+@click.option("--from", "first", help="First day of the period, YYYY-MM-DD.")
+@click.option("--to", "last", help="Last day of the period, YYYY-MM-DD.")
+@click.option(
+    "--minutes-per-task",
+    default=10,
+    show_default=True,
+    type=int,
+    help="Minutes a person spends on one task, for the hours saved.",
+)
+@click.option(
+    "--assume",
+    multiple=True,
+    metavar="STEP=approve|reject",
+    help="The answer of a step with no answer on record (approve unless said; repeatable).",
+)
+@click.option(
+    "--similar",
+    multiple=True,
+    metavar="STEP=RECORDED_STEP",
+    help="Draw a new step's waits from a recorded step's (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def what_if(form_slug, schema_file, first, last, minutes_per_task, assume, similar, as_json):
+    """Replay FORM's past requests (the last 90 days unless --from and --to say) through the
+    draft chain in --schema, and print what would have changed."""
+    import json
+
+    from portal.domain import insight as rules
+    from portal.domain.refusal import Refused
+    from portal.presentation import whatif as words
+    from portal.services import insight, whatif
+
+    form = insight.find_form(form_slug)
+    if form is None:
+        raise click.ClickException(f"There is no published form “{form_slug}”.")
+    try:
+        period = rules.parse_period({"from": first or "", "to": last or ""}, insight.today())
+        options = whatif.Options(
+            _pairs(assume, "--assume"), _pairs(similar, "--similar"), minutes_per_task
+        )
+        spec = whatif.draft_spec(form, schema_file.read())
+        report = whatif.compute(form, spec, period, options)
+    except Refused as refusal:
+        raise click.ClickException(str(refusal)) from None
+    result = report.as_dict()
+    if as_json:
+        result["form"] = form.slug
+        result["first_day"], result["last_day"] = (
+            period.first_day.isoformat(),
+            period.last_day.isoformat(),
+        )
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(words.lines(result, form.title, period.dates)))
+    db.session.rollback()  # nothing is kept: a replay only reads
+
+
+def _pairs(given: tuple[str, ...], option: str) -> dict[str, str]:
+    found = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise click.BadParameter(f"write it as STEP=VALUE, not “{item}”", param_hint=option)
+        found[name.strip()] = value.strip()
+    return found
 
 
 @baton.command("dev")

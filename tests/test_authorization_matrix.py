@@ -134,6 +134,10 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "admin.rollback", "form version"):    "L    403  403  403  403  403  302",  # same
     ("POST", "admin.archive", "form"):             "L    403  403  403  403  403  302",  # keep
     ("GET",  "admin.group_changes", "-"):          "L    403  403  403  403  403  200",
+    ("GET",  "admin.what_if", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "admin.what_if", "form"):             "L    403  403  403  403  403  200",  # "{}"
+    ("POST", "admin.start_what_if", "form"):       "L    403  403  403  403  403  422",  # "{}"
+    ("GET",  "admin.what_if_result", "ada's"):     "L    403  403  403  403  403  200",
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
     ("POST", "admin.webhooks_list", "-"):          "L    403  403  403  403  403  422",  # no URL
     ("GET",  "admin.webhook", "ada's"):            "L    403  403  403  403  403  200",
@@ -199,7 +203,11 @@ TARGETS = {
     "ivan's": lambda ids: {"task_id": ids["foreign_task"], "token": ids["foreign_link"]},
     "forged": lambda ids: {"token": "not-a-signed-link"},
     "cora's": lambda ids: {"export_id": ids["export"]},
-    "ada's": lambda ids: {"endpoint_id": ids["webhook"], "delivery_id": ids["delivery"]},
+    "ada's": lambda ids: {
+        "endpoint_id": ids["webhook"],
+        "delivery_id": ids["delivery"],
+        "what_if_id": ids["what_if"],
+    },
     "message": lambda ids: {"name": ids["message"]},
 }
 
@@ -219,6 +227,8 @@ BODIES = {
     ("POST", "compliance.start_export"): {"amount_min": "lots"},
     ("POST", "admin.preview"): {"schema_text": "{}"},
     ("POST", "admin.publish"): {"schema_text": "{}"},
+    ("POST", "admin.what_if"): {"schema_text": "{}"},
+    ("POST", "admin.start_what_if"): {"schema_text": "{}", "minutes_per_task": "10"},
     ("POST", "api.create_submission"): {"data": {}},
     ("PUT", "api.put_form"): {},
     ("POST", "api.decide"): {"decision": "approve", "comment": "From the matrix."},

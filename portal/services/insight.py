@@ -30,12 +30,13 @@ import logging
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.expression import ColumnElement
 
 from portal import clock
 from portal.domain import insight as rules
+from portal.domain import step_value
 from portal.domain.chain import ChainSpec, StepState, TaskState
 from portal.domain.insight import (
     Bottleneck,
@@ -365,6 +366,8 @@ class Insight:
     approvers: list[ApproverFigures] | None
     #: Agents' and people's decisions compared (None when the scope is not the whole form).
     agents: AgentFigures | None = None
+    #: Step value: what each step decided, by amount band (portal.domain.step_value).
+    value: list[step_value.StepValue] | None = None
 
     def total(self, what: str) -> int:
         """Submitted, approved, rejected or withdrawn in the whole period."""
@@ -439,8 +442,20 @@ def compute(form: Form, period: Period, scope: Scope, now: dt.datetime | None = 
         volume, cycle, bottleneck = [], None, None
     approvers = _approvers(window) if scope.approvers else None
     agents = _agents(window) if scope.whole_form else None
+    value = _step_value(window, form, period, scope, steps)
     return Insight(
-        form, period, scope, now, buckets, volume, cycle, steps, bottleneck, approvers, agents
+        form,
+        period,
+        scope,
+        now,
+        buckets,
+        volume,
+        cycle,
+        steps,
+        bottleneck,
+        approvers,
+        agents=agents,
+        value=value,
     )
 
 
@@ -755,6 +770,99 @@ def _steps(window: _Window, spec: ChainSpec | None, scope: Scope) -> list[StepFi
     if retired:
         _name_retired_steps(window.form_id, retired)
     return sorted(figures.values(), key=lambda step: step.position)
+
+
+def period_words(period: Period) -> str:
+    """How a sentence names the period: 'in the last 90 days', 'between 1 Sep and 28 Nov 2026'."""
+    if period.preset:
+        return f"in the {period.label[0].lower()}{period.label[1:]}"
+    if period.first_day == period.last_day:
+        return f"on {rules.day_label(period.first_day, year=True)}"
+    first = rules.day_label(period.first_day, year=period.first_day.year != period.last_day.year)
+    return f"between {first} and {rules.day_label(period.last_day, year=True)}"
+
+
+def _step_value(
+    window: _Window, form: Form, period: Period, scope: Scope, steps: list[StepFigures]
+) -> list[step_value.StepValue]:
+    """Step value (portal.domain.step_value): the visits people decided in the period, by
+    step and amount band, counted and their waits' percentiles taken by the database."""
+    spec = form.current_version.spec if form.current_version else None
+    amount_field = spec.amount_field if spec else None
+    edges = step_value.DEFAULT_EDGES + step_value.chain_edges(
+        spec.approval if spec else None, amount_field
+    )
+    band_list = step_value.bands(edges)
+    cut = [band.high for band in band_list[:-1]]
+    amount = Submission.amount
+    band = case(
+        (amount.is_(None), -1),
+        *[(amount < edge, index) for index, edge in enumerate(cut)],
+        else_=len(cut),
+    )
+    answered = (
+        select(func.count())
+        .where(
+            Task.submission_id == ApprovalStep.submission_id,
+            Task.round == ApprovalStep.round,
+            Task.step == ApprovalStep.name,
+            Task.decided_at.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    visits = _visits(
+        window,
+        scope,
+        _waited(),
+        ApprovalStep.finished_at >= window.start,
+        ApprovalStep.finished_at < window.end,
+        ApprovalStep.state.in_(
+            (StepState.APPROVED, StepState.REJECTED, StepState.CHANGES_REQUESTED)
+        ),
+    ).add_columns(
+        ApprovalStep.name.label("step"),
+        band.label("band"),
+        _seconds(ApprovalStep.finished_at, ApprovalStep.started_at).label("seconds"),
+        _flag(ApprovalStep.state == StepState.APPROVED).label("approved"),
+        _flag(ApprovalStep.state == StepState.REJECTED).label("rejected"),
+        _flag(ApprovalStep.state == StepState.CHANGES_REQUESTED).label("sent_back"),
+        answered.label("tasks"),
+    )
+    visits = visits.subquery()
+    extras = ("approved", "rejected", "sent_back", "tasks")
+    columns = [visits.c.seconds, *[visits.c[name] for name in extras]]
+    by_band = select(
+        (visits.c.step + literal(":") + cast(visits.c.band, String)).label("key"), *columns
+    )
+
+    def cell(band_of, distribution, sums) -> step_value.Cell:
+        return step_value.Cell(
+            band_of,
+            decided=distribution.count,
+            approved=sums["approved"],
+            rejected=sums["rejected"],
+            sent_back=sums["sent_back"],
+            median=distribution.median,
+            p90=distribution.p90,
+            tasks=sums["tasks"],
+        )
+
+    cells = {}
+    for key, (distribution, sums) in _distributions(by_band, extras).items():
+        name, _, index = key.rpartition(":")
+        number = int(index) if int(index) >= 0 else None
+        band_of = band_list[number] if number is not None else None
+        cells[(name, number)] = cell(band_of, distribution, sums)
+    whole = select(visits.c.step.label("key"), *columns)
+    totals = {
+        name: cell(None, distribution, sums)
+        for name, (distribution, sums) in _distributions(whole, extras).items()
+    }
+    currency = ""
+    if spec and amount_field and spec.field(amount_field) is not None:
+        currency = spec.field(amount_field).currency or ""
+    named = [(step.name, step.title) for step in steps if step.in_chain or step.name in totals]
+    return step_value.assemble(named, band_list, cells, totals, currency, period_words(period))
 
 
 def _name_retired_steps(form_id: int, steps: list[StepFigures]) -> None:

@@ -11,8 +11,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from portal import clock, forms
+from portal.domain import insight as insight_rules
 from portal.domain.schema import SchemaInvalid
-from portal.services import access, sso, submissions, webhooks
+from portal.presentation import whatif as whatif_words
+from portal.services import access, insight, sso, submissions, webhooks, whatif
 from portal.services import forms as form_service
 from portal.services.access import Action
 from portal.web import refusals_undone
@@ -183,6 +185,95 @@ def archive(slug: str):
     if request.form.get("next") == "versions":
         return redirect(url_for("admin.versions", slug=slug))
     return redirect(url_for("admin.form_list"))
+
+
+@bp.route("/forms/<slug>/what-if", methods=["GET", "POST"])
+def what_if(slug: str):
+    """Try a draft of the form's chain on past requests: the draft (from the editor, or the
+    current version), a period, and what to assume where history is silent."""
+    form = form_service.find_form(slug)
+    if form is None or form.current_version is None:
+        abort(404)
+    text = _schema_text() if request.method == "POST" else form.current_version.schema_text
+    if text is None:
+        abort(413)
+    return _what_if_page(form, text)
+
+
+@bp.post("/forms/<slug>/what-if/start")
+def start_what_if(slug: str):
+    """Start the replay of the draft over the chosen period; its page shows the progress."""
+    form = form_service.find_form(slug)
+    if form is None or form.current_version is None:
+        abort(404)
+    text = _schema_text()
+    if text is None:
+        abort(413)
+    fields = request.form
+    minutes = fields.get("minutes_per_task", "").strip()
+    try:
+        if fields.get("period") == "dates":
+            asked = {"from": fields.get("from", ""), "to": fields.get("to", "")}
+            if not (asked["from"] or asked["to"]):
+                raise insight_rules.PeriodInvalid("Give the first and the last day of the period.")
+        else:
+            asked = {"period": fields.get("period", "")}
+        period = insight_rules.parse_period(asked, insight.today())
+        if not minutes.isdigit():
+            raise whatif.DraftInvalid("Minutes per task must be a whole number, such as 10.")
+        options = whatif.Options(
+            {
+                key.removeprefix("assume:"): value
+                for key, value in fields.items()
+                if key.startswith("assume:") and value != "approve"
+            },
+            {
+                key.removeprefix("similar:"): value
+                for key, value in fields.items()
+                if key.startswith("similar:") and value
+            },
+            int(minutes),
+        )
+        with refusals_undone():
+            started = whatif.start(current_user, form, text, period, options)
+    except (whatif.DraftInvalid, insight_rules.PeriodInvalid) as refusal:
+        return _what_if_page(form, text, problem=str(refusal), status=422)
+    return redirect(url_for("admin.what_if_result", what_if_id=started.id))
+
+
+@bp.get("/what-if/<int:what_if_id>")
+def what_if_result(what_if_id: int):
+    """A replay's report, or its progress while the worker is at it (the page polls)."""
+    found = whatif.find(current_user, what_if_id)
+    return render_template(
+        "admin/what_if_result.html",
+        what_if=found,
+        period=whatif.period_of(found),
+        result=found.result,
+        words=whatif_words,
+    )
+
+
+def _what_if_page(form, text: str, problem: str | None = None, status: int = 200):
+    fields = request.form if request.method == "POST" else request.args
+    return render_template(
+        "admin/what_if.html",
+        form=form,
+        text=text,
+        setup=whatif.setup(current_user, form, text),
+        problem=problem,
+        presets=insight_rules.PRESETS,
+        chosen=fields.get("period", "90d"),
+        first=fields.get("from", ""),
+        last=fields.get("to", ""),
+        minutes=fields.get("minutes_per_task", "10"),
+        chosen_assume={
+            k.removeprefix("assume:"): v for k, v in fields.items() if k.startswith("assume:")
+        },
+        chosen_similar={
+            k.removeprefix("similar:"): v for k, v in fields.items() if k.startswith("similar:")
+        },
+    ), status
 
 
 def _schema_text() -> str | None:
