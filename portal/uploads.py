@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from portal.domain import filetype
@@ -92,6 +93,27 @@ def blob_path(folder: str | Path, sha256: str) -> Path:
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ValueError("not a SHA-256 hex digest")
     return Path(folder) / sha256[:2] / sha256
+
+
+def open_blob(sha256: str, folder: str | Path | None = None) -> IO[bytes]:
+    """The stored contents with this hash, as a readable binary stream (the caller closes it).
+
+    Every reader of attachment bytes comes through here (downloads, previews, the audit trail's
+    embedded originals), so where the bytes live can change in one place. Raises
+    FileNotFoundError when no contents with this hash are stored, ValueError for a bad hash.
+    """
+    if folder is None:
+        folder = current_app.config["UPLOAD_FOLDER"]
+    return blob_path(folder, sha256).open("rb")
+
+
+def read_blob(sha256: str, limit: int | None = None) -> bytes:
+    """The stored contents with this hash as bytes; ValueError when they are over `limit`."""
+    with open_blob(sha256) as stream:
+        content = stream.read(limit + 1 if limit is not None else -1)
+    if limit is not None and len(content) > limit:
+        raise ValueError(f"stored file {sha256[:12]} is larger than {limit} bytes")
+    return content
 
 
 def store(folder: str | Path, upload: Upload) -> Path:

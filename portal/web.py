@@ -42,7 +42,16 @@ logger = logging.getLogger(__name__)
 #: Everything under here is the JSON API: its own authentication, JSON errors.
 API_PREFIX = "/api"
 #: Endpoints anyone may reach without signing in.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "health", "approvals.act"})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "auth.login",
+        "static",
+        "health",
+        "approvals.act",
+        "approvals.link_file",
+        "approvals.link_file_page",
+    }
+)
 
 ERROR_MESSAGES = {
     400: (

@@ -1,9 +1,12 @@
 """One area per audience; each area's routes.py holds thin views over portal.services."""
 
-from flask import send_file
+import io
+
+from flask import abort, send_file
 from werkzeug.routing import IntegerConverter
 
-from portal.models import AuditPdf, Submission
+from portal import previews, uploads
+from portal.models import Attachment, AuditPdf, Submission
 from portal.services import records
 
 #: The largest row id: id columns are 32-bit integers on PostgreSQL.
@@ -31,3 +34,44 @@ def send_audit_pdf(submission: Submission, rendering: AuditPdf):
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Baton-Head-Hash"] = rendering.head_hash
     return response
+
+
+def _private(response):
+    """Uploaded bytes: never run as a page, never kept by a shared cache."""
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def send_attachment(attachment: Attachment):
+    """An attachment, always as a download under its cleaned name, never rendered inline."""
+    try:
+        stream = uploads.open_blob(attachment.sha256)
+    except FileNotFoundError:
+        abort(404)
+    return _private(
+        send_file(
+            stream,
+            mimetype=attachment.content_type,
+            as_attachment=True,
+            download_name=uploads.download_name(attachment.name, attachment.content_type),
+            max_age=0,
+        )
+    )
+
+
+def send_picture(attachment: Attachment, page: int):
+    """What the page shows of an attachment: page `page` of a PDF as PNG, or the image itself
+    (page 1 only). 404 for any other file, page, or a PDF that cannot be rendered."""
+    if attachment.content_type in previews.IMAGES and page == 1:
+        try:
+            stream = uploads.open_blob(attachment.sha256)
+        except FileNotFoundError:
+            abort(404)
+        return _private(send_file(stream, mimetype=attachment.content_type, max_age=0))
+    if attachment.content_type != previews.PDF or attachment.size > previews.MAX_BYTES:
+        abort(404)
+    png = previews.page_png(attachment.sha256, page)
+    if png is None:
+        abort(404)
+    return _private(send_file(io.BytesIO(png), mimetype="image/png", max_age=0))

@@ -13,13 +13,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user
 
-from portal import audit, clock, forms, uploads
-from portal.blueprints import send_audit_pdf
+from portal import audit, clock, forms
+from portal.blueprints import send_attachment, send_audit_pdf, send_picture
 from portal.domain.values import Evaluation
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
 from portal.services import access, account, approvals, deadlines, records, submissions
@@ -359,20 +358,14 @@ def discard_draft(submission_id: int):
 def download_file(submission_id: int, attachment_id: int):
     """An attachment, always as a download under its cleaned name, never rendered inline."""
     found = access.visible_submission(current_user, submission_id)
-    attachment = submissions.attachment_of(found, attachment_id)
-    path = uploads.blob_path(current_app.config["UPLOAD_FOLDER"], attachment.sha256)
-    if not path.exists():
-        abort(404)
-    response = send_file(
-        path,
-        mimetype=attachment.content_type,
-        as_attachment=True,
-        download_name=uploads.download_name(attachment.name, attachment.content_type),
-        max_age=0,
-    )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_attachment(submissions.attachment_of(found, attachment_id))
+
+
+@bp.get("/submissions/<int:submission_id>/files/<int:attachment_id>/pages/<int:page>")
+def file_page(submission_id: int, attachment_id: int, page: int):
+    """A picture of an attachment for the page: a PDF's page rendered to PNG, or the image."""
+    found = access.visible_submission(current_user, submission_id)
+    return send_picture(submissions.attachment_of(found, attachment_id), page)
 
 
 def _attachments_by_field(found: Submission) -> dict[str, list[Attachment]]:
