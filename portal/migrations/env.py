@@ -1,4 +1,5 @@
 import logging
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -12,6 +13,9 @@ config = context.config
 # This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
+# `make run` asks for warnings only (BATON_LOG_LEVEL=WARNING): not a line per migration.
+if os.environ.get("BATON_LOG_LEVEL"):
+    logging.getLogger("alembic").setLevel(os.environ["BATON_LOG_LEVEL"].upper())
 
 
 def get_engine():
