@@ -35,6 +35,14 @@ DEMO_USERS = [
     ("ada@example.com", "Ada Byrne", ["admin"], None),
 ]
 
+#: Who the `make run` banner offers to sign in as: one of each kind of person.
+DEMO_SIGN_INS = [
+    ("alice@example.com", "staff: submits requests"),
+    ("bob@example.com", "manager: approves Alice's requests"),
+    ("cora@example.com", "compliance officer: searches records, exports audit trails"),
+    ("ada@example.com", "admin: builds forms and approval chains"),
+]
+
 
 @baton.command("create-user")
 @click.argument("email")
@@ -102,7 +110,8 @@ def _set_active(email: str, active: bool) -> None:
     is_flag=True,
     help="Also load files that match an older version (undoing later edits made in the browser).",
 )
-def load_schemas(folder, force):
+@click.option("--quiet", is_flag=True, help="Say only what needs attention.")
+def load_schemas(folder, force, quiet):
     """Publish every FOLDER/*.json form schema; all or nothing."""
     try:
         published = form_service.load_directory(folder, CLI_ACTOR, force=force)
@@ -128,7 +137,8 @@ def load_schemas(folder, force):
             if item.changed
             else f"unchanged (version {item.version.number})"
         )
-        click.echo(f"{item.form.slug}: {state}")
+        if not quiet:
+            click.echo(f"{item.form.slug}: {state}")
 
 
 @baton.command("dump-schemas")
@@ -244,7 +254,8 @@ def mcp(token):
     help="Generate only this many requests and copy their histories until there are "
     "--submissions (PostgreSQL only; for benchmark databases).",
 )
-def seed_demo(count, days, seed, sample):
+@click.option("--quiet", is_flag=True, help="Do not print the demo users (make run's banner does).")
+def seed_demo(count, days, seed, sample, quiet):
     """Create the demo users (only those missing) and print how to sign in; with --submissions,
     also generate requests with their whole history (with --sample, a sample of them, copied)."""
     if sample is not None:
@@ -266,12 +277,13 @@ def seed_demo(count, days, seed, sample):
             password = "(unchanged)"
         rows.append((email, password, ", ".join(groups)))
     db.session.commit()
-    click.echo("\nDemo users (development only):")
-    width = max(len(row[0]) for row in rows)
-    click.echo(f"  {'email'.ljust(width)}  {'password'.ljust(12)}  groups")
-    for email, password, groups in rows:
-        click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
-    click.echo("")
+    if not quiet:
+        click.echo("\nDemo users (development only):")
+        width = max(len(row[0]) for row in rows)
+        click.echo(f"  {'email'.ljust(width)}  {'password'.ljust(12)}  groups")
+        for email, password, groups in rows:
+            click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
+        click.echo("")
     if count and sample is not None:
         _seed_copies(count, sample, days, seed)
     elif count:
@@ -491,7 +503,8 @@ def dev(host, port):
     """Run the web app and an RQ worker in the foreground (what `make run` starts)."""
     from portal.processes import devserver
 
-    sys.exit(devserver.run(current_app._get_current_object(), host, port))
+    app = current_app._get_current_object()
+    sys.exit(devserver.run(app, host, port, DEMO_SIGN_INS, DEMO_PASSWORD))
 
 
 def init_app(app: Flask) -> None:

@@ -43,7 +43,16 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api"
 #: Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "auth.oidc_start", "auth.oidc_callback", "static", "health", "approvals.act"}
+    {
+        "auth.login",
+        "auth.oidc_start",
+        "auth.oidc_callback",
+        "static",
+        "health",
+        "approvals.act",
+        "approvals.link_file",
+        "approvals.link_file_page",
+    }
 )
 
 ERROR_MESSAGES = {

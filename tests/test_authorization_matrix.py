@@ -82,6 +82,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "staff.download_file", "alice's"):    "L    200  404  200  200  200  200",
     ("GET",  "staff.download_file", "vera's"):     "L    404  404  404  404  200  200",
     ("GET",  "staff.download_file", "alice's id, vera's file"): "L 404 404 404 404 404 404",
+    ("GET",  "staff.file_page", "alice's"):       "L    200  404  200  200  200  200",
+    ("GET",  "staff.file_page", "vera's"):        "L    404  404  404  404  200  200",
+    ("GET",  "staff.file_page", "alice's id, vera's file"): "L 404 404 404 404 404 404",
     ("GET",  "staff.audit_pdf", "alice's"):        "L    200  404  404  404  200  200",
     ("GET",  "staff.audit_pdf", "vera's"):         "L    404  404  404  404  200  200",
     ("GET",  "staff.audit_pdf_status", "alice's"): "L    200  404  404  404  200  200",
@@ -103,6 +106,17 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "approvals.act", "bob's, closed"):    "410  403  403  403  410  403  403",
     ("GET",  "approvals.act", "ivan's"):           "200  403  403  403  403  403  403",
     ("GET",  "approvals.act", "forged"):           "404  404  404  404  404  404  404",
+    # The request's files under its link: only while the link would let its assignee decide.
+    ("GET",  "approvals.link_file", "dana's"):     "200  403  403  200  403  403  403",
+    ("GET",  "approvals.link_file", "bob's, closed"): "410 403 403  403  410  403  403",  # used
+    ("GET",  "approvals.link_file", "ivan's"):     "200  403  403  403  403  403  403",
+    ("GET",  "approvals.link_file", "dana's link, vera's file"): "404 403 403 404 403 403 403",
+    ("GET",  "approvals.link_file", "forged"):     "404  404  404  404  404  404  404",
+    ("GET",  "approvals.link_file_page", "dana's"): "200 403  403  200  403  403  403",
+    ("GET",  "approvals.link_file_page", "bob's, closed"): "410 403 403 403 410 403  403",
+    ("GET",  "approvals.link_file_page", "ivan's"): "200 403  403  403  403  403  403",
+    ("GET",  "approvals.link_file_page", "dana's link, vera's file"): "404 403 403 404 403 403 403",
+    ("GET",  "approvals.link_file_page", "forged"): "404 404  404  404  404  404  404",
     # -- account: one's own settings and tokens -------------------------------------------------
     ("GET",  "account.settings", "-"):             "L    200  200  200  200  200  200",
     ("POST", "account.settings", "-"):             "L    422  422  422  422  422  422",  # bad date
@@ -187,21 +201,45 @@ TARGETS = {
     "alice's": lambda ids: {
         "submission_id": ids["own_submission"],
         "attachment_id": ids["own_attachment"],
+        "page": 1,
     },
     "alice's draft": lambda ids: {"submission_id": ids["draft"]},
     "id too large": lambda ids: {"submission_id": 2**64},  # beyond any database integer
     "vera's": lambda ids: {
         "submission_id": ids["foreign_submission"],
         "attachment_id": ids["foreign_attachment"],
+        "page": 1,
     },
     "alice's id, vera's file": lambda ids: {
         "submission_id": ids["own_submission"],
         "attachment_id": ids["foreign_attachment"],
+        "page": 1,
     },
-    "dana's": lambda ids: {"task_id": ids["open_task"], "token": ids["open_link"]},
-    "bob's, closed": lambda ids: {"task_id": ids["old_task"], "token": ids["old_link"]},
-    "ivan's": lambda ids: {"task_id": ids["foreign_task"], "token": ids["foreign_link"]},
-    "forged": lambda ids: {"token": "not-a-signed-link"},
+    # A link's target names its request's file too (for the link's file routes).
+    "dana's": lambda ids: {
+        "task_id": ids["open_task"],
+        "token": ids["open_link"],
+        "attachment_id": ids["own_attachment"],
+        "page": 1,
+    },
+    "bob's, closed": lambda ids: {
+        "task_id": ids["old_task"],
+        "token": ids["old_link"],
+        "attachment_id": ids["own_attachment"],
+        "page": 1,
+    },
+    "ivan's": lambda ids: {
+        "task_id": ids["foreign_task"],
+        "token": ids["foreign_link"],
+        "attachment_id": ids["foreign_attachment"],
+        "page": 1,
+    },
+    "dana's link, vera's file": lambda ids: {
+        "token": ids["open_link"],
+        "attachment_id": ids["foreign_attachment"],
+        "page": 1,
+    },
+    "forged": lambda ids: {"token": "not-a-signed-link", "attachment_id": 1, "page": 1},
     "cora's": lambda ids: {"export_id": ids["export"]},
     "ada's": lambda ids: {
         "endpoint_id": ids["webhook"],

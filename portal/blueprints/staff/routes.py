@@ -17,8 +17,8 @@ from flask import (
 )
 from flask_login import current_user
 
-from portal import audit, clock, forms, uploads
-from portal.blueprints import open_or_404, send_audit_pdf, send_kept
+from portal import audit, clock, forms
+from portal.blueprints import send_attachment, send_audit_pdf, send_picture
 from portal.domain.values import Evaluation
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
 from portal.services import access, account, approvals, deadlines, records, submissions
@@ -358,14 +358,14 @@ def discard_draft(submission_id: int):
 def download_file(submission_id: int, attachment_id: int):
     """An attachment, always as a download under its cleaned name, never rendered inline."""
     found = access.visible_submission(current_user, submission_id)
-    attachment = submissions.attachment_of(found, attachment_id)
-    response = send_kept(
-        open_or_404(uploads.open_blob, attachment.sha256),
-        attachment.content_type,
-        uploads.download_name(attachment.name, attachment.content_type),
-    )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return send_attachment(submissions.attachment_of(found, attachment_id))
+
+
+@bp.get("/submissions/<int:submission_id>/files/<int:attachment_id>/pages/<int:page>")
+def file_page(submission_id: int, attachment_id: int, page: int):
+    """A picture of an attachment for the page: a PDF's page rendered to PNG, or the image."""
+    found = access.visible_submission(current_user, submission_id)
+    return send_picture(submissions.attachment_of(found, attachment_id), page)
 
 
 def _attachments_by_field(found: Submission) -> dict[str, list[Attachment]]:
