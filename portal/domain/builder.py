@@ -703,7 +703,8 @@ OPERATORS: tuple[Operator, ...] = (
     Operator("empty", "is empty", "==", _ANY_VALUE | {"file", "multi_select"}, needs_value=False),
     Operator("filled", "is filled in", "!=", _ANY_VALUE | {"file"}, needs_value=False),
 )
-_OPERATOR = {op.key: op for op in OPERATORS}
+OPERATORS_BY_KEY = {op.key: op for op in OPERATORS}
+_OPERATOR = OPERATORS_BY_KEY
 _BY_SYMBOL = {op.symbol: op for op in OPERATORS if op.symbol and op.key not in ("empty", "filled")}
 #: Rules compare two fields; these are the words for a rule ("must be on or after").
 RULE_WORDS = {
@@ -714,8 +715,12 @@ RULE_WORDS = {
     "==": "must be the same as",
     "!=": "must differ from",
 }
-_DATE_RULE_WORDS = {">=": "must be on or after", ">": "must be after", "<=": "must be on or before"}
-_DATE_RULE_WORDS["<"] = "must be before"
+DATE_RULE_WORDS = {
+    ">=": "must be on or after",
+    ">": "must be after",
+    "<=": "must be on or before",
+    "<": "must be before",
+}
 
 
 def operators_for(kind: str | None) -> tuple[Operator, ...]:
@@ -776,13 +781,13 @@ def _literal(value: str, kind: str, spec: dict) -> str:
 def _choice_value(spec: dict, value: str) -> str:
     """A choice's stored value, given its value or its label."""
     for choice in spec.get("choices") or []:
-        stored, words = _choice_pair(choice)
+        stored, words = choice_pair(choice)
         if value in (stored, words):
             return stored
     return value
 
 
-def _choice_pair(choice: object) -> tuple[str, str]:
+def choice_pair(choice: object) -> tuple[str, str]:
     if isinstance(choice, dict):
         return str(choice.get("value", "")), str(choice.get("label", choice.get("value", "")))
     return str(choice), str(choice)
@@ -889,7 +894,7 @@ def _line_words(condition: Condition, spec: dict) -> str:
     if kind in NUMBER_KINDS:
         return f"{words} {number_words(condition.value, spec.get('currency'))}"
     if kind in CHOICE_KINDS:
-        labels = {v: w for v, w in map(_choice_pair, spec.get("choices") or [])}
+        labels = {v: w for v, w in map(choice_pair, spec.get("choices") or [])}
         values = [v.strip() for v in condition.value.split(",")]
         return f"{words} {_or_list([labels.get(v, v) for v in values])}"
     return f"{words} “{condition.value}”"
@@ -1002,8 +1007,8 @@ def rule_message(rule: Comparison, document: dict) -> str:
     fields = {f.get("name"): f for f in _list(document, "fields")}
     one, other = fields.get(rule.field, {}), fields.get(rule.other, {})
     words = RULE_WORDS[rule.op]
-    if one.get("type") == "date" and rule.op in _DATE_RULE_WORDS:
-        words = _DATE_RULE_WORDS[rule.op]
+    if one.get("type") == "date" and rule.op in DATE_RULE_WORDS:
+        words = DATE_RULE_WORDS[rule.op]
     return f"{label_of(one)} {words} {label_of(other)}"
 
 
@@ -1395,7 +1400,7 @@ def _first_condition(document: dict, place: Place) -> Condition:
         if kind in NUMBER_KINDS:
             return Condition(name, "more", "0")
         if kind in CHOICE_KINDS and kind != "multi_select":
-            first = _choice_pair((spec.get("choices") or [""])[0])[0]
+            first = choice_pair((spec.get("choices") or [""])[0])[0]
             return Condition(name, "is", first)
     raise BuilderRefused(
         "a condition needs another field to look at: add a tick box, a number or a list first"
@@ -1412,7 +1417,9 @@ def _op_total(document, one, values, selected, published):
     table = one("table")
     tables = {f.get("name"): f for f in _list(document, "fields") if f.get("type") == "line_items"}
     if table not in tables:
-        raise BuilderRefused("choose the table of lines to add up (add one to the form first)")
+        if not tables:
+            raise BuilderRefused("add a table of lines to the form first, then add up its column")
+        table = next(iter(tables))
     columns = {c.get("name") for c in _list(tables[table], "fields")}
     column, times = one("column"), one("times")
     if column not in columns:
@@ -1604,3 +1611,19 @@ _OPERATIONS = {
     "timing": _op_timing,
 }
 OPERATION_NAMES = frozenset(_OPERATIONS)
+
+
+def place_of(path: str) -> Place:
+    """The item a JSON path of a schema fault is in: "fields[3].label" -> field:3."""
+    found = re.match(r"fields\[(\d+)\](?:\.fields\[(\d+)\])?", path or "")
+    if found and found.group(2) is not None:
+        return Place("column", int(found.group(1)), int(found.group(2)))
+    if found:
+        return Place("field", int(found.group(1)))
+    found = re.match(r"approval\.steps\[(\d+)\]", path or "")
+    if found:
+        return Place("step", int(found.group(1)))
+    found = re.match(r"rules\[(\d+)\]", path or "")
+    if found:
+        return Place("rule", int(found.group(1)))
+    return Place("chain") if (path or "").startswith("approval") else Place("form")
