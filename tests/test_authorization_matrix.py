@@ -130,6 +130,14 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "admin.version", "form version"):     "L    403  403  403  403  403  200",
     ("POST", "admin.rollback", "form version"):    "L    403  403  403  403  403  302",  # same
     ("POST", "admin.archive", "form"):             "L    403  403  403  403  403  302",  # keep
+    ("GET",  "builder.new", "-"):                  "L    403  403  403  403  403  200",
+    ("POST", "builder.new", "-"):                  "L    403  403  403  403  403  422",  # no slug
+    ("GET",  "builder.build", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "builder.build", "form"):             "L    403  403  403  403  403  200",  # "{}"
+    ("POST", "builder.operate", "form"):           "L    403  403  403  403  403  200",  # select
+    ("GET",  "builder.people", "form"):            "L    403  403  403  403  403  200",
+    ("POST", "builder.review", "form"):            "L    403  403  403  403  403  422",  # "{}"
+    ("POST", "builder.publish", "form"):           "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
     ("POST", "admin.webhooks_list", "-"):          "L    403  403  403  403  403  422",  # no URL
     ("GET",  "admin.webhook", "ada's"):            "L    403  403  403  403  403  200",
@@ -215,6 +223,10 @@ BODIES = {
     ("POST", "compliance.start_export"): {"amount_min": "lots"},
     ("POST", "admin.preview"): {"schema_text": "{}"},
     ("POST", "admin.publish"): {"schema_text": "{}"},
+    ("POST", "builder.build"): {"schema_text": "{}"},
+    ("POST", "builder.operate"): {"schema_text": "{}", "op": "select"},
+    ("POST", "builder.review"): {"schema_text": "{}"},
+    ("POST", "builder.publish"): {"schema_text": "{}"},
     ("POST", "api.create_submission"): {"data": {}},
     ("PUT", "api.put_form"): {},
     ("POST", "api.decide"): {"decision": "approve", "comment": "From the matrix."},
