@@ -1381,6 +1381,8 @@ def _op_condition(document, one, values, selected, published):
         if drop.isdigit() and int(drop) < len(flat):
             g, c = flat[int(drop)]
             groups[g] = groups[g][:c] + groups[g][c + 1 :]
+    fields = {f.get("name"): f for f in _list(document, "fields")}
+    groups = [[_fitting(condition, fields) for condition in group] for group in groups]
     source = condition_source(groups, document)
     if key == "required_if" and source:
         changed = set_value(document, place, "required", None)
@@ -1388,20 +1390,44 @@ def _op_condition(document, one, values, selected, published):
     return Applied(set_value(document, place, key, source or None), selected)
 
 
+def _fitting(condition: Condition, fields: Mapping[str, dict]) -> Condition:
+    """The line as posted, or, when another field was just chosen, a comparison that suits it.
+
+    Choosing "New vendor" where "Total is more than 0" was leaves "is more than" behind: a tick
+    box is ticked or not, so the line becomes "New vendor is ticked".
+    """
+    spec = fields.get(condition.field)
+    if spec is None or condition.op in {op.key for op in operators_for(spec.get("type"))}:
+        return condition
+    return _starting(condition.field, spec) or condition
+
+
+def _starting(name: str, spec: dict) -> Condition | None:
+    """The first line a field's condition picker shows."""
+    kind = spec.get("type")
+    if kind == "boolean":
+        return Condition(name, "ticked")
+    if kind in NUMBER_KINDS:
+        return Condition(name, "more", "0")
+    if kind in ("select", "radio"):
+        return Condition(name, "is", choice_pair((spec.get("choices") or [""])[0])[0])
+    if kind in _ANY_VALUE or kind in ("file", "multi_select"):
+        return Condition(name, "filled")
+    return None
+
+
 def _first_condition(document: dict, place: Place) -> Condition:
     """The line a new condition starts as: the first other field that can be compared."""
     own = item(document, place).get("name") if place.kind == "field" else None
     for spec in _list(document, "fields"):
-        name, kind = spec.get("name"), spec.get("type")
-        if not name or name == own:
-            continue
-        if kind == "boolean":
-            return Condition(name, "ticked")
-        if kind in NUMBER_KINDS:
-            return Condition(name, "more", "0")
-        if kind in CHOICE_KINDS and kind != "multi_select":
-            first = choice_pair((spec.get("choices") or [""])[0])[0]
-            return Condition(name, "is", first)
+        name = spec.get("name")
+        if name and name != own and spec.get("type") in ("boolean", *NUMBER_KINDS, "select"):
+            return _starting(name, spec)
+    for spec in _list(document, "fields"):
+        name = spec.get("name")
+        found = _starting(name, spec) if name and name != own else None
+        if found is not None:
+            return found
     raise BuilderRefused(
         "a condition needs another field to look at: add a tick box, a number or a list first"
     )
@@ -1492,6 +1518,8 @@ def _op_who(document, one, values, selected, published):
     old = _list(step, "assignees")
     for index, kind in enumerate(kinds):
         detail = (values.get("who_detail") or [""] * len(kinds))[index].strip()
+        if index < len(old) and assignee_kind(old[index]) != kind:
+            detail = _first_detail(kind, document)  # another kind chosen: its own starting value
         if kind == "manager":
             levels = detail if detail in ("1", "2", "3", "4", "5") else "1"
             assignees.append({"manager": int(levels)})
@@ -1515,6 +1543,21 @@ def _op_who(document, one, values, selected, published):
     if not assignees:
         raise BuilderRefused("a step needs someone to decide it")
     return Applied(set_value(document, place, "assignees", assignees), selected)
+
+
+def _first_detail(kind: str, document: dict) -> str:
+    if kind == "manager":
+        return "1"
+    if kind == "field":
+        return next(
+            (
+                f["name"]
+                for f in _list(document, "fields")
+                if f.get("type") in ("email", "text", "select", "radio") and f.get("name")
+            ),
+            "",
+        )
+    return ""
 
 
 def _op_policy(document, one, values, selected, published):
@@ -1627,3 +1670,28 @@ def place_of(path: str) -> Place:
     if found:
         return Place("rule", int(found.group(1)))
     return Place("chain") if (path or "").startswith("approval") else Place("form")
+
+
+_FAULT_WORDS = (
+    (re.compile(r"^\[\] should be non-empty$"), "needs at least one entry"),
+    (re.compile(r"^'' should be non-empty$"), "cannot be empty"),
+    (re.compile(r"^'' is too short$"), "cannot be empty"),
+    (re.compile(r"^'(.*)' is too long$"), "is too long"),
+    (re.compile(r"^(\S+) is less than the minimum of (\S+)$"), r"must be at least \2"),
+    (re.compile(r"^(\S+) is greater than the maximum of (\S+)$"), r"must be at most \2"),
+    (re.compile(r"^(.*) is not one of \[(.*)\]$"), r"\1 is not one of the kinds allowed (\2)"),
+)
+_WHOLE_FAULTS = {
+    "fields": "the form has no fields yet: add one from “Add a field”",
+    "approval.steps": "the chain has no steps: add one, or remove the chain",
+}
+
+
+def fault_words(path: str, message: str) -> str:
+    """A schema check's message as a person reads it beside the control that caused it."""
+    if path in _WHOLE_FAULTS and "non-empty" in message:
+        return _WHOLE_FAULTS[path]
+    for pattern, words in _FAULT_WORDS:
+        if pattern.match(message):
+            return pattern.sub(words, message)
+    return message

@@ -105,7 +105,7 @@ def state(text: str, slug: str, selected: str = "form", message: str = "", refus
         document = None
     errors: dict[str, list[str]] = {}
     for error, _line in preview.errors:
-        errors.setdefault(error.path, []).append(error.message)
+        errors.setdefault(error.path, []).append(builder.fault_words(error.path, error.message))
     if document is not None:
         try:
             builder.item(document, Place.parse(selected))

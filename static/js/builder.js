@@ -103,6 +103,9 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // SortableJS styles its lists through the CSSOM; htmx would copy those styles back as
+    // style attributes while settling, which the portal's Content-Security-Policy refuses.
+    if (window.htmx) htmx.config.attributesToSettle = ["class", "width", "height"];
     var area = textArea(), root = builder();
     if (!area || !root) return;
     opened = area.value;
