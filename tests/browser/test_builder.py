@@ -327,7 +327,8 @@ def test_builder_pages_have_no_serious_accessibility_faults(
     operate(page, lambda: page.get_by_role("tab", name="Approval chain").click())
     assert axe_violations(page) == []
     operate(
-        page, lambda: page.get_by_role("button", name=re.compile("^Cost centre manager")).click()
+        page,
+        lambda: page.get_by_role("button", name=re.compile("^Cost-centre owner approval")).click(),
     )
     assert axe_violations(page) == []
     operate(page, lambda: page.get_by_role("tab", name="JSON").click())
