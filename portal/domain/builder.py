@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import secrets
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -83,15 +84,14 @@ def type_name(kind: str) -> str:
 
 # -- reading and writing the document ----------------------------------------------------------
 
-_NUMBER_MARK = "\u0000number:"
-
 
 def write(document: dict) -> str:
     """The document as indented JSON; numbers read as Decimal are written exactly as read."""
+    token = secrets.token_hex(8)  # a mark no text in the document can contain by chance
 
     def mark(value):
         if isinstance(value, Decimal):
-            return f"{_NUMBER_MARK}{value}"
+            return f"\u0000{token}:{value}"
         if isinstance(value, dict):
             return {key: mark(item) for key, item in value.items()}
         if isinstance(value, list):
@@ -99,7 +99,7 @@ def write(document: dict) -> str:
         return value
 
     text = json.dumps(mark(document), indent=2, ensure_ascii=False)
-    return re.sub(r'"\\u0000number:(-?[0-9.Ee+-]+)"', r"\1", text) + "\n"
+    return re.sub(rf'"\\u0000{token}:(-?[0-9.Ee+-]+)"', r"\1", text) + "\n"
 
 
 def name_from_label(label: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
@@ -859,9 +859,14 @@ def _leaf(node, document: dict) -> Condition | None:
         if len(values) != len(node.right.items) or not all(isinstance(v, str) for v in values):
             return None
         return Condition(name, "one_of", ", ".join(values))
-    if not isinstance(node.right, Literal):
+    right = node.right
+    if isinstance(right, Unary) and right.op == "-" and isinstance(right.operand, Literal):
+        if not isinstance(right.operand.value, Decimal):
+            return None
+        right = Literal(-right.operand.value, right.column)
+    if not isinstance(right, Literal):
         return None
-    value = node.right.value
+    value = right.value
     if value is None and node.op in ("==", "!="):
         return Condition(name, "empty" if node.op == "==" else "filled")
     operator = _BY_SYMBOL.get(node.op)
@@ -1419,10 +1424,11 @@ def _starting(name: str, spec: dict) -> Condition | None:
 def _first_condition(document: dict, place: Place) -> Condition:
     """The line a new condition starts as: the first other field that can be compared."""
     own = item(document, place).get("name") if place.kind == "field" else None
-    for spec in _list(document, "fields"):
-        name = spec.get("name")
-        if name and name != own and spec.get("type") in ("boolean", *NUMBER_KINDS, "select"):
-            return _starting(name, spec)
+    for kinds in (("boolean",), tuple(NUMBER_KINDS), ("select", "radio")):
+        for spec in _list(document, "fields"):
+            name = spec.get("name")
+            if name and name != own and spec.get("type") in kinds:
+                return _starting(name, spec)
     for spec in _list(document, "fields"):
         name = spec.get("name")
         found = _starting(name, spec) if name and name != own else None
