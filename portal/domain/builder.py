@@ -1031,7 +1031,6 @@ PICKS = {
     "round_robin": "one of them, in turn",
     "fewest_open": "whoever has fewest open",
 }
-POLICIES = {"all": "everyone asked", "any": "any one of them", "quorum": "a number of them"}
 DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "bd": "business days"}
 
 
@@ -1058,10 +1057,11 @@ def assignee_words(assignee: dict, document: dict) -> str:
 
 
 def policy_words(step: dict) -> str:
-    policy = step.get("policy", "all")
+    """How many must approve a step, in the words the chain diagram uses."""
+    policy = step.get("policy", "any")
     if isinstance(policy, dict):
-        return f"{policy.get('quorum')} must approve"
-    return "any one approves" if policy == "any" else "all must approve"
+        return f"{policy.get('quorum')} approvals needed"
+    return "everyone must approve" if policy == "all" else "the first answer decides"
 
 
 def split_duration(value: object) -> tuple[str, str]:
@@ -1110,6 +1110,10 @@ def _field_changes(old: list, new: list, older: dict, newer: dict) -> list[str]:
             text = f"Added field {label_of(spec)} ({type_name(spec.get('type', ''))})"
             if spec.get("visible_if"):
                 text += f", shown when {condition_words(spec['visible_if'], newer)}"
+            if spec.get("required_if"):
+                text += f", required when {condition_words(spec['required_if'], newer)}"
+            if spec.get("compute"):
+                text += ", calculated"
             said.append(text)
     for name, spec in old_by.items():
         if name not in new_by:
@@ -1189,6 +1193,8 @@ def _step_changes(older: dict, newer: dict) -> list[str]:
             text = f"Added step {step_title(step)}, decided by " + _and_list(
                 [assignee_words(a, newer) for a in _list(step, "assignees")] or ["nobody"]
             )
+            if "policy" in step:
+                text += f" ({policy_words(step)})"
             if step.get("when"):
                 text += f", only when {condition_words(step['when'], newer)}"
             said.append(text)
@@ -1574,10 +1580,10 @@ def _op_policy(document, one, values, selected, published):
         if not number.isdigit() or not 1 <= int(number) <= 100:
             raise BuilderRefused("say how many must approve, as a whole number from 1")
         value: object = {"quorum": int(number)}
-    elif policy == "any":
-        value = "any"
+    elif policy == "all":
+        value = "all"
     else:
-        value = None  # everyone asked: the default
+        value = None  # the first answer decides: the default
     return Applied(set_value(document, place, "policy", value), selected)
 
 

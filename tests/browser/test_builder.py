@@ -15,6 +15,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Submission
 from portal.services import forms as form_service
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_schema_editor import sign_in_as_admin
 from tests.browser.test_vendor_invoice import sign_in
 
@@ -78,7 +79,6 @@ CAPITAL_EXPENSE = {
     },
 }
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def settled(page) -> None:
@@ -247,7 +247,14 @@ def test_admin_builds_a_capital_expense_request_from_blank_and_its_chain_runs_as
     expect(changes).to_contain_text(
         "Added field Tax ID (Short text), shown when New vendor is ticked"
     )
-    expect(changes).to_contain_text("Added step Board, decided by group board")
+    expect(changes).to_contain_text(
+        "Added field Justification (Long text), required when Total is more than EUR 50,000"
+    )
+    expect(changes).to_contain_text(
+        "Added step Board, decided by group board (everyone in the group) (2 approvals needed),"
+        " only when Total is more than EUR 100,000"
+    )
+    screenshot("builder-review")
     page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_text("Published Capital expense request version 1.")).to_be_visible()
     published = form_service.find_form("capital_expense").current_version
@@ -336,3 +343,25 @@ def test_builder_pages_have_no_serious_accessibility_faults(
     page.get_by_role("button", name="Review and publish").click()
     expect(page.get_by_role("heading", name="Publish Vendor invoice?")).to_be_visible()
     assert axe_violations(page) == []
+
+
+def test_the_builder_fits_a_phone(chromium, live_server, ada, org, vendor_invoice, screenshot):
+    """At 390 px the builder's panels stack; nothing of it is wider than the screen."""
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    phone = context.new_page()
+    try:
+        sign_in_as_admin(phone, live_server, ada.email)
+        phone.goto(f"{live_server}/admin/build/vendor_invoice")
+        operate(phone, lambda: phone.get_by_role("button", name=re.compile("^Vendor VAT")).click())
+        expect(phone.get_by_role("group", name="Show this field when")).to_be_visible()
+        too_wide = phone.evaluate(
+            """() => [...document.querySelectorAll('#builder-form *')]
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
+        )
+        assert too_wide == []
+        phone.get_by_role("group", name="Show this field when").scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        phone.screenshot(path=str(ARTIFACTS / "builder-phone.png"))
+    finally:
+        context.close()

@@ -672,7 +672,7 @@ def test_choosing_another_kind_of_approver_starts_it_afresh():
 
 @pytest.mark.parametrize(
     "policy, quorum, expected",
-    [("quorum", "2", {"quorum": 2}), ("any", "", "any"), ("all", "", None)],
+    [("quorum", "2", {"quorum": 2}), ("any", "", None), ("all", "", "all")],
 )
 def test_how_many_must_approve(policy, quorum, expected):
     values = {"selected": ["step:1"], "policy": [policy], "quorum": [quorum]}
