@@ -112,7 +112,9 @@ def publish(slug: str):
     except SchemaInvalid as refusal:
         return _review_again(slug, text, refusal.errors, None, 422)
     except form_service.PublishConflict as conflict:
-        return _review_again(slug, text, [], str(conflict), 409)
+        # Publishing again from this page replaces their version with this one, as it says.
+        current = conflict.current.number if conflict.current else None
+        return _review_again(slug, text, [], str(conflict), 409, current)
     if published.changed:
         flash(
             f"Published {published.form.title} version {published.version.number}. "
@@ -124,13 +126,13 @@ def publish(slug: str):
     return redirect(url_for("admin.versions", slug=slug))
 
 
-def _review_again(slug, text, errors, conflict, status):
+def _review_again(slug, text, errors, conflict, status, based_on=None):
     return render_template(
         "builder/review.html",
         slug=slug,
         title=_title(slug, text),
         text=text,
-        based_on=_based_on(),
+        based_on=based_on if based_on is not None else _based_on(),
         changes=service.changes(slug, text),
         errors=errors,
         note=request.form.get("note", ""),
