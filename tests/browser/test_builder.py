@@ -365,3 +365,50 @@ def test_the_builder_fits_a_phone(chromium, live_server, ada, org, vendor_invoic
         phone.screenshot(path=str(ARTIFACTS / "builder-phone.png"))
     finally:
         context.close()
+
+
+def field_order(page) -> list[str]:
+    return page.locator("[data-sortable=fields] .bentry__words").all_inner_texts()
+
+
+def test_fields_move_by_keyboard_and_by_dragging_and_a_draft_survives_a_reload(
+    page, live_server, ada, org, vendor_invoice
+):
+    sign_in_as_admin(page, live_server, ada.email)
+    page.goto(f"{live_server}/admin/build/vendor_invoice")
+    before = field_order(page)
+    assert before[:3] == ["Vendor", "Vendor name", "Vendor billing email"]
+
+    move_up = page.get_by_role("button", name="Move Vendor name up")
+    move_up.focus()
+    operate(page, lambda: page.keyboard.press("Enter"))
+    assert field_order(page)[:2] == ["Vendor name", "Vendor"]
+    assert page.locator("#builder-status").inner_text() == "Moved to position 1"
+
+    handle = page.locator('[data-place="field:2"] .bentry__grip')
+    target = page.locator('[data-place="field:0"] .bentry__grip')
+    operate(page, lambda: handle.drag_to(target))
+    assert field_order(page)[0] == "Vendor billing email"
+    moved = json.loads(page.locator("#schema-text").input_value())
+    assert [f.get("name") for f in moved["fields"][:2]] == ["vendor_email", "vendor_name"]
+
+    page.reload()  # closing the browser keeps the unpublished change in this browser
+    offer = page.locator("#draft-offer")
+    expect(offer).to_be_visible()
+    assert field_order(page)[0] == "Vendor"  # the page opened the published version
+    operate(page, lambda: offer.get_by_role("button", name="Restore my changes").click())
+    assert field_order(page)[0] == "Vendor billing email"
+    page.reload()
+    operate(
+        page,
+        lambda: (
+            page.locator("#draft-offer").get_by_role("button", name="Restore my changes").click()
+        ),
+    )
+    page.get_by_role("button", name="Review and publish").click()
+    expect(page.locator(".review-changes")).to_contain_text("Fields in a new order")
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_text("Published Vendor invoice version 2.")).to_be_visible()
+    page.goto(f"{live_server}/admin/build/vendor_invoice")
+    expect(page.locator("#draft-offer")).to_be_hidden()  # publishing cleared the draft
+    assert field_order(page)[0] == "Vendor billing email"
