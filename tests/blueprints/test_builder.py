@@ -249,3 +249,40 @@ def test_a_new_form_needs_a_usable_name(browser, ada):
     started = browser.post("/admin/build/new", {"slug": "capex", "template": ""})
     assert started.status_code == 302
     assert started.headers["Location"].endswith("/admin/build/capex")
+
+
+def test_an_operation_costs_the_same_few_statements_however_many_versions_exist(
+    app, browser, ada, org, vendor_invoice, publish
+):
+    """Each click re-checks the whole document; what it reads must not grow with history."""
+    from sqlalchemy import event
+
+    browser.login(ada.email)
+    text = document_text(browser.get("/admin/build/vendor_invoice").text)
+
+    def statements_for_one_operation() -> int:
+        seen = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            answer = browser.post(
+                "/admin/build/vendor_invoice/operate",
+                {"schema_text": text, "op": "select", "target": "step:0", "tab": "chain"},
+                htmx=True,
+            )
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert answer.status_code == 200
+        return len(seen)
+
+    first = statements_for_one_operation()
+    document = json.loads(text)
+    for number in range(2, 6):
+        document["title"] = f"Vendor invoice {number}"
+        publish("vendor_invoice", document)
+    print(f"statements per operation: {first}")
+    assert statements_for_one_operation() == first
+    assert first <= 20
