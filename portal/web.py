@@ -90,6 +90,7 @@ def init_app(app: Flask) -> None:
     from portal.blueprints.api.routes import bp as api_bp
     from portal.blueprints.approvals.routes import bp as approvals_bp
     from portal.blueprints.auth.routes import bp as auth_bp
+    from portal.blueprints.builder.routes import bp as builder_bp
     from portal.blueprints.compliance.routes import bp as compliance_bp
     from portal.blueprints.insight.routes import bp as insight_bp
     from portal.blueprints.staff.routes import bp as staff_bp
@@ -100,6 +101,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(compliance_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(builder_bp)
     app.register_blueprint(insight_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # bearer tokens only: no cookie, so nothing for a CSRF to ride on

@@ -152,6 +152,14 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "admin.what_if", "form"):             "L    403  403  403  403  403  200",  # "{}"
     ("POST", "admin.start_what_if", "form"):       "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.what_if_result", "ada's"):     "L    403  403  403  403  403  200",
+    ("GET",  "builder.new", "-"):                  "L    403  403  403  403  403  200",
+    ("POST", "builder.new", "-"):                  "L    403  403  403  403  403  422",  # no slug
+    ("GET",  "builder.build", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "builder.build", "form"):             "L    403  403  403  403  403  200",  # "{}"
+    ("POST", "builder.operate", "form"):           "L    403  403  403  403  403  200",  # select
+    ("GET",  "builder.people", "form"):            "L    403  403  403  403  403  200",
+    ("POST", "builder.review", "form"):            "L    403  403  403  403  403  422",  # "{}"
+    ("POST", "builder.publish", "form"):           "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
     ("POST", "admin.webhooks_list", "-"):          "L    403  403  403  403  403  422",  # no URL
     ("GET",  "admin.webhook", "ada's"):            "L    403  403  403  403  403  200",
@@ -267,6 +275,10 @@ BODIES = {
     ("POST", "admin.publish"): {"schema_text": "{}"},
     ("POST", "admin.what_if"): {"schema_text": "{}"},
     ("POST", "admin.start_what_if"): {"schema_text": "{}", "minutes_per_task": "10"},
+    ("POST", "builder.build"): {"schema_text": "{}"},
+    ("POST", "builder.operate"): {"schema_text": "{}", "op": "select"},
+    ("POST", "builder.review"): {"schema_text": "{}"},
+    ("POST", "builder.publish"): {"schema_text": "{}"},
     ("POST", "api.create_submission"): {"data": {}},
     ("PUT", "api.put_form"): {},
     ("POST", "api.decide"): {"decision": "approve", "comment": "From the matrix."},
