@@ -9,9 +9,11 @@ from decimal import Decimal, InvalidOperation
 from flask import Flask
 
 from portal import clock
+from portal.domain import values as value_rules
 from portal.domain.filetype import FILE_KINDS
 from portal.domain.filetype import describe as describe_kinds
 from portal.domain.schema import FieldKind, FieldSpec, FormSpec, currency_places
+from portal.presentation import wording
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
 
@@ -218,6 +220,14 @@ def describe_event(event, form: FormSpec | None = None) -> str:
     return action.replace("_", " ").capitalize()
 
 
+def typed_values(form: FormSpec, data: dict | None) -> dict:
+    """A submission's stored values decoded into the types conditions compare (money, dates)."""
+    try:
+        return value_rules.decode(form, data or {})
+    except (ValueError, TypeError, KeyError):
+        return {}
+
+
 def pretty_json(text: str) -> str:
     """JSON text laid out for reading (the text itself if it is not JSON)."""
     import json
@@ -250,4 +260,6 @@ def init_app(app: Flask) -> None:
         field_attrs=field_attrs,
         file_limits=file_limits,
         accept_list=accept_list,
+        typed_values=typed_values,
+        wording=wording,
     )

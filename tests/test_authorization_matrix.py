@@ -72,6 +72,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "staff.edit_submission", "alice's"):  "L    302  404  302  302  302  302",  # in review
     ("POST", "staff.edit_submission", "alice's draft"): "L 200  404  404  404  404  404",  # update
     ("POST", "staff.edit_submission", "vera's"):   "L    404  404  404  404  302  302",  # no edit
+    ("GET",  "staff.withdraw", "alice's"):         "L    200  404  302! 302! 302! 302!",  # confirm
+    ("GET",  "staff.withdraw", "vera's"):          "L    404  404  404  404  302! 302!",
     ("POST", "staff.withdraw", "alice's, fresh"):  "L    302  404  302! 302! 302! 302!",
     ("POST", "staff.withdraw", "vera's"):          "L    404  404  404  404  302! 302!",
     ("POST", "staff.discard_draft", "alice's draft, fresh"): "L 302 404 404 404  404  404",

@@ -165,6 +165,16 @@ def assignee(spec: AssigneeSpec, form: FormSpec, names: Mapping[str, str] | None
     return f"the approver for the chosen {what}"
 
 
+def will_run(when: Expression | None, values: Mapping) -> bool:
+    """Whether a step's condition holds for these typed values (True when it cannot tell)."""
+    if when is None:
+        return True
+    try:
+        return when.evaluate(values) is not False
+    except Exception:  # noqa: BLE001 - an unanswerable condition is decided when reached
+        return True
+
+
 def step_status(state: StepState, request_status: str, will_run: bool = True) -> tuple[str, str]:
     """What a step's state means to people, and the badge it wears: ('Not needed', 'skipped').
 
