@@ -165,14 +165,21 @@ def assignee(spec: AssigneeSpec, form: FormSpec, names: Mapping[str, str] | None
     return f"the approver for the chosen {what}"
 
 
-def will_run(when: Expression | None, values: Mapping) -> bool:
-    """Whether a step's condition holds for these typed values (True when it cannot tell)."""
+def runs(when: Expression | None, values: Mapping) -> bool | None:
+    """Whether a step's condition holds for these typed values: None while it cannot tell
+    (a value it reads is not filled in yet)."""
     if when is None:
         return True
     try:
-        return when.evaluate(values) is not False
+        result = when.evaluate(values)
     except Exception:  # noqa: BLE001 - an unanswerable condition is decided when reached
-        return True
+        return None
+    return result if isinstance(result, bool) else None
+
+
+def will_run(when: Expression | None, values: Mapping) -> bool:
+    """Whether a step's condition holds for these typed values (True when it cannot tell)."""
+    return runs(when, values) is not False
 
 
 def step_status(state: StepState, request_status: str, will_run: bool = True) -> tuple[str, str]:

@@ -182,3 +182,32 @@ def test_a_used_link_names_who_settled_the_step_only_to_its_own_assignee(
         assert "Fiona" not in page.locator("main").inner_text()
     finally:
         context.close()
+
+
+def test_what_happens_after_submitting_follows_the_amount(
+    page, live_server, approvals, org, vendor_invoice
+):
+    sign_in(page, live_server, "alice@example.com")
+    page.goto(f"{live_server}/forms/vendor_invoice/new")
+    route = page.locator("#route")
+    cfo = route.locator(".route__step").nth(3)
+    expect(cfo).to_contain_text("CFO approval")
+    expect(route.locator(".route__step").nth(1)).to_contain_text(
+        "Not needed for this request: it runs only when this is a new vendor"
+    )
+    page.locator("#lines-0-description").fill("Server racks")
+    page.locator("#lines-0-quantity").fill("4")
+    page.locator("#lines-0-unit_price").fill("900")
+    page.locator("#lines-0-description").click()
+    expect(cfo).to_contain_text("Not needed for this request")
+    expect(cfo).to_contain_text("above EUR 10,000")
+
+    page.locator("#lines-0-unit_price").fill("3000")  # 12,000: the CFO is asked
+    page.locator("#lines-0-description").click()
+    expect(cfo).not_to_contain_text("Not needed")
+    expect(cfo).to_contain_text("Everyone in the cfo group decides")
+    page.get_by_label("This is a new vendor").check()
+    expect(route.locator(".route__step").nth(1)).to_contain_text(
+        "One person from the procurement group, in turn"
+    )
+    assert "total > 10000" not in route.inner_text()

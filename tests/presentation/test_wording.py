@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from portal.domain.chain import AssigneeSpec, PickKind, StepState
@@ -167,3 +169,18 @@ def test_events_are_said_without_names_of_steps_or_jobs(invoice, action, details
 def test_label_phrase_keeps_acronyms(invoice):
     field = invoice.field("vendor_tax_id")
     assert wording.label_phrase(field) == "the vendor VAT / tax ID"
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "answer"),
+    [
+        (None, {}, True),
+        ("total > 10000", {"total": Decimal("12000")}, True),
+        ("total > 10000", {"total": Decimal("900")}, False),
+        ("total > 10000", {"total": None}, None),
+        ("vendor_is_new", {"vendor_is_new": False}, False),
+    ],
+)
+def test_whether_a_step_runs_is_known_only_from_filled_in_values(source, values, answer):
+    assert wording.runs(parse(source) if source else None, values) is answer
+    assert wording.will_run(parse(source) if source else None, values) is (answer is not False)
