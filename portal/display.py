@@ -215,8 +215,10 @@ def describe_event(event, form: FormSpec | None = None) -> str:
         return f"{step}: {details.get('problem')}; asked group {details.get('fallback_group')}"
     if action == "email_sent":
         return f"Email to {details.get('to')}: {details.get('subject')}"
-    if action in ("approved", "rejected", "changes_requested", "withdrawn"):
-        return f"Request {action.replace('_', ' ')}"
+    if action in ("approved", "rejected", "withdrawn"):
+        return f"Request {action}"
+    if action == "changes_requested":
+        return "Changes requested"
     return action.replace("_", " ").capitalize()
 
 

@@ -126,10 +126,12 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "admin.new_form", "-"):               "L    403  403  403  403  403  422",  # no slug
     ("GET",  "admin.edit_form", "form"):           "L    403  403  403  403  403  200",
     ("POST", "admin.preview", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "admin.review_publish", "form"):      "L    403  403  403  403  403  422",  # "{}"
     ("POST", "admin.publish", "form"):             "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.versions", "form"):            "L    403  403  403  403  403  200",
     ("GET",  "admin.compare", "form"):             "L    403  403  403  403  403  200",
     ("GET",  "admin.version", "form version"):     "L    403  403  403  403  403  200",
+    ("GET",  "admin.rollback", "form version"):    "L    403  403  403  403  403  200",  # asks
     ("POST", "admin.rollback", "form version"):    "L    403  403  403  403  403  302",  # same
     ("POST", "admin.archive", "form"):             "L    403  403  403  403  403  302",  # keep
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
@@ -216,6 +218,7 @@ BODIES = {
     ("POST", "account.settings"): {"away_from": "not a date"},
     ("POST", "compliance.start_export"): {"amount_min": "lots"},
     ("POST", "admin.preview"): {"schema_text": "{}"},
+    ("POST", "admin.review_publish"): {"schema_text": "{}"},
     ("POST", "admin.publish"): {"schema_text": "{}"},
     ("POST", "api.create_submission"): {"data": {}},
     ("PUT", "api.put_form"): {},
