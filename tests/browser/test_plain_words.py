@@ -205,9 +205,9 @@ def test_what_happens_after_submitting_follows_the_amount(
     page.locator("#lines-0-unit_price").fill("3000")  # 12,000: the CFO is asked
     page.locator("#lines-0-description").click()
     expect(cfo).not_to_contain_text("Not needed")
-    expect(cfo).to_contain_text("Everyone in the cfo group decides")
+    expect(cfo).to_contain_text("Asks everyone in the cfo group")
     page.get_by_label("This is a new vendor").check()
     expect(route.locator(".route__step").nth(1)).to_contain_text(
-        "One person from the procurement group, in turn"
+        "Asks one person from the procurement group, in turn"
     )
     assert "total > 10000" not in route.inner_text()
