@@ -9,9 +9,11 @@ from decimal import Decimal, InvalidOperation
 from flask import Flask
 
 from portal import clock
+from portal.domain import values as value_rules
 from portal.domain.filetype import FILE_KINDS
 from portal.domain.filetype import describe as describe_kinds
 from portal.domain.schema import FieldKind, FieldSpec, FormSpec, currency_places
+from portal.presentation import wording
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
 
@@ -229,8 +231,10 @@ def describe_event(event, form: FormSpec | None = None) -> str:
         return f"{step}: {details.get('problem')}; asked group {details.get('fallback_group')}"
     if action == "email_sent":
         return f"Email to {details.get('to')}: {details.get('subject')}"
-    if action in ("approved", "rejected", "changes_requested", "withdrawn"):
-        return f"Request {action.replace('_', ' ')}"
+    if action in ("approved", "rejected", "withdrawn"):
+        return f"Request {action}"
+    if action == "changes_requested":
+        return "Changes requested"
     return action.replace("_", " ").capitalize()
 
 
@@ -255,6 +259,12 @@ def event_actor(event) -> str:
     itself says so; no lookup is needed.
     """
     return f"{event.actor} (agent)" if event.channel == "agent" else event.actor
+def typed_values(form: FormSpec, data: dict | None) -> dict:
+    """A submission's stored values decoded into the types conditions compare (money, dates)."""
+    try:
+        return value_rules.decode(form, data or {})
+    except (ValueError, TypeError, KeyError):
+        return {}
 
 
 def pretty_json(text: str) -> str:
@@ -291,4 +301,6 @@ def init_app(app: Flask) -> None:
         field_attrs=field_attrs,
         file_limits=file_limits,
         accept_list=accept_list,
+        typed_values=typed_values,
+        wording=wording,
     )

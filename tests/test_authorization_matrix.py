@@ -75,6 +75,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "staff.edit_submission", "alice's"):  "L    302  404  302  302  302  302",  # in review
     ("POST", "staff.edit_submission", "alice's draft"): "L 200  404  404  404  404  404",  # update
     ("POST", "staff.edit_submission", "vera's"):   "L    404  404  404  404  302  302",  # no edit
+    ("GET",  "staff.withdraw", "alice's"):         "L    200  404  302! 302! 302! 302!",  # confirm
+    ("GET",  "staff.withdraw", "vera's"):          "L    404  404  404  404  302! 302!",
     ("POST", "staff.withdraw", "alice's, fresh"):  "L    302  404  302! 302! 302! 302!",
     ("POST", "staff.withdraw", "vera's"):          "L    404  404  404  404  302! 302!",
     ("POST", "staff.discard_draft", "alice's draft, fresh"): "L 302 404 404 404  404  404",
@@ -141,10 +143,12 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "admin.new_form", "-"):               "L    403  403  403  403  403  422",  # no slug
     ("GET",  "admin.edit_form", "form"):           "L    403  403  403  403  403  200",
     ("POST", "admin.preview", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "admin.review_publish", "form"):      "L    403  403  403  403  403  422",  # "{}"
     ("POST", "admin.publish", "form"):             "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.versions", "form"):            "L    403  403  403  403  403  200",
     ("GET",  "admin.compare", "form"):             "L    403  403  403  403  403  200",
     ("GET",  "admin.version", "form version"):     "L    403  403  403  403  403  200",
+    ("GET",  "admin.rollback", "form version"):    "L    403  403  403  403  403  200",  # asks
     ("POST", "admin.rollback", "form version"):    "L    403  403  403  403  403  302",  # same
     ("POST", "admin.archive", "form"):             "L    403  403  403  403  403  302",  # keep
     ("GET",  "admin.group_changes", "-"):          "L    403  403  403  403  403  200",
@@ -272,6 +276,7 @@ BODIES = {
     ("POST", "account.settings"): {"away_from": "not a date"},
     ("POST", "compliance.start_export"): {"amount_min": "lots"},
     ("POST", "admin.preview"): {"schema_text": "{}"},
+    ("POST", "admin.review_publish"): {"schema_text": "{}"},
     ("POST", "admin.publish"): {"schema_text": "{}"},
     ("POST", "admin.what_if"): {"schema_text": "{}"},
     ("POST", "admin.start_what_if"): {"schema_text": "{}", "minutes_per_task": "10"},

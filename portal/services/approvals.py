@@ -916,6 +916,39 @@ def find_task(task_id: int) -> Task | None:
     return db.session.get(Task, task_id)
 
 
+@dataclass(frozen=True)
+class Settled:
+    """Who settled a step a closed task belonged to, and when: for its own assignee's page."""
+
+    person: User
+    decision: Decision | None  # None: the request was withdrawn
+    at: object
+    own: bool = False
+
+
+def settled_by(task: Task) -> Settled | None:
+    """The decision (or withdrawal) that closed `task`'s step, if one did."""
+    if task.decision is not None:
+        return Settled(task.assignee, task.decision, task.decided_at, own=True)
+    other = db.session.scalars(
+        select(Task)
+        .where(
+            Task.submission_id == task.submission_id,
+            Task.round == task.round,
+            Task.step == task.step,
+            Task.decision.is_not(None),
+        )
+        .order_by(Task.decided_at.desc())
+        .limit(1)
+    ).first()
+    if other is not None:
+        return Settled(other.assignee, other.decision, other.decided_at)
+    submission = task.submission
+    if submission.status == SubmissionStatus.WITHDRAWN:
+        return Settled(submission.submitter, None, submission.updated_at)
+    return None
+
+
 def open_task_count(user: User) -> int:
     return db.session.scalar(
         select(func.count())

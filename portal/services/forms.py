@@ -16,7 +16,7 @@ from portal.domain import schema, schema_changes
 from portal.domain.refusal import Refused
 from portal.domain.schema import FormSpec, SchemaError, SchemaInvalid
 from portal.extensions import db
-from portal.models import Form, FormVersion, Submission, User
+from portal.models import Form, FormVersion, Submission, SubmissionStatus, User
 from portal.presentation import json_lines
 from portal.services import users
 
@@ -418,6 +418,18 @@ def compare(older: FormVersion, newer: FormVersion) -> Comparison:
 
 def version_of(form: Form, number: int) -> FormVersion | None:
     return next((v for v in form.versions if v.number == number), None)
+
+
+def in_review_on(version: FormVersion) -> int:
+    """How many requests made with `version` are still in review (they keep that version)."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Submission)
+        .where(
+            Submission.form_version_id == version.id,
+            Submission.status == SubmissionStatus.IN_REVIEW,
+        )
+    )
 
 
 def submissions_per_version(form: Form) -> dict[int, int]:

@@ -7,11 +7,14 @@ request and call portal.services.forms, which owns the checks and the transactio
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import clock, forms
 from portal.domain import insight as insight_rules
+from portal.domain import schema_changes
 from portal.domain.schema import SchemaInvalid
 from portal.presentation import whatif as whatif_words
 from portal.services import access, insight, sso, submissions, webhooks, whatif
@@ -74,6 +77,41 @@ def preview(slug: str):
     if text is None:
         return render_template("admin/_preview.html", too_large=True, slug=slug), 413
     return render_template("admin/_preview.html", slug=slug, **_preview_context(text, slug))
+
+
+@bp.post("/forms/<slug>/publish/review")
+def review_publish(slug: str):
+    """What publishing the editor's text would change, with the button that does it (or,
+    with "Keep editing", the editor again with the text as it was)."""
+    text = _schema_text()
+    if text is None:
+        abort(413)
+    base = request.form.get("based_on", "")
+    based_on = int(base) if base.isdigit() else None
+    form = form_service.find_form(slug)
+    checked = form_service.preview(text, slug)
+    if request.form.get("_action") == "edit":
+        return _editor(slug, form, text, based_on)
+    if checked.errors:
+        flash("Not published: fix the problems listed beside the editor first.", "error")
+        return _editor(slug, form, text, based_on, status=422)
+    current = form.current_version if form else None
+    changes = []
+    if current is not None:
+        changes = schema_changes.changes(json.loads(current.schema_text), json.loads(text))
+    return render_template(
+        "admin/publish_review.html",
+        slug=slug,
+        form=form,
+        spec=checked.spec,
+        current=current,
+        text=text,
+        based_on=based_on,
+        note=request.form.get("note", "").strip()[:150],
+        changes=changes,
+        in_review=form_service.in_review_on(current) if current else 0,
+        next_number=(form.versions[-1].number + 1) if form and form.versions else 1,
+    )
 
 
 @bp.post("/forms/<slug>/publish")
@@ -149,9 +187,28 @@ def version(slug: str, number: int):
     return render_template("admin/version.html", form=form, version=found, **context)
 
 
-@bp.post("/forms/<slug>/versions/<int:number>/rollback")
+@bp.route("/forms/<slug>/versions/<int:number>/rollback", methods=["GET", "POST"])
 def rollback(slug: str, number: int):
-    """Publish an old version again, as a new version."""
+    """Publish an old version again, as a new version: GET says what that will do and
+    asks; the POST of its button does it."""
+    if request.method == "GET":
+        form = form_service.find_form(slug) or abort(404)
+        found = form_service.version_of(form, number) or abort(404)
+        current = form.current_version
+        changes = []
+        if current is not None:
+            changes = schema_changes.changes(
+                json.loads(current.schema_text), json.loads(found.schema_text)
+            )
+        return render_template(
+            "admin/rollback.html",
+            form=form,
+            version=found,
+            current=current,
+            changes=changes,
+            in_review=form_service.in_review_on(current) if current else 0,
+            next_number=form.versions[-1].number + 1,
+        )
     try:
         with refusals_undone():
             published = form_service.rollback(slug, number, current_user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import clock, limits, mail, previews
+from portal import clock, display, limits, mail, previews
 from portal.blueprints import send_attachment, send_picture
 from portal.domain import paging
 from portal.domain.chain import Decision
@@ -127,9 +127,15 @@ def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
     if not task.is_open:
         status = 200 if request.method == "GET" else 409
         if channel == "email":
-            return _link_problem("used", status=410 if request.method == "POST" else 200)
+            # The link's own assignee (its signature says so): who settled the step, and when.
+            return _link_problem("used", status=410 if request.method == "POST" else 200, task=task)
         return render_template(
-            "approvals/closed.html", task=task, submission=submission, spec=spec, step=step
+            "approvals/closed.html",
+            task=task,
+            submission=submission,
+            spec=spec,
+            step=step,
+            settled_by=approvals.settled_by(task),
         ), status
     error = None
     if request.method == "POST" and not form.seen.data:
@@ -162,13 +168,28 @@ def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
                         decision=decision,
                         submission=submission,
                         spec=spec,
+                        task=task,
+                        assignee=assignee,
+                        still_waiting=approvals.open_task_count(assignee),
                     )
-                flash(f"{decision.label}: {spec.title} {submission.reference}.", "success")
-                return redirect(url_for("approvals.inbox"))
+                flash(
+                    f"{decision.label}: {spec.title} {submission.reference}. Recorded as your "
+                    f"decision, {display.local_time(task.decided_at)}.",
+                    "success",
+                )
+                return redirect(_next_page(assignee))
     elif request.method == "POST":
         error = " ".join(message for messages in form.errors.values() for message in messages)
     status = 422 if error else 200
     return _render(task, submission, spec, step, form, channel, token, error=error), status
+
+
+def _next_page(assignee: User) -> str:
+    """Where a decision made in Baton leads: the next request waiting, else the inbox."""
+    waiting, _, _ = approvals.open_tasks_page(assignee, 1, 1)
+    if waiting:
+        return url_for("approvals.task", task_id=waiting[0].id)
+    return url_for("approvals.inbox")
 
 
 def _stale(submission: Submission, assignee: User, channel: str):
@@ -242,8 +263,14 @@ _LINK_PROBLEMS = {
 }
 
 
-def _link_problem(reason: str, status: int | None = None):
+def _link_problem(reason: str, status: int | None = None, task: Task | None = None):
+    """A link that cannot decide. Only a used link of the person's own (`task`) says who
+    settled the step; a foreign, tampered or expired link names nobody."""
     code, title, message = _LINK_PROBLEMS[reason]
     return render_template(
-        "approvals/link_problem.html", title=title, message=message
+        "approvals/link_problem.html",
+        title=title,
+        message=message,
+        task=task,
+        settled_by=approvals.settled_by(task) if task is not None else None,
     ), status or code

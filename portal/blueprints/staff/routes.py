@@ -224,6 +224,12 @@ def _fill_page(
         client_token=client_token,
         error_anchor=forms.error_anchor,
         error_label=forms.error_label,
+        # Why it was sent back, shown above the form the submitter corrects.
+        rounds=(
+            approvals.rounds(submission)
+            if submission is not None and submission.status == SubmissionStatus.CHANGES_REQUESTED
+            else []
+        ),
         **fields,
     )
 
@@ -301,10 +307,23 @@ def submission(submission_id: int):
     )
 
 
-@bp.post("/submissions/<int:submission_id>/withdraw")
+@bp.route("/submissions/<int:submission_id>/withdraw", methods=["GET", "POST"])
 def withdraw(submission_id: int):
-    """The submitter takes back a request in review or sent back for changes."""
+    """The submitter takes back a request in review or sent back for changes, after a page
+    that says what will happen (GET) and its button (POST): no JavaScript confirm needed."""
     found = access.visible_submission(current_user, submission_id)
+    if request.method == "GET":
+        refusal = access.why_not(current_user, Action.WITHDRAW_SUBMISSION, found)
+        if refusal:
+            flash(refusal, "error")
+            return redirect(url_for("staff.submission", submission_id=submission_id))
+        open_tasks = [task for task in found.tasks if task.is_open]
+        return render_template(
+            "staff/withdraw.html",
+            submission=found,
+            spec=found.form_version.spec,
+            waiting_on=sorted({task.assignee.name for task in open_tasks}),
+        )
     try:
         with refusals_undone():
             approvals.withdraw(current_user, found)
