@@ -85,6 +85,7 @@ def redis_server():
     url = f"redis://127.0.0.1:{port}/0"
     try:
         _wait_for(lambda: _redis_answers(port), f"redis-server on port {port}")
+        MASTERS[url] = process.pid
         yield url
     finally:
         process.terminate()
