@@ -415,6 +415,8 @@ def storage_copy(to_url):
         click.secho("Some files were not copied (see above): do not switch yet.", fg="red")
         sys.exit(1)
     click.echo(f"Every kept file is there. Next: BATON_STORAGE_URL={to_url} on every host.")
+
+
 @baton.command("what-if")
 @click.argument("form_slug", metavar="FORM")
 @click.option(

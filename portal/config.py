@@ -100,7 +100,13 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         # Webhooks to loopback, private and link-local addresses: for development only (a
         # webhook is otherwise a way for an admin's URL to reach the network Baton runs in).
         "BATON_WEBHOOK_ALLOW_PRIVATE": _flag(environ.get("BATON_WEBHOOK_ALLOW_PRIVATE")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pooled connections are replaced after half an hour (before a server's or a proxy's
+        # idle timeout drops them), not pinged before every use: a ping is a round trip on
+        # every request. After a database restart, each stale connection fails one request
+        # (answered "nothing was saved, try again") and is replaced; BATON_DB_PRE_PING=1 trades
+        # that for the ping (docs/benchmarks.md, "Web").
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800}
+        | ({"pool_pre_ping": True} if _flag(environ.get("BATON_DB_PRE_PING")) else {}),
         # Links in emails point here (workers have no request to take the host from).
         "BASE_URL": environ.get("BATON_BASE_URL")
         or f"http://127.0.0.1:{environ.get('PORT', '5000')}",

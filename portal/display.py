@@ -259,6 +259,8 @@ def event_actor(event) -> str:
     itself says so; no lookup is needed.
     """
     return f"{event.actor} (agent)" if event.channel == "agent" else event.actor
+
+
 def typed_values(form: FormSpec, data: dict | None) -> dict:
     """A submission's stored values decoded into the types conditions compare (money, dates)."""
     try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import exists, select
+from sqlalchemy.orm import joinedload
 
 from portal.domain.chain import ChainSpec
 from portal.domain.refusal import Forbidden, NotFound, Refused
@@ -29,6 +30,7 @@ from portal.models import (
     Task,
     User,
 )
+from portal.services import catalog
 
 #: Groups whose members may read every submitted record (and search and export them).
 READ_ALL_GROUPS = ("compliance", "admin")
@@ -235,8 +237,14 @@ def live_version(user: User, version_id: int) -> FormVersion:
 
 
 def own_task(user: User, task_id: int) -> Task:
-    """The task with this id if it is assigned to `user`; NotFound otherwise (web pages)."""
-    return _load(user, Task, task_id, Action.DECIDE_TASK, NO_SUCH_TASK)
+    """The task with this id if it is assigned to `user`; NotFound otherwise (web pages).
+
+    Its request and the request's form version come with it: the decision page shows them."""
+    found = db.session.get(Task, task_id, options=[joinedload(Task.submission)])
+    if found is None or not allows(user, Action.DECIDE_TASK, found):
+        raise NotFound(NO_SUCH_TASK)
+    catalog.version(found.submission.form_version_id)
+    return found
 
 
 def _load(user: User, model, row_id: int, action: Action, missing: str):

@@ -29,9 +29,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from flask import current_app
 from sqlalchemy import String, and_, case, cast, func, literal, or_, select, union_all
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, contains_eager, selectinload
 from sqlalchemy.sql.expression import ColumnElement
 
 from portal import clock
@@ -60,7 +59,7 @@ from portal.models import (
     User,
 )
 from portal.models.sql_functions import epoch, greatest, least
-from portal.services import access
+from portal.services import access, catalog
 from portal.services.access import Scope
 
 logger = logging.getLogger(__name__)
@@ -96,10 +95,9 @@ def visible_forms(user: User) -> list[tuple[Form, Scope]]:
 def may_see_any(user: User) -> bool:
     """True if `user` may see the insight of at least one form (the menu shows Insight).
 
-    Every page asks, so this is one small query: the groups that published chains ask are
-    worked out once per set of current versions (versions never change; a publish makes a new
-    one) and kept per app. The same answer as `bool(visible_forms(user))`, without loading
-    and reading every form's schema on every page.
+    Every page asks, so this costs no query: the groups that published chains ask are worked
+    out once per state of the forms and kept per process (portal.services.catalog). The same
+    answer as `bool(visible_forms(user))`, without reading every form's schema on every page.
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
@@ -109,26 +107,22 @@ def may_see_any(user: User) -> bool:
 
 
 def _groups_asked_by_chains() -> frozenset[str]:
-    current = tuple(
-        db.session.scalars(
-            select(Form.current_version_id)
-            .where(Form.current_version_id.is_not(None))
-            .order_by(Form.current_version_id)
-        )
+    return catalog.kept("insight groups", _groups_named_by_chains)
+
+
+def _groups_named_by_chains() -> frozenset[str]:
+    # A current version's form is the form that names it: one query, forms included.
+    versions = db.session.scalars(
+        select(FormVersion)
+        .join(Form, Form.current_version_id == FormVersion.id)
+        .options(contains_eager(FormVersion.form))
     )
-    kept = current_app.extensions.setdefault("baton.insight_groups", {})
-    groups = kept.get(current)
-    if groups is None:
-        versions = db.session.scalars(select(FormVersion).where(FormVersion.id.in_(current)))
-        groups = frozenset(
-            group
-            for version in versions
-            for step in access.step_groups(version.spec.approval).values()
-            for group in step
-        )
-        kept.clear()  # only the newest set of versions is ever asked about again
-        kept[current] = groups
-    return groups
+    return frozenset(
+        group
+        for version in versions
+        for step in access.step_groups(version.spec.approval).values()
+        for group in step
+    )
 
 
 # -- SQL building blocks ----------------------------------------------------------------------

@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from portal import audit, clock, outbox
 from portal.domain.refusal import NotFound, Refused
-from portal.extensions import claim, db, transaction_cache
+from portal.extensions import claim, db
 from portal.jobs.registry import JobKind
 from portal.mail import external_url
 from portal.models import (
@@ -49,7 +49,7 @@ from portal.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from portal.services import submissions
+from portal.services import catalog, submissions
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +306,11 @@ def on_audit_event(event: AuditEvent) -> None:
     if event.submission_id is None:
         return
     for name in _BY_ACTION.get(event.action, ()):
-        subscribed = [endpoint for endpoint in _active_endpoints() if name in endpoint.events]
+        subscribed = [
+            db.session.get(WebhookEndpoint, endpoint_id)
+            for endpoint_id, events in _active_endpoints()
+            if name in events
+        ]
         if not subscribed:
             continue
         body = _body(name, _payload(event))
@@ -314,24 +318,26 @@ def on_audit_event(event: AuditEvent) -> None:
             _queue(endpoint, name, body)
 
 
-#: transaction_cache key of the active endpoints the transaction has read.
-_ENDPOINTS = "webhook endpoints"
-
-
-def _active_endpoints() -> list[WebhookEndpoint]:
-    """The active endpoints, read once per transaction (a decision records several events);
-    the next transaction reads them again, so a change counts from then on.
+def _active_endpoints() -> tuple[tuple[int, frozenset[str]], ...]:
+    """The active endpoints' ids and events, read once per process and state of the admin
+    chain (portal.services.catalog): every change to an endpoint is an admin audit event, so a
+    change counts from the next transaction on, in every process. Most events go to no
+    endpoint, and then cost no query at all.
 
     Read without flushing: the transaction's pending events have no bearing on which endpoints
     are active, and audit.record leaves them to go out together at the next flush.
     """
-    kept = transaction_cache()
-    if _ENDPOINTS not in kept:
-        with db.session.no_autoflush:
-            kept[_ENDPOINTS] = db.session.scalars(
-                select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
-            ).all()
-    return kept[_ENDPOINTS]
+    return catalog.kept("webhook endpoints", _read_active_endpoints)
+
+
+def _read_active_endpoints() -> tuple[tuple[int, frozenset[str]], ...]:
+    with db.session.no_autoflush:
+        rows = db.session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                WebhookEndpoint.active.is_(True)
+            )
+        ).all()
+    return tuple((endpoint_id, frozenset(events or ())) for endpoint_id, events in rows)
 
 
 def ping(admin: User, endpoint: WebhookEndpoint) -> WebhookDelivery:

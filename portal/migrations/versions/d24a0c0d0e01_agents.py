@@ -1,7 +1,7 @@
 """agents: non-human accounts, the output an agent returns, and its recommendations
 
 Revision ID: d24a0c0d0e01
-Revises: 5b8e2d4c9a17
+Revises: c22a0c0d0e01
 Create Date: 2026-12-07 14:00:00
 
 A user is a person or an agent (`kind`); every existing user is a person. A task keeps the
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = 'd24a0c0d0e01'
-down_revision = '5b8e2d4c9a17'
+down_revision = 'c22a0c0d0e01'
 branch_labels = None
 depends_on = None
 

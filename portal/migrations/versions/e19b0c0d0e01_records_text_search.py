@@ -1,7 +1,7 @@
 """records text search: every submitted text value, indexed by the database
 
 Revision ID: e19b0c0d0e01
-Revises: 5b8e2d4c9a17
+Revises: f23a0c0d0e01
 Create Date: 2026-12-07 14:20:00
 
 Compliance officers look a request up by a vendor's name or an invoice number. The column
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e19b0c0d0e01'
-down_revision = '5b8e2d4c9a17'
+down_revision = 'f23a0c0d0e01'
 branch_labels = None
 depends_on = None
 

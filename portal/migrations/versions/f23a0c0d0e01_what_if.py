@@ -1,7 +1,7 @@
 """what if: a draft chain replayed over past requests, with its progress and report
 
 Revision ID: f23a0c0d0e01
-Revises: 5b8e2d4c9a17
+Revises: d24a0c0d0e01
 Create Date: 2026-12-07 14:20:00
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = 'f23a0c0d0e01'
-down_revision = '5b8e2d4c9a17'
+down_revision = 'd24a0c0d0e01'
 branch_labels = None
 depends_on = None
 
