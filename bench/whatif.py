@@ -381,12 +381,12 @@ def main(argv=None) -> None:
     ]
     body = (
         f"`python -m bench.whatif`: {found['requests']:,} requests of one form "
-        "(`portal.services.whatif.compute` over every request: read in chunks of 5,000, "
+        "(`portal.services.whatif.compute` over every request: read in chunks of 20,000, "
         "replayed through the pure engine). The machine is shared by 8 engineers: load "
         f"average {load1:.1f} before and {load2:.1f} after the runs, on "
         f"{os.cpu_count()} cores. *Time* is the wall clock; *CPU time of the process* is "
-        "what the replaying process itself used (`time.process_time`, without PostgreSQL's "
-        "share), which is what the run needs of a machine nobody else is using.\n\n"
+        "what the replaying process itself used (`time.process_time`); PostgreSQL's work "
+        "for the queries comes on top.\n\n"
         + report.table(["What", "Time", "CPU time of the process", "Requests a second"], rows)
         + f"\n\nThe unchanged schema changed {unchanged.route_changes} routes (it must change "
         f"none); the change changed {changed.route_changes:,} routes, saved "

@@ -46,8 +46,10 @@ from portal.services.access import Action
 
 logger = logging.getLogger(__name__)
 
-#: Rows fetched from the database at a time while streaming the history.
-BATCH = 5000
+#: Requests read from the database at a time (with their step and task rows).
+BATCH = 20_000
+#: Requests replayed between two progress reports (the job commits each).
+PROGRESS_EVERY = 5000
 #: The answers an admin may assume for a step with no answer on record.
 ASSUMABLE = (Decision.APPROVE, Decision.REJECT)
 MAX_MINUTES_PER_TASK = 8 * 60
@@ -141,23 +143,15 @@ def count(form: Form, period: Period) -> int:
     return db.session.scalar(select(func.count()).where(_in_period(form, period))) or 0
 
 
-def recorded_waits(form: Form, period: Period) -> Waits:
-    """Every step's recorded waits in the period (ms), and how many people a visit asked."""
-    seats = (
-        select(func.count(func.distinct(func.coalesce(func.nullif(Task.slot, ""), Task.key))))
-        .where(
-            Task.submission_id == ApprovalStep.submission_id,
-            Task.round == ApprovalStep.round,
-            Task.step == ApprovalStep.name,
-        )
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
+def recorded_waits(form: Form, period: Period, seats_of: frozenset[str] = frozenset()) -> Waits:
+    """Every step's recorded waits in the period (ms); for the steps in `seats_of`, also how
+    many people a visit asked (the median), which a new step that needs everyone's answer
+    borrows. Two queries: the waits, and the people per visit of those steps, grouped."""
+    rows = db.session.connection().execute(
         select(
             ApprovalStep.name,
             epoch(ApprovalStep.started_at),
             epoch(ApprovalStep.finished_at),
-            seats,
         )
         .join(Submission, Submission.id == ApprovalStep.submission_id)
         .where(
@@ -168,10 +162,21 @@ def recorded_waits(form: Form, period: Period) -> Waits:
         )
     )
     found: dict[str, list[int]] = {}
-    people: dict[str, list[int]] = {}
-    for name, started, finished, asked in rows:
+    for name, started, finished in rows:
         found.setdefault(name, []).append(_from_epoch(finished) - _from_epoch(started))
-        people.setdefault(name, []).append(asked or 1)
+    people: dict[str, list[int]] = {}
+    if seats_of:
+        asked = (
+            select(
+                Task.step,
+                func.count(func.distinct(func.coalesce(func.nullif(Task.slot, ""), Task.key))),
+            )
+            .join(Submission, Submission.id == Task.submission_id)
+            .where(_in_period(form, period), Task.step.in_(sorted(seats_of)))
+            .group_by(Task.submission_id, Task.round, Task.step)
+        )
+        for name, count in db.session.connection().execute(asked):
+            people.setdefault(name, []).append(count)
     return Waits(
         {name: tuple(sorted(waits)) for name, waits in found.items()},
         {name: sorted(counts)[(len(counts) - 1) // 2] for name, counts in people.items()},
@@ -351,7 +356,13 @@ def compute(
     progress: Callable[[int], None] | None = None,
 ) -> replay.Report:
     """Replay `form`'s requests of `period` through the draft `spec`; the report."""
-    waits = recorded_waits(form, period)
+    # People per visit matter only where a step that needs everyone's answer borrows them.
+    everyone = frozenset(
+        options.similar.get(step.name) or step.name
+        for step in spec.approval.steps
+        if step.policy == "all"
+    )
+    waits = recorded_waits(form, period, everyone)
     check_options(spec, options, set(waits.by_step))
     names = frozenset(
         name
@@ -366,7 +377,7 @@ def compute(
         histories(form, period, names),
         titles(form, spec),
         progress=progress,
-        every=BATCH,
+        every=PROGRESS_EVERY,
     )
 
 

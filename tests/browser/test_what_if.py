@@ -62,6 +62,7 @@ def test_an_admin_tries_a_change_on_past_requests(app, page, live_server):
     page.get_by_role("button", name="Try this change on past requests").click()
     expect(page.get_by_role("heading", name="Try a change on past requests")).to_be_visible()
     page.get_by_label("Last 12 months").check()
+    _shot(page, "what-if-setup", full_page=True)
     page.get_by_role("button", name="Replay past requests").click()
     expect(page.get_by_text("Waiting for a worker")).to_be_visible()
 

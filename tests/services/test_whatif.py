@@ -136,3 +136,32 @@ def test_an_unusable_draft_or_option_is_refused_and_changes_nothing(
         whatif.start(history.people["ada"], history.form, text, MARCH, options)
     db.session.rollback()
     assert count(WhatIf) == 0
+
+
+def test_a_replay_that_cannot_run_is_marked_failed_with_the_reason(history, app):
+    from portal import clock, jobs, outbox
+    from tests.test_outbox import run_outbox_in_a_worker
+
+    broken = WhatIf(
+        form_id=history.form.id,
+        requested_by_id=history.people["ada"].id,
+        schema_text="{",
+        first_day=MARCH.first_day,
+        last_day=MARCH.last_day,
+        options={},
+        created_at=clock.now(),
+    )
+    db.session.add(broken)
+    db.session.flush()
+    message_id = outbox.add(JobKind.RUN_WHAT_IF, what_if_id=broken.id).id
+    db.session.commit()
+    jobs.use_app(app)
+    try:
+        run_outbox_in_a_worker(message_id)
+    finally:
+        jobs.use_app(None)
+    db.session.expire_all()
+    failed = db.session.get(WhatIf, broken.id)
+    assert failed.state == WhatIfState.FAILED and failed.is_finished
+    assert failed.error.startswith("The draft has problems to fix in the editor first")
+    assert failed.result is None
