@@ -18,6 +18,7 @@ It needs Debian's Chromium (/usr/bin/chromium, or BATON_CHROMIUM) and the test e
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -53,6 +54,7 @@ def build(instance: Path):
             "WTF_CSRF_ENABLED": True,
         }
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no line per migration
     with app.app_context():
         upgrade(directory=str(ROOT / "portal" / "migrations"))
         for email, name, groups, manager in DEMO_USERS:
@@ -110,8 +112,6 @@ def subjects(app) -> dict:
 
 
 def serve(app) -> tuple[str, object]:
-    import logging
-
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request

@@ -11,12 +11,12 @@ at 390 px.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 from flask import url_for
 from werkzeug.serving import make_server
 
+from tests.browser.checks import phone_problems
 from tests.fixtures import authorization
 from tests.fixtures.authorization import PEOPLE
 from tests.test_authorization_matrix import EXPECTED, FRESH, ROUTES, TARGETS
@@ -25,8 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 world = authorization.world
 
-AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
-WIDTHS = (320, 390, 430)
 #: Files and fragments, not pages: what they answer is not laid out for a person.
 NOT_PAGES = {
     "static",
@@ -38,8 +36,6 @@ NOT_PAGES = {
     "compliance.export_progress",
     "insight.table_csv",
 }
-#: The impacts that fail a page.
-FAILING = ("serious", "critical")
 
 
 def _pages():
@@ -92,54 +88,6 @@ def browser_as(chromium, world, server: str, kind: str):
     return context
 
 
-def overflow(page) -> tuple[int, int, list[str]]:
-    """The document's width, the viewport's, and the elements that stick out to the right."""
-    return page.evaluate(OVERFLOW)
-
-
-#: Elements past the viewport's right edge that no scrolling or clipping frame holds.
-OVERFLOW = """() => {
-  const width = window.innerWidth;
-  const framed = (el) => {
-    for (let up = el.parentElement; up; up = up.parentElement) {
-      const x = getComputedStyle(up).overflowX;
-      if (['auto', 'scroll', 'hidden', 'clip'].includes(x)) return true;
-    }
-    return false;
-  };
-  const name = (el) => {
-    const classes = typeof el.className === 'string' ? el.className.trim() : '';
-    return el.tagName.toLowerCase() + (classes ? '.' + classes.split(/\\s+/).join('.') : '');
-  };
-  const wide = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    const box = el.getBoundingClientRect();
-    if (box.right > width + 1 && box.width > 0 && !framed(el)) {
-      wide.push(name(el) + ' ' + Math.round(box.right));
-    }
-  }
-  return [document.documentElement.scrollWidth, width, wide.slice(0, 8)];
-}"""
-
-
-def axe_violations(page) -> list[str]:
-    """axe-core's serious and critical violations on the page, one line each."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        """async () => {
-          const r = await axe.run(document, {resultTypes: ['violations']});
-          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-        }"""
-    )
-    return [
-        f"{v['impact']}: {v['id']} ({v['help']}) at {v['nodes']}"
-        for v in result
-        if v["impact"] in FAILING
-    ]
-
-
 @pytest.mark.parametrize(("endpoint", "target", "kind"), PAGES)
 def test_page_fits_a_phone_and_passes_axe(chromium, world, server, endpoint, target, kind):
     context = browser_as(chromium, world, server, kind)
@@ -148,14 +96,7 @@ def test_page_fits_a_phone_and_passes_axe(chromium, world, server, endpoint, tar
         url = url_of(world, endpoint, target)
         response = page.goto(server + url, wait_until="load")
         assert response.status == 200, f"{url} as {kind}: {response.status}"
-        problems = []
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 844})
-            scroll_width, inner_width, wide = overflow(page)
-            if scroll_width > inner_width:
-                problems.append(f"{width} px: the page is {scroll_width} px wide ({wide})")
-        page.set_viewport_size({"width": 390, "height": 844})
-        problems += axe_violations(page)
+        problems = phone_problems(page)
         assert not problems, f"{url} as {kind}:\n" + "\n".join(problems)
     finally:
         context.close()

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.models import SubmissionStatus
+from tests.browser.checks import phone_problems
 
 pytestmark = pytest.mark.browser
 
@@ -74,6 +75,7 @@ def test_a_rejection_puts_its_reason_on_top_and_later_steps_are_not_reached(
     assert badges == ["Rejected", "Not reached", "Not reached", "Not reached"], badges
     story = page.locator(".story").inner_text()
     assert "Waiting" not in story
+    assert not phone_problems(page)
 
 
 def test_the_edit_form_opens_with_the_reason_for_changes(
@@ -88,6 +90,7 @@ def test_the_edit_form_opens_with_the_reason_for_changes(
     reason = page.locator(".reason")
     expect(reason).to_contain_text("Attach the signed order.")
     assert reason.bounding_box()["y"] < page.locator("form .form-grid").bounding_box()["y"]
+    assert not phone_problems(page)
 
 
 def test_withdrawing_asks_first_on_a_page_that_works_without_javascript(
@@ -145,6 +148,7 @@ def test_on_a_phone_the_decision_stays_in_reach_and_the_answer_says_who_and_when
         expect(done).to_contain_text("Decided by Bob Okafor")
         expect(done.locator("time")).to_have_count(1)
         expect(page.get_by_role("link", name="See the request")).to_be_visible()
+        assert not phone_problems(page)
 
         page.goto(f"{live_server}{path}")  # the same link: its owner is told what happened
         expect(page.get_by_role("heading", name="This task is already closed")).to_be_visible()
@@ -170,6 +174,7 @@ def test_a_used_link_names_who_settled_the_step_only_to_its_own_assignee(
         page.goto(f"{live_server}{frank_link}")
         expect(page.get_by_role("heading", name="This task is already closed")).to_be_visible()
         expect(page.locator("main")).to_contain_text("Fiona Walsh settled this step: Approved")
+        assert not phone_problems(page)
 
         page.goto(f"{live_server}{frank_link[:-6]}tamper")  # a tampered link: nobody named
         expect(page.get_by_role("heading", name="This link does not work")).to_be_visible()
