@@ -93,3 +93,5 @@ def test_the_records_search_finds_an_invoice_number_and_sorts_by_amount(
     page.get_by_role("link", name="Amount").click()
     expect(heading).to_have_attribute("aria-sort", "ascending")
     expect(rows.first).to_contain_text(cheap.reference)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "records-search-sorted.png"), full_page=True)
