@@ -88,6 +88,7 @@ def link_file(token: str, attachment_id: int):
 
 
 @bp.get("/act/<token>/files/<int:attachment_id>/pages/<int:page>")
+@limits.limiter.limit(limits.ACTION_LINKS_PER_CLIENT)
 def link_file_page(token: str, attachment_id: int, page: int):
     """A picture of an attachment (a PDF's page, or the image) for the emailed-link page."""
     try:
