@@ -29,7 +29,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
-# Quiet unless VERBOSE=1: warnings only, then one banner when the portal answers.
+# Quiet unless VERBOSE=1: warnings only, then one banner when the portal answers. The last line
+# execs: no shell stays in between to die of the Ctrl-C (make would then say "Interrupt").
 RUN_LOG_LEVEL := $(if $(VERBOSE),INFO,WARNING)
 
 run: $(VENV)/.installed-run
@@ -37,7 +38,7 @@ run: $(VENV)/.installed-run
 	@BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) baton load-schemas $(if $(VERBOSE),,--quiet) form_schemas
 	@BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) baton seed-demo $(if $(VERBOSE),,--quiet)
 	@echo "Starting Baton (web, workers, mailbox)…"
-	@PORT=$(PORT) VERBOSE=$(VERBOSE) BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) baton dev
+	@PORT=$(PORT) VERBOSE=$(VERBOSE) BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) exec $(FLASK) baton dev
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -262,6 +262,14 @@ def _signed_in_clients(size: dict, redis_url: str) -> dict:
             "cora@example.com",
             "/compliance/?form=vendor_invoice&status=approved&amount_min=5000",
         ),
+        # Words in what was submitted: a vendor many requests name, one invoice number (each
+        # copy repeats its original's), and a word nobody wrote (the index says so at once).
+        "records search: vendor words": ("cora@example.com", "/compliance/?text=Acme+Office"),
+        "records search: invoice number": (
+            "cora@example.com",
+            f"/compliance/?text={people['invoice_number']}",
+        ),
+        "records search: no match": ("cora@example.com", "/compliance/?text=Zyxwvutsr"),
         "insight dashboard (90 days)": ("ada@example.com", "/insight/vendor_invoice"),
     }
     clients = {}
@@ -332,7 +340,14 @@ def _people(app) -> dict[str, str]:
             .order_by(func.count().desc())
             .limit(1)
         ).first()
+        invoice_number = db.session.scalar(
+            select(Submission.data["invoice_number"].as_string())
+            .where(Submission.data["invoice_number"].as_string().is_not(None))
+            .order_by(Submission.id)
+            .limit(1)
+        )
     return {
+        "invoice_number": invoice_number or "INV-2026-1042",
         "approver": approver[0],
         "approver_tasks": approver[1],
         "submitter": submitter[0],
@@ -397,7 +412,9 @@ def _write(sizes: list[dict], pages: list[str], figures: dict, rounds: int, quic
         "My submissions of the submitter with most requests "
         f"({people_small['submitter_requests']:,} and {people_large['submitter_requests']:,}), "
         "the compliance search unfiltered and filtered (vendor invoices, approved, "
-        "from 5,000) for a compliance officer, the vendor invoice insight dashboard for an admin."
+        "from 5,000) for a compliance officer, the records search by words in what was "
+        "submitted (a vendor's name, one invoice number, a word nobody wrote; PostgreSQL's "
+        "trigram index), the vendor invoice insight dashboard for an admin."
         + _snapshot_words(small, large)
         + f" {filled} The databases are kept between runs."
         + (" Quick mode: 200 vs 2,000, a smoke run, noisy figures." if quick else "")

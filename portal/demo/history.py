@@ -412,12 +412,17 @@ def _ensure_forms() -> dict[str, Form]:
 
 
 def _demo_file() -> FileValue:
-    """One small PDF, stored once, attached wherever a form asks for a file."""
-    body = b"%PDF-1.4\n% Baton demo document\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    """One small PDF, stored once, attached wherever a form asks for a file: a real one-page
+    invoice (portal/demo/sample-invoice.pdf), so the attachment previews have a page to show."""
+    body = SAMPLE_PDF.read_bytes()
     upload = uploads.read(io.BytesIO(body), "scan.pdf", len(body))
     uploads.store(upload)
     upload.contents.close()
     return upload.value
+
+
+#: The demo's attachment: a one-page sample invoice (made with WeasyPrint, 12 KB).
+SAMPLE_PDF = Path(__file__).with_name("sample-invoice.pdf")
 
 
 # -- the simulation ---------------------------------------------------------------------------

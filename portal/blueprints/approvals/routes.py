@@ -88,6 +88,7 @@ def link_file(token: str, attachment_id: int):
 
 
 @bp.get("/act/<token>/files/<int:attachment_id>/pages/<int:page>")
+@limits.limiter.limit(limits.ACTION_LINKS_PER_CLIENT)
 def link_file_page(token: str, attachment_id: int, page: int):
     """A picture of an attachment (a PDF's page, or the image) for the emailed-link page."""
     try:
@@ -98,19 +99,21 @@ def link_file_page(token: str, attachment_id: int, page: int):
 
 def _linked(token: str) -> tuple[Task, User]:
     """The task and assignee an emailed link opens; access.LinkRefused if it opens none."""
-    try:
-        link = mail.read_action_token(token)
-    except mail.LinkProblem as problem:
-        raise access.LinkRefused(problem.reason) from None
+    link = _read(token)
     return access.linked_task(link.task_id, link.assignee_id, current_user)
 
 
 def _linked_attachment(token: str, attachment_id: int):
+    """A file of the request an emailed link opens, while it does; access.LinkRefused if not."""
+    link = _read(token)
+    return access.linked_attachment(link.task_id, link.assignee_id, current_user, attachment_id)
+
+
+def _read(token: str) -> mail.ActionLink:
     try:
-        link = mail.read_action_token(token)
+        return mail.read_action_token(token)
     except mail.LinkProblem as problem:
         raise access.LinkRefused(problem.reason) from None
-    return access.linked_attachment(link.task_id, link.assignee_id, current_user, attachment_id)
 
 
 def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
