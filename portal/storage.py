@@ -272,6 +272,8 @@ class S3Storage:
             max_concurrency=2,
             use_threads=True,
         )
+        # Read ahead at most this many parts: a large export is never held whole in memory.
+        settings.max_in_memory_upload_chunks = 2
         self.client.upload_fileobj(
             source, self.bucket, self.name(key), ExtraArgs=extra, Config=settings
         )
