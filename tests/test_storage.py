@@ -116,6 +116,9 @@ def test_only_kept_folders_are_listed(kept, tmp_path):
     if isinstance(kept, storage.LocalStorage):
         (kept.root / "secret_key").write_text("never a kept file")
         (kept.root / "baton.db").write_bytes(b"nor this")
+        # Left by a render or an export that died before portal.storage wrote files.
+        (kept.root / "pdfs" / "1" / "two.incoming").write_bytes(b"half a PDF")
+        (kept.root / "exports" / "baton-export-3.4f2a.partial").write_bytes(b"half a ZIP")
     assert sorted(kept.keys()) == [
         ("exports/baton-export-3.zip", 26),
         ("pdfs/1/two.pdf", 14),
