@@ -493,6 +493,33 @@ def _pairs(given: tuple[str, ...], option: str) -> dict[str, str]:
     return found
 
 
+@storage_group.command("check")
+def storage_check():
+    """Write, read back and delete a small file where kept files go, from this host."""
+    import io
+    import uuid
+
+    from portal import storage
+
+    kept = storage.current()
+    key = f"checks/baton-check-{uuid.uuid4().hex}"
+    body = b"Baton storage check\n"
+    try:
+        kept.put(key, io.BytesIO(body))
+        with kept.open(key) as opened:
+            read = opened.read()
+        kept.delete(key)
+    except Exception as error:
+        raise click.ClickException(
+            f"{kept.url} cannot be used from this host: {type(error).__name__}: {error}. "
+            "Check BATON_STORAGE_URL (the bucket must exist), and for object storage "
+            "AWS_ENDPOINT_URL and the credentials (docs/deploying.md, 'The object store')."
+        ) from None
+    if read != body:
+        raise click.ClickException(f"{kept.url} gave back other bytes than were written")
+    click.echo(f"{kept.url}: a file was written, read back and deleted from this host.")
+
+
 @baton.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(

@@ -41,6 +41,9 @@ CHUNK = 256 * 1024
 #: folder (the secret key, a SQLite database) is ever listed or copied as a kept file.
 KEPT_PREFIXES = ("uploads/", "pdfs/", "exports/")
 _KEY = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+#: What writers before portal.storage left of a write that never finished (a PDF's
+#: `.incoming`, an export's `.partial`): never a kept file.
+_UNFINISHED = (".incoming", ".partial")
 #: Parts of this size go to S3 one after another: the most of an upload held in memory at once
 #: is a few parts, whatever the file's size.
 PART_SIZE = 8 * 1024 * 1024
@@ -205,7 +208,7 @@ class LocalStorage:
             for path in folder.rglob("*"):
                 key = path.relative_to(self.root).as_posix()
                 if path.is_file() and key.startswith(prefix) and _KEY.fullmatch(key):
-                    if not path.name.startswith("."):
+                    if not path.name.startswith(".") and not path.name.endswith(_UNFINISHED):
                         found.append((key, path.stat().st_size))
         yield from sorted(found)
 
@@ -272,6 +275,8 @@ class S3Storage:
             max_concurrency=2,
             use_threads=True,
         )
+        # Read ahead at most this many parts: a large export is never held whole in memory.
+        settings.max_in_memory_upload_chunks = 2
         self.client.upload_fileobj(
             source, self.bucket, self.name(key), ExtraArgs=extra, Config=settings
         )

@@ -355,10 +355,8 @@ def test_web_and_workers_on_different_hosts_share_every_file(
         [str(BIN / "rq"), "worker", "-w", "portal.processes.worker.BatonSimpleWorker"]
         + ["--with-scheduler", "--url", environ["REDIS_URL"], queue, f"{queue}-bulk"],
     )
-    b.start(
-        "cron",
-        [str(BIN / "rq"), "cron", "portal.processes.cron_config"] + ["--url", environ["REDIS_URL"]],
-    )
+    redis = ["--url", environ["REDIS_URL"]]
+    b.start("cron", [str(BIN / "rq"), "cron", "portal.processes.cron_config"] + redis)
     web_a = a.web(free_port())
     alice = Api(web_a, tokens["alice@example.com"])
 
@@ -458,7 +456,9 @@ def test_web_and_workers_on_different_hosts_share_every_file(
     inside = archive.read(f"records/vendor_invoice-{number:06d}.pdf")
     assert hashlib.sha256(inside).hexdigest() == rendering.sha256
 
-    # The attachment, from a second web process on a third host.
+    # The attachment, from a second web process on a third host, which (as a second host
+    # might) starts a cron sweep of its own too.
+    c.start("cron", [str(BIN / "rq"), "cron", "portal.processes.cron_config"] + redis)
     web_c = c.web(free_port())
     submission = db.session.get(Submission, number)
     attachment = submission.attachments[0]
@@ -482,6 +482,15 @@ def test_web_and_workers_on_different_hosts_share_every_file(
     for made in (a, b, c):
         for label, process, _ in made.processes:
             assert process.poll() is None, f"{made.name} {label} stopped\n{made.logs()}"
+    # Both cron processes had host B's worker run the sweep (each sweeps as it starts).
+    worker_log = b.folder.parent / "host-b-worker.log"
+    _wait_for(
+        lambda: worker_log.read_text(errors="replace").count("portal.jobs.sweep()") >= 2,
+        "a sweep from each cron process",
+        a,
+        b,
+        c,
+    )
 
 
 @pytest.mark.slow

@@ -150,3 +150,19 @@ def test_the_sha256_on_record_is_what_is_checked(app_storage, tmp_path):
     outcome = storage.copy_all(app_storage, target, {})
     assert (outcome.copied, outcome.failed) == (0, 1)
     assert list(target.keys()) == []
+
+
+def test_check_writes_reads_and_deletes_a_file_where_files_are_kept(runner, app_storage):
+    result = runner.invoke(args=["baton", "storage", "check"])
+    assert result.exit_code == 0, result.output
+    assert f"{app_storage.url}: a file was written, read back and deleted" in result.output
+    assert list(app_storage.keys()) == []
+
+
+def test_check_says_what_is_wrong_with_a_bucket_that_is_not_there(app, runner, s3_env):
+    app.config["STORAGE_URL"] = "s3://baton-no-such-bucket/prod"
+    storage.init_app(app)
+    result = runner.invoke(args=["baton", "storage", "check"])
+    assert result.exit_code == 1
+    assert "s3://baton-no-such-bucket/prod/ cannot be used from this host" in result.output
+    assert "NoSuchBucket" in result.output and "the bucket must exist" in result.output
