@@ -130,6 +130,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "admin.version", "form version"):     "L    403  403  403  403  403  200",
     ("POST", "admin.rollback", "form version"):    "L    403  403  403  403  403  302",  # same
     ("POST", "admin.archive", "form"):             "L    403  403  403  403  403  302",  # keep
+    ("GET",  "admin.people", "-"):                 "L    403  403  403  403  403  200",
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
     ("POST", "admin.webhooks_list", "-"):          "L    403  403  403  403  403  422",  # no URL
     ("GET",  "admin.webhook", "ada's"):            "L    403  403  403  403  403  200",

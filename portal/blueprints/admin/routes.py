@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from portal import clock, forms
 from portal.domain.schema import SchemaInvalid
-from portal.services import access, submissions, webhooks
+from portal.services import access, submissions, users, webhooks
 from portal.services import forms as form_service
 from portal.services.access import Action
 from portal.web import refusals_undone
@@ -25,6 +25,13 @@ MAX_SCHEMA_CHARS = 500_000
 @bp.before_request
 def _only_admins():
     access.require(current_user, Action.ADMINISTER)
+
+
+@bp.get("/people")
+def people():
+    """Everyone who can take part: people, and agents (software) listed apart."""
+    found_people, found_agents = users.people_and_agents()
+    return render_template("admin/people.html", people=found_people, agents=found_agents)
 
 
 @bp.get("/forms")
