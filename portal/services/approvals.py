@@ -457,10 +457,12 @@ def _step_blocked(context: _Context, chain: engine.Chain, action: engine.StepBlo
 def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpened) -> None:
     submission = context.submission
     origin = context.extras.origin
-    if action.task.reviews:
-        origin = "review"  # kept when the review task is escalated or handed over
-    elif not origin and action.task.on_behalf_of:
+    if not origin and action.task.on_behalf_of:
         origin = "delegated"
+    if action.task.reviews:
+        # A review stays one when it is escalated or handed over: "escalated review".
+        origin = f"{origin} review" if origin else "review"
+    escalated = origin.startswith("escalated")
     task = Task(
         submission_id=submission.id,
         key=action.task.key,
@@ -476,7 +478,7 @@ def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpen
     db.session.add(task)
     # Its deadline and timers before its first flush: the task is written with its due
     # time, not written and then updated.
-    timers.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
+    timers.schedule(task, context.spec.step(task.step), escalate=not escalated)
     db.session.flush()
     if chain.round == context.rows.round:
         context.rows.tasks[task.key] = task
@@ -487,7 +489,7 @@ def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpen
     if origin:
         details["origin"] = origin
     context.record("task_opened", details)
-    notifications.task_assigned(submission, task, assignee, urgent=origin == "escalated")
+    notifications.task_assigned(submission, task, assignee, urgent=escalated)
 
 
 def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDecided) -> None:

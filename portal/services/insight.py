@@ -484,7 +484,11 @@ def _agents(window: _Window) -> AgentFigures:
                 func.coalesce(func.nullif(agent_task.slot, ""), agent_task.key) == Task.slot,
             ),
         )
-        .where(in_period, Task.origin == "review", Task.decision.is_not(None))
+        .where(
+            in_period,
+            or_(Task.origin == "review", Task.origin.like("% review")),
+            Task.decision.is_not(None),
+        )
     ).one()
     figures.reviewed, figures.agreed = reviews[0], int(reviews[1])
     return figures
