@@ -452,17 +452,17 @@ def _agents(window: _Window) -> AgentFigures:
     )
     figures = AgentFigures()
     counts = db.session.execute(
-        select(User.kind, Task.state == TaskState.RECOMMENDED, func.count())
+        select(User.kind, Task.state, func.count())
         .select_from(Task)
         .join(Submission, Submission.id == Task.submission_id)
         .join(User, User.id == Task.assignee_id)
         .where(in_period)
-        .group_by(User.kind, Task.state == TaskState.RECOMMENDED)
+        .group_by(User.kind, Task.state)
     )
-    for kind, recommended, count in counts:
+    for kind, state, count in counts:
         if kind == "agent":
             figures.by_agents += count
-            figures.recommended += count if recommended else 0
+            figures.recommended += count if state == TaskState.RECOMMENDED else 0
         else:
             figures.by_people += count
     if not figures.recommended:
