@@ -146,6 +146,8 @@ def test_above_the_limit_the_decision_is_a_recommendation_a_finance_person_confi
         "output": CLEAN,
     }
     approvals.browser.login("fiona@example.com")
+    inbox = approvals.browser.get("/inbox").get_data(as_text=True)
+    assert "confirm or override an agent's recommendation" in inbox
     page = approvals.browser.get(f"/tasks/{review['id']}").get_data(as_text=True)
     assert "Sanctions bot (agent) recommends: approved" in page
     assert "<strong>Its reasons:</strong> No list names Acme." in page
