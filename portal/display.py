@@ -238,18 +238,33 @@ def describe_event(event, form: FormSpec | None = None) -> str:
     return action.replace("_", " ").capitalize()
 
 
-def output_text(output: dict | None) -> str:
-    """An agent's output on one line: 'sanctions_hit: false, score: 12.5'."""
+def output_items(output: dict | None, spec=None) -> list[tuple[str, str]]:
+    """An agent's output as (what, value) pairs. With the step's OutputSpec, for people: each
+    key by its description, in the declared order, true and false as yes and no. Without it,
+    for the record: the keys as sent, sorted (PostgreSQL's JSONB keeps its own order)."""
     if not output:
-        return "none"
+        return []
+    if spec is None:
+        return [(key, _output_value(output[key], raw=True)) for key in sorted(output)]
+    declared = [key.name for key in spec.keys if key.name in output]
+    items = []
+    for name in declared + sorted(set(output) - set(declared)):
+        key = spec.key(name)
+        label = key.description if key and key.description else name.replace("_", " ")
+        items.append((label[:1].upper() + label[1:], _output_value(output[name], raw=False)))
+    return items
 
-    def shown(value: object) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
 
-    # Sorted: PostgreSQL's JSONB keeps keys in its own order, not the agent's.
-    return ", ".join(f"{key}: {shown(output[key])}" for key in sorted(output))
+def _output_value(value: object, raw: bool) -> str:
+    if isinstance(value, bool):
+        return ("true" if value else "false") if raw else ("yes" if value else "no")
+    return "empty" if value is None else str(value)
+
+
+def output_text(output: dict | None, spec=None) -> str:
+    """An agent's output on one line: 'sanctions_hit: false, score: 12.5' (see output_items)."""
+    items = output_items(output, spec)
+    return ", ".join(f"{what}: {value}" for what, value in items) if items else "none"
 
 
 def event_actor(event) -> str:
@@ -298,6 +313,7 @@ def init_app(app: Flask) -> None:
         describe_event=describe_event,
         event_actor=event_actor,
         output_text=output_text,
+        output_items=output_items,
         currency=currency,
         described_by=described_by,
         field_attrs=field_attrs,

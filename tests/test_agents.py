@@ -127,6 +127,13 @@ def test_above_the_limit_the_decision_is_a_recommendation_a_finance_person_confi
     assert answer.status_code == 200, answer.json
     assert answer.json["task"]["state"] == "recommended"
     assert step_state(submission, "sanctions") == StepState.ACTIVE  # waits for a person
+    again = decide(
+        api, sanctions_bot.token, task["id"], decision="reject", rationale="Oops.", output=CLEAN
+    )
+    assert again.status_code == 409
+    assert again.json["message"] == (
+        "This task was already decided: recommended approved, for a person to confirm or override."
+    )
     reviewers = {t.assignee.email for t in approvals.open_tasks(submission, "sanctions")}
     assert reviewers == {"fiona@example.com", "frank@example.com", "carol@example.com"}
 
@@ -138,6 +145,15 @@ def test_above_the_limit_the_decision_is_a_recommendation_a_finance_person_confi
         "rationale": "No list names Acme.",
         "output": CLEAN,
     }
+    approvals.browser.login("fiona@example.com")
+    inbox = approvals.browser.get("/inbox").get_data(as_text=True)
+    assert "confirm or override an agent's recommendation" in inbox
+    page = approvals.browser.get(f"/tasks/{review['id']}").get_data(as_text=True)
+    assert "Sanctions bot (agent) recommends: approved" in page
+    assert "<strong>Its reasons:</strong> No list names Acme." in page
+    assert "<dt>The vendor is on a sanctions list</dt><dd>no</dd>" in page
+    assert "<dt>Risk score</dt><dd>12.5</dd>" in page
+    approvals.browser.post("/logout")
     # The agent cannot confirm its own recommendation: the review task is not its own.
     assert (
         decide(
@@ -290,7 +306,7 @@ def test_the_audit_trail_page_and_pdf_show_the_agent(
     page = approvals.browser.get(f"/submissions/{submission.id}").get_data(as_text=True)
     assert "Sanctions bot (agent)" in page
     assert "Recommends: approved" in page and "No list names Acme." in page
-    assert "sanctions_hit: false, score: 12.5" in page
+    assert "Output: The vendor is on a sanctions list: no, Risk score: 12.5" in page
     assert "sanctions-bot@agents.invalid (agent) · agent" in page
 
     db.session.expire_all()

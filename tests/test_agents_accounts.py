@@ -99,3 +99,14 @@ def test_an_agent_gets_no_password_from_create_user(runner, make_agent):
         ]
     )
     assert result.exit_code == 1 and "is an agent" in result.output
+
+
+def test_the_admin_page_lists_people_and_agents_apart(browser, ada, alice, make_agent):
+    make_agent("Sanctions bot", ["sanctions_agents"])
+    browser.login("ada@example.com")
+    page = browser.get("/admin/people").get_data(as_text=True)
+    people_part, agents_part = page.split('id="agents-heading"')
+    assert "People (2)" in people_part and "Alice Martin" in people_part
+    assert "Sanctions bot" not in people_part
+    assert "Agents (1)" in agents_part and "Sanctions bot (agent)" in agents_part
+    assert "sanctions-bot@agents.invalid" in agents_part

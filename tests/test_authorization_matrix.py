@@ -164,6 +164,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "builder.people", "form"):            "L    403  403  403  403  403  200",
     ("POST", "builder.review", "form"):            "L    403  403  403  403  403  422",  # "{}"
     ("POST", "builder.publish", "form"):           "L    403  403  403  403  403  422",  # "{}"
+    ("GET",  "admin.people", "-"):                 "L    403  403  403  403  403  200",
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
     ("POST", "admin.webhooks_list", "-"):          "L    403  403  403  403  403  422",  # no URL
     ("GET",  "admin.webhook", "ada's"):            "L    403  403  403  403  403  200",

@@ -583,8 +583,13 @@ class _Builder:
             self.fail(f"{path}.name", f"{step['name']!r} is already used by {seen[step['name']]}")
         else:
             seen[step["name"]] = path
+        output = self.output(step["output"], f"{path}.output") if "output" in step else None
         expressions_ = {}
         for key in ("when", "auto_approve_if", "agent_limit"):
+            readable = self.outputs
+            if key == "agent_limit" and output is not None:
+                # The limit is weighed once the agent has answered: it may read the answer.
+                readable = {**self.outputs, step["name"]: output}
             if key in step:
                 expressions_[key] = self.expression(step[key], f"{path}.{key}")
                 if expressions_[key] is not None:
@@ -593,9 +598,8 @@ class _Builder:
                         f"{path}.{key}",
                         by_name,
                         expressions.BOOLEAN,
-                        outputs=self.outputs,
+                        outputs=readable,
                     )
-        output = self.output(step["output"], f"{path}.output") if "output" in step else None
         policy = step.get("policy", "any")
         assignees = tuple(
             self.assignee(entry, f"{path}.assignees[{i}]", by_name)

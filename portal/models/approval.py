@@ -107,7 +107,7 @@ class Task(db.Model):
     @property
     def is_review(self) -> bool:
         """A person asked to confirm or override an agent's recommendation."""
-        return self.origin == "review"
+        return self.origin == "review" or self.origin.endswith(" review")
 
 
 class Timer(db.Model):

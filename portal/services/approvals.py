@@ -510,10 +510,12 @@ def _step_blocked(context: _Context, chain: engine.Chain, action: engine.StepBlo
 def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpened) -> None:
     submission = context.submission
     origin = context.extras.origin
-    if action.task.reviews:
-        origin = "review"  # kept when the review task is escalated or handed over
-    elif not origin and action.task.on_behalf_of:
+    if not origin and action.task.on_behalf_of:
         origin = "delegated"
+    if action.task.reviews:
+        # A review stays one when it is escalated or handed over: "escalated review".
+        origin = f"{origin} review" if origin else "review"
+    escalated = origin.startswith("escalated")
     task = Task(
         submission_id=submission.id,
         key=action.task.key,
@@ -529,7 +531,7 @@ def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpen
     db.session.add(task)
     # Its deadline and timers before its first flush: the task is written with its due
     # time, not written and then updated.
-    timers.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
+    timers.schedule(task, context.spec.step(task.step), escalate=not escalated)
     if chain.round == context.rows.round:
         context.rows.tasks[task.key] = task
 
@@ -547,7 +549,7 @@ def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpen
     def tell() -> None:
         assignee = db.session.get(User, task.assignee_id)
         notifications.task_assigned(
-            submission, task, assignee, urgent=origin == "escalated", new=True
+            submission, task, assignee, urgent=escalated, new=True
         )
 
     context.later.append(tell)

@@ -461,17 +461,17 @@ def _agents(window: _Window) -> AgentFigures:
     )
     figures = AgentFigures()
     counts = db.session.execute(
-        select(User.kind, Task.state == TaskState.RECOMMENDED, func.count())
+        select(User.kind, Task.state, func.count())
         .select_from(Task)
         .join(Submission, Submission.id == Task.submission_id)
         .join(User, User.id == Task.assignee_id)
         .where(in_period)
-        .group_by(User.kind, Task.state == TaskState.RECOMMENDED)
+        .group_by(User.kind, Task.state)
     )
-    for kind, recommended, count in counts:
+    for kind, state, count in counts:
         if kind == "agent":
             figures.by_agents += count
-            figures.recommended += count if recommended else 0
+            figures.recommended += count if state == TaskState.RECOMMENDED else 0
         else:
             figures.by_people += count
     if not figures.recommended:
@@ -493,7 +493,11 @@ def _agents(window: _Window) -> AgentFigures:
                 func.coalesce(func.nullif(agent_task.slot, ""), agent_task.key) == Task.slot,
             ),
         )
-        .where(in_period, Task.origin == "review", Task.decision.is_not(None))
+        .where(
+            in_period,
+            or_(Task.origin == "review", Task.origin.like("% review")),
+            Task.decision.is_not(None),
+        )
     ).one()
     figures.reviewed, figures.agreed = reviews[0], int(reviews[1])
     return figures

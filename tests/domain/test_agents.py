@@ -277,3 +277,39 @@ def test_an_agent_that_submitted_is_never_asked():
     begun = start(spec, Chain(AGENT), {"total": Decimal(1)})
     asked = assignees_found(spec, begun.chain, "sanctions", [AGENT])
     assert isinstance(asked.actions[0], StepBlocked)
+
+
+def test_the_agent_limit_may_read_the_agents_own_answer():
+    section = approval(
+        {
+            **SANCTIONS,
+            "review": {"group": "finance"},
+            "agent_limit": "steps.sanctions.output.score < 30",
+        }
+    )
+    spec, running_chain, values = running(section)
+    low = decide(
+        spec,
+        running_chain,
+        "1.sanctions.7",
+        Decision.APPROVE,
+        "clean",
+        values,
+        agent=True,
+        output=GOOD,
+    )
+    assert low.chain.state == ChainState.APPROVED
+    high = decide(
+        spec,
+        running_chain,
+        "1.sanctions.7",
+        Decision.APPROVE,
+        "unsure",
+        values,
+        agent=True,
+        output={"sanctions_hit": False, "score": 45},
+    )
+    assert isinstance(high.actions[0], TaskRecommended)
+    assert faults(approval({**SANCTIONS, "when": "steps.sanctions.output.score < 30"})) == [
+        "approval.steps[0].when: unknown name 'steps.sanctions.output.score' (at column 1)"
+    ]

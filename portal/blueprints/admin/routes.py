@@ -17,7 +17,7 @@ from portal.domain import insight as insight_rules
 from portal.domain import schema_changes
 from portal.domain.schema import SchemaInvalid
 from portal.presentation import whatif as whatif_words
-from portal.services import access, insight, sso, submissions, webhooks, whatif
+from portal.services import access, insight, sso, submissions, users, webhooks, whatif
 from portal.services import forms as form_service
 from portal.services.access import Action
 from portal.web import refusals_undone
@@ -30,6 +30,13 @@ MAX_SCHEMA_CHARS = 500_000
 @bp.before_request
 def _only_admins():
     access.require(current_user, Action.ADMINISTER)
+
+
+@bp.get("/people")
+def people():
+    """Everyone who can take part: people, and agents (software) listed apart."""
+    found_people, found_agents = users.people_and_agents()
+    return render_template("admin/people.html", people=found_people, agents=found_agents)
 
 
 @bp.get("/forms")

@@ -340,6 +340,11 @@ def _visible_submission(submission_id: int) -> Submission:
 
 
 def _closed_reason(task: Task) -> str:
+    if task.recommendation is not None:
+        return (
+            f"This task was already decided: recommended {task.recommendation.label.lower()}, "
+            "for a person to confirm or override."
+        )
     if task.decision is not None:
         return f"This task was already decided: {task.decision.label.lower()}."
     return f"This task is closed: {task.closed_reason or 'it is no longer needed'}."
