@@ -548,9 +548,7 @@ def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpen
 
     def tell() -> None:
         assignee = db.session.get(User, task.assignee_id)
-        notifications.task_assigned(
-            submission, task, assignee, urgent=escalated, new=True
-        )
+        notifications.task_assigned(submission, task, assignee, urgent=escalated, new=True)
 
     context.later.append(tell)
 
