@@ -1707,3 +1707,64 @@ def fault_words(path: str, message: str) -> str:
         if pattern.match(message):
             return pattern.sub(words, message)
     return message
+
+
+def unshowable(document: object) -> str | None:
+    """Why the builder cannot show `document` (a part is not the shape its lists need), or None.
+
+    The schema's own checks say the same in their words; the builder then keeps the text as it
+    is and shows it in the JSON tab, where it can be put right.
+    """
+    if not isinstance(document, dict):
+        return "a form schema is a JSON object, in { }"
+    found = _shape_fault(document.get("fields", []), "fields", ("fields", "choices"))
+    if found:
+        return found
+    for index, spec in enumerate(document.get("fields", [])):
+        for key in _EXPRESSION_KEYS:
+            if key in spec and not isinstance(spec[key], str):
+                return f"fields[{index}].{key} is not text"
+        if spec.get("type") == "line_items":
+            found = _shape_fault(spec.get("fields", []), f"fields[{index}].fields", ("choices",))
+            if found:
+                return found
+    found = _shape_fault(document.get("rules", []), "rules", ())
+    if found:
+        return found
+    chain = document.get("approval")
+    if chain is None:
+        return None
+    if not isinstance(chain, dict):
+        return "approval is not an object"
+    found = _shape_fault(chain.get("steps", []), "approval.steps", ("assignees",))
+    if found:
+        return found
+    for index, step in enumerate(chain.get("steps", [])):
+        for key in ("remind", "escalate", "on_timeout"):
+            if key in step and not isinstance(step[key], dict):
+                return f"approval.steps[{index}].{key} is not an object"
+        if isinstance(step.get("escalate"), dict) and not isinstance(
+            step["escalate"].get("to", {}), dict
+        ):
+            return f"approval.steps[{index}].escalate.to is not an object"
+        for key in ("when", "auto_approve_if"):
+            if key in step and not isinstance(step[key], str):
+                return f"approval.steps[{index}].{key} is not text"
+    return None
+
+
+def _shape_fault(items: object, path: str, lists: tuple[str, ...]) -> str | None:
+    """Why `items` is not a list of objects whose `lists` keys are lists, or None."""
+    if not isinstance(items, list):
+        return f"{path} is not a list"
+    for index, entry in enumerate(items):
+        if not isinstance(entry, dict):
+            return f"{path}[{index}] is not an object"
+        for key in lists:
+            if key in entry and not isinstance(entry[key], list):
+                return f"{path}[{index}].{key} is not a list"
+            if key in ("fields", "assignees") and not all(
+                isinstance(x, dict) for x in entry.get(key, [])
+            ):
+                return f"{path}[{index}].{key} holds something that is not an object"
+    return None

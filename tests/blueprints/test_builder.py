@@ -286,3 +286,37 @@ def test_an_operation_costs_the_same_few_statements_however_many_versions_exist(
     print(f"statements per operation: {first}")
     assert statements_for_one_operation() == first
     assert first <= 20
+
+
+ODD_DOCUMENTS = [
+    {"title": "T", "fields": "not a list"},
+    {"title": "T", "fields": [1, "two", None, {"type": "text"}]},
+    {"title": "T", "fields": [{"type": "select", "name": "a", "label": "A", "choices": "x"}]},
+    {"title": "T", "fields": [{"type": "line_items", "name": "l", "label": "L", "fields": 3}]},
+    {"title": "T", "fields": [{"type": "text", "name": "a", "label": "A", "visible_if": 5}]},
+    {"title": "T", "fields": [], "approval": []},
+    {"title": "T", "fields": [], "approval": {"steps": "none"}},
+    {"title": "T", "fields": [], "approval": {"steps": [3, {"assignees": "x"}]}},
+    {"title": "T", "fields": [], "approval": {"steps": [{"assignees": [5], "remind": 1}]}},
+    {"title": "T", "fields": [], "rules": {"check": "x"}},
+    {"title": "T", "fields": [], "rules": [{"check": 5}]},
+    [],
+]
+
+
+@pytest.mark.parametrize("document", ODD_DOCUMENTS, ids=[json.dumps(d)[:40] for d in ODD_DOCUMENTS])
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["form", "field:0", "column:0:0", "step:1", "rule:0"])
+def test_a_document_of_any_shape_is_shown_without_failing(
+    browser, ada, vendor_invoice, document, target
+):
+    browser.login(ada.email)
+    text = json.dumps(document)
+    tab = "chain" if target.startswith(("chain", "step")) else "form"
+    answer = browser.post(
+        "/admin/build/vendor_invoice/operate",
+        {"schema_text": text, "op": "select", "target": target, "tab": tab},
+        htmx=True,
+    )
+    assert answer.status_code == 200, answer.text[-3000:]
+    assert document_text(answer.text) == text
