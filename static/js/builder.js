@@ -82,8 +82,25 @@
     }
   });
 
+  // People are offered as they are typed: the list under a person box is filled from the
+  // people who exist whose name or email holds what was typed so far.
+  var searching = null;
+  function searchPeople(box) {
+    var list = document.getElementById(box.getAttribute("list"));
+    if (!list || !list.getAttribute("data-search")) return;
+    clearTimeout(searching);
+    searching = setTimeout(function () {
+      var url = list.getAttribute("data-search") + "?q=" + encodeURIComponent(box.value);
+      fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (options) { if (options) list.innerHTML = options; });
+    }, 200);
+  }
+
   document.addEventListener("input", function (event) {
-    if (event.target && event.target.id === "schema-text") saveDraft();
+    var target = event.target;
+    if (target && target.id === "schema-text") saveDraft();
+    if (target && target.classList && target.classList.contains("people-search")) searchPeople(target);
   });
 
   document.addEventListener("htmx:load", function (event) {

@@ -412,3 +412,23 @@ def test_fields_move_by_keyboard_and_by_dragging_and_a_draft_survives_a_reload(
     page.goto(f"{live_server}/admin/build/vendor_invoice")
     expect(page.locator("#draft-offer")).to_be_hidden()  # publishing cleared the draft
     assert field_order(page)[0] == "Vendor billing email"
+
+
+def test_people_are_offered_as_their_name_is_typed(page, live_server, ada, org, vendor_invoice):
+    sign_in_as_admin(page, live_server, ada.email)
+    page.goto(f"{live_server}/admin/build/vendor_invoice")
+    operate(page, lambda: page.get_by_role("tab", name="Approval chain").click())
+    operate(page, lambda: page.get_by_role("button", name=re.compile("^Finance approval")).click())
+    choose(page, "Who decides, line 1", "a person")
+    person = page.get_by_label("Person, line 1")
+    with page.expect_response(lambda response: "/people" in response.url):
+        person.press_sequentially("fio")
+    options = page.locator("#people-names option")
+    expect(options).to_have_count(1)
+    expect(options).to_have_attribute("value", "fiona@example.com")
+    person.fill("fiona@example.com")
+    operate(page, lambda: person.press("Tab"))
+    document = json.loads(page.locator("#schema-text").input_value())
+    step = next(s for s in document["approval"]["steps"] if s["title"] == "Finance approval")
+    assert step["assignees"] == [{"user": "fiona@example.com"}]
+    expect(page.locator(".plan")).to_contain_text("fiona@example.com")
