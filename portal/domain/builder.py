@@ -9,7 +9,7 @@ else is shown as "edited as JSON" and left alone.
 
     document = {"title": "Capital expense", "fields": []}
     document, index = add_field(document, "money")      # "Amount of money" at the end
-    document = set_value(document, f"field:{index}", "label", "Amount")
+    document = set_label(document, Place("field", index), "Amount", frozenset())
     condition_source([[Condition("amount", "more", "50000")]], document)  # 'amount > 50000'
 """
 
@@ -21,7 +21,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from portal.domain import expressions
@@ -1238,7 +1238,6 @@ class Applied:
     document: dict
     selected: str
     message: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def apply(
@@ -1665,7 +1664,6 @@ _OPERATIONS = {
     "policy": _op_policy,
     "timing": _op_timing,
 }
-OPERATION_NAMES = frozenset(_OPERATIONS)
 
 
 def place_of(path: str) -> Place:
