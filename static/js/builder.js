@@ -73,6 +73,22 @@
     });
   }
 
+  // The tabs follow the usual pattern: arrow keys, Home and End move between them.
+  document.addEventListener("keydown", function (event) {
+    var tab = event.target.closest && event.target.closest("[role=tab]");
+    if (!tab) return;
+    var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]"));
+    var at = tabs.indexOf(tab), to = null;
+    if (event.key === "ArrowRight") to = (at + 1) % tabs.length;
+    if (event.key === "ArrowLeft") to = (at - 1 + tabs.length) % tabs.length;
+    if (event.key === "Home") to = 0;
+    if (event.key === "End") to = tabs.length - 1;
+    if (to === null) return;
+    event.preventDefault();
+    tabs[to].focus();
+    tabs[to].click();
+  });
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || !target.closest || !target.closest("#builder-form")) return;

@@ -417,7 +417,11 @@ def test_fields_move_by_keyboard_and_by_dragging_and_a_draft_survives_a_reload(
 def test_people_are_offered_as_their_name_is_typed(page, live_server, ada, org, vendor_invoice):
     sign_in_as_admin(page, live_server, ada.email)
     page.goto(f"{live_server}/admin/build/vendor_invoice")
-    operate(page, lambda: page.get_by_role("tab", name="Approval chain").click())
+    page.get_by_role("tab", name="Form").focus()
+    operate(page, lambda: page.keyboard.press("ArrowRight"))  # tabs go by arrow keys too
+    chain_tab = page.get_by_role("tab", name="Approval chain")
+    expect(chain_tab).to_have_attribute("aria-selected", "true")
+    expect(chain_tab).to_be_focused()
     operate(page, lambda: page.get_by_role("button", name=re.compile("^Finance approval")).click())
     choose(page, "Who decides, line 1", "a person")
     person = page.get_by_label("Person, line 1")
