@@ -320,3 +320,26 @@ def test_a_document_of_any_shape_is_shown_without_failing(
     )
     assert answer.status_code == 200, answer.text[-3000:]
     assert document_text(answer.text) == text
+
+
+def test_someone_elses_publication_is_named_and_publishing_again_replaces_it(
+    browser, ada, org, vendor_invoice
+):
+    browser.login(ada.email)
+    document = schema.decode(document_text(browser.get("/admin/build/vendor_invoice").text))
+    document["title"] = "Supplier invoice"
+    text = builder.write(document)
+    stale = browser.post(
+        "/admin/build/vendor_invoice/publish", {"schema_text": text, "based_on": "", "note": ""}
+    )
+    assert stale.status_code == 409
+    assert "while you were editing" in html.unescape(stale.text)
+    again = re.search(r'name="based_on" value="(\d*)"', stale.text)[1]
+    assert again == "1"  # the page now publishes over the version it named
+    published = browser.post(
+        "/admin/build/vendor_invoice/publish", {"schema_text": text, "based_on": again}
+    )
+    assert published.status_code == 302
+    form = db.session.scalars(select(Form).where(Form.slug == "vendor_invoice")).one()
+    db.session.refresh(form)
+    assert form.current_version.number == 2 and form.title == "Supplier invoice"
