@@ -968,6 +968,30 @@ def picked_total(source: str) -> Total | None:
     return total if total.source() == source.strip() else None
 
 
+def product_source(column: str, times: str = "") -> str:
+    """A column calculated in each line: "quantity * unit_price", or one column as it is."""
+    return f"{column} * {times}" if times else column
+
+
+def picked_product(source: str) -> tuple[str, str] | None:
+    """(column, times) for a line's calculation the picker writes, or None for another one."""
+    try:
+        tree = expressions.parse(source).tree
+    except ExpressionError:
+        return None
+    if isinstance(tree, Name) and len(tree.parts) == 1:
+        found = (tree.parts[0], "")
+    elif (
+        isinstance(tree, Binary)
+        and tree.op == "*"
+        and all(isinstance(n, Name) and len(n.parts) == 1 for n in (tree.left, tree.right))
+    ):
+        found = (tree.left.parts[0], tree.right.parts[0])
+    else:
+        return None
+    return found if product_source(*found) == source.strip() else None
+
+
 def _column_name(node) -> tuple[str, str] | None:
     if isinstance(node, Name) and len(node.parts) == 2:
         return node.parts[0], node.parts[1]
@@ -1474,6 +1498,22 @@ def _op_total(document, one, values, selected, published):
     return Applied(set_value(document, place, "compute", total.source()), selected)
 
 
+def _op_product(document, one, values, selected, published):
+    """A column calculated in each line from the others: [column] x [column]."""
+    place = Place.parse(selected)
+    if place.kind != "column":
+        raise BuilderRefused("a calculation in each line belongs to a column of a table")
+    table = item(document, Place("field", place.index))
+    columns = {c.get("name") for c in _list(table, "fields")} - {item(document, place).get("name")}
+    column, times = one("column"), one("times")
+    if not column:
+        return Applied(set_value(document, place, "compute", None), selected)
+    if column not in columns or (times and times not in columns):
+        raise BuilderRefused("choose columns of the same table of lines")
+    changed = set_value(document, place, "compute", product_source(column, times))
+    return Applied(changed, selected)
+
+
 def _op_choices(document, one, values, selected, published):
     place = Place.parse(selected)
     labels = values.get("choice_label", [])
@@ -1658,6 +1698,7 @@ _OPERATIONS = {
     "set": _op_set,
     "condition": _op_condition,
     "total": _op_total,
+    "product": _op_product,
     "choices": _op_choices,
     "rule": _op_rule,
     "who": _op_who,

@@ -331,6 +331,11 @@ def test_builder_pages_have_no_serious_accessibility_faults(
     assert axe_violations(page) == []
     operate(page, lambda: page.get_by_role("button", name=re.compile("^Invoice lines")).click())
     assert axe_violations(page) == []
+    operate(page, lambda: page.get_by_role("button", name=re.compile("^Amount ")).click())
+    expect(page.get_by_role("group", name="Calculated in each line")).to_contain_text(
+        "quantity * unit_price"
+    )
+    assert axe_violations(page) == []
     operate(page, lambda: page.get_by_role("tab", name="Approval chain").click())
     assert axe_violations(page) == []
     operate(

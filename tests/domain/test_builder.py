@@ -838,3 +838,26 @@ def test_a_document_the_builder_cannot_show_says_why(document, reason):
 def test_every_valid_schema_can_be_shown():
     assert b.unshowable(FORM) is None
     assert b.unshowable({"title": "T", "fields": []}) is None
+
+
+@pytest.mark.parametrize(
+    "column, times, source",
+    [("quantity", "price", "quantity * price"), ("price", "", "price")],
+)
+def test_a_column_calculated_in_each_line_is_picked_from_the_others(column, times, source):
+    lines = field_index(FORM, "lines")
+    values = {"selected": [f"column:{lines}:2"], "column": [column], "times": [times]}
+    applied = b.apply(FORM, "product", values)
+    assert applied.document["fields"][lines]["fields"][2]["compute"] == source
+    assert b.picked_product(source) == (column, times)
+    assert loads(applied.document)
+
+
+def test_a_line_calculation_of_another_shape_is_left_to_the_json():
+    assert b.picked_product("quantity * price * 2") is None
+    assert b.picked_product("quantity*price") is None
+    lines = field_index(FORM, "lines")
+    values = {"selected": [f"column:{lines}:2"], "column": [""]}
+    assert "compute" not in b.apply(FORM, "product", values).document["fields"][lines]["fields"][2]
+    with pytest.raises(BuilderRefused, match="same table"):
+        b.apply(FORM, "product", {**values, "column": ["total"]})
