@@ -9,7 +9,7 @@ else is shown as "edited as JSON" and left alone.
 
     document = {"title": "Capital expense", "fields": []}
     document, index = add_field(document, "money")      # "Amount of money" at the end
-    document = set_value(document, f"field:{index}", "label", "Amount")
+    document = set_label(document, Place("field", index), "Amount", frozenset())
     condition_source([[Condition("amount", "more", "50000")]], document)  # 'amount > 50000'
 """
 
@@ -21,7 +21,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from portal.domain import expressions
@@ -968,6 +968,30 @@ def picked_total(source: str) -> Total | None:
     return total if total.source() == source.strip() else None
 
 
+def product_source(column: str, times: str = "") -> str:
+    """A column calculated in each line: "quantity * unit_price", or one column as it is."""
+    return f"{column} * {times}" if times else column
+
+
+def picked_product(source: str) -> tuple[str, str] | None:
+    """(column, times) for a line's calculation the picker writes, or None for another one."""
+    try:
+        tree = expressions.parse(source).tree
+    except ExpressionError:
+        return None
+    if isinstance(tree, Name) and len(tree.parts) == 1:
+        found = (tree.parts[0], "")
+    elif (
+        isinstance(tree, Binary)
+        and tree.op == "*"
+        and all(isinstance(n, Name) and len(n.parts) == 1 for n in (tree.left, tree.right))
+    ):
+        found = (tree.left.parts[0], tree.right.parts[0])
+    else:
+        return None
+    return found if product_source(*found) == source.strip() else None
+
+
 def _column_name(node) -> tuple[str, str] | None:
     if isinstance(node, Name) and len(node.parts) == 2:
         return node.parts[0], node.parts[1]
@@ -1238,7 +1262,6 @@ class Applied:
     document: dict
     selected: str
     message: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def apply(
@@ -1475,6 +1498,22 @@ def _op_total(document, one, values, selected, published):
     return Applied(set_value(document, place, "compute", total.source()), selected)
 
 
+def _op_product(document, one, values, selected, published):
+    """A column calculated in each line from the others: [column] x [column]."""
+    place = Place.parse(selected)
+    if place.kind != "column":
+        raise BuilderRefused("a calculation in each line belongs to a column of a table")
+    table = item(document, Place("field", place.index))
+    columns = {c.get("name") for c in _list(table, "fields")} - {item(document, place).get("name")}
+    column, times = one("column"), one("times")
+    if not column:
+        return Applied(set_value(document, place, "compute", None), selected)
+    if column not in columns or (times and times not in columns):
+        raise BuilderRefused("choose columns of the same table of lines")
+    changed = set_value(document, place, "compute", product_source(column, times))
+    return Applied(changed, selected)
+
+
 def _op_choices(document, one, values, selected, published):
     place = Place.parse(selected)
     labels = values.get("choice_label", [])
@@ -1659,13 +1698,13 @@ _OPERATIONS = {
     "set": _op_set,
     "condition": _op_condition,
     "total": _op_total,
+    "product": _op_product,
     "choices": _op_choices,
     "rule": _op_rule,
     "who": _op_who,
     "policy": _op_policy,
     "timing": _op_timing,
 }
-OPERATION_NAMES = frozenset(_OPERATIONS)
 
 
 def place_of(path: str) -> Place:
@@ -1707,3 +1746,64 @@ def fault_words(path: str, message: str) -> str:
         if pattern.match(message):
             return pattern.sub(words, message)
     return message
+
+
+def unshowable(document: object) -> str | None:
+    """Why the builder cannot show `document` (a part is not the shape its lists need), or None.
+
+    The schema's own checks say the same in their words; the builder then keeps the text as it
+    is and shows it in the JSON tab, where it can be put right.
+    """
+    if not isinstance(document, dict):
+        return "a form schema is a JSON object, in { }"
+    found = _shape_fault(document.get("fields", []), "fields", ("fields", "choices"))
+    if found:
+        return found
+    for index, spec in enumerate(document.get("fields", [])):
+        for key in _EXPRESSION_KEYS:
+            if key in spec and not isinstance(spec[key], str):
+                return f"fields[{index}].{key} is not text"
+        if spec.get("type") == "line_items":
+            found = _shape_fault(spec.get("fields", []), f"fields[{index}].fields", ("choices",))
+            if found:
+                return found
+    found = _shape_fault(document.get("rules", []), "rules", ())
+    if found:
+        return found
+    chain = document.get("approval")
+    if chain is None:
+        return None
+    if not isinstance(chain, dict):
+        return "approval is not an object"
+    found = _shape_fault(chain.get("steps", []), "approval.steps", ("assignees",))
+    if found:
+        return found
+    for index, step in enumerate(chain.get("steps", [])):
+        for key in ("remind", "escalate", "on_timeout"):
+            if key in step and not isinstance(step[key], dict):
+                return f"approval.steps[{index}].{key} is not an object"
+        if isinstance(step.get("escalate"), dict) and not isinstance(
+            step["escalate"].get("to", {}), dict
+        ):
+            return f"approval.steps[{index}].escalate.to is not an object"
+        for key in ("when", "auto_approve_if"):
+            if key in step and not isinstance(step[key], str):
+                return f"approval.steps[{index}].{key} is not text"
+    return None
+
+
+def _shape_fault(items: object, path: str, lists: tuple[str, ...]) -> str | None:
+    """Why `items` is not a list of objects whose `lists` keys are lists, or None."""
+    if not isinstance(items, list):
+        return f"{path} is not a list"
+    for index, entry in enumerate(items):
+        if not isinstance(entry, dict):
+            return f"{path}[{index}] is not an object"
+        for key in lists:
+            if key in entry and not isinstance(entry[key], list):
+                return f"{path}[{index}].{key} is not a list"
+            if key in ("fields", "assignees") and not all(
+                isinstance(x, dict) for x in entry.get(key, [])
+            ):
+                return f"{path}[{index}].{key} holds something that is not an object"
+    return None

@@ -103,6 +103,9 @@ def state(text: str, slug: str, selected: str = "form", message: str = "", refus
         document = schema.decode(text)
     except SchemaInvalid:
         document = None
+    if document is not None and builder.unshowable(document):
+        refusal = refusal or f"The builder cannot show this JSON: {builder.unshowable(document)}."
+        document = None
     errors: dict[str, list[str]] = {}
     for error, _line in preview.errors:
         errors.setdefault(error.path, []).append(builder.fault_words(error.path, error.message))
@@ -121,6 +124,8 @@ def apply(text: str, slug: str, op: str, values: dict[str, list[str]]) -> State:
         document = schema.decode(text)
     except SchemaInvalid as exc:
         return state(text, slug, "form", refusal=_first(exc))
+    if builder.unshowable(document):
+        return state(text, slug, "form")
     try:
         applied: Applied = builder.apply(document, op, values, published_names(slug))
     except BuilderRefused as refusal:

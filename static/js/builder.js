@@ -73,6 +73,22 @@
     });
   }
 
+  // The tabs follow the usual pattern: arrow keys, Home and End move between them.
+  document.addEventListener("keydown", function (event) {
+    var tab = event.target.closest && event.target.closest("[role=tab]");
+    if (!tab) return;
+    var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]"));
+    var at = tabs.indexOf(tab), to = null;
+    if (event.key === "ArrowRight") to = (at + 1) % tabs.length;
+    if (event.key === "ArrowLeft") to = (at - 1 + tabs.length) % tabs.length;
+    if (event.key === "Home") to = 0;
+    if (event.key === "End") to = tabs.length - 1;
+    if (to === null) return;
+    event.preventDefault();
+    tabs[to].focus();
+    tabs[to].click();
+  });
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key !== "Enter" || !target.closest || !target.closest("#builder-form")) return;
@@ -82,8 +98,25 @@
     }
   });
 
+  // People are offered as they are typed: the list under a person box is filled from the
+  // people who exist whose name or email holds what was typed so far.
+  var searching = null;
+  function searchPeople(box) {
+    var list = document.getElementById(box.getAttribute("list"));
+    if (!list || !list.getAttribute("data-search")) return;
+    clearTimeout(searching);
+    searching = setTimeout(function () {
+      var url = list.getAttribute("data-search") + "?q=" + encodeURIComponent(box.value);
+      fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (options) { if (options) list.innerHTML = options; });
+    }, 200);
+  }
+
   document.addEventListener("input", function (event) {
-    if (event.target && event.target.id === "schema-text") saveDraft();
+    var target = event.target;
+    if (target && target.id === "schema-text") saveDraft();
+    if (target && target.classList && target.classList.contains("people-search")) searchPeople(target);
   });
 
   document.addEventListener("htmx:load", function (event) {

@@ -286,3 +286,60 @@ def test_an_operation_costs_the_same_few_statements_however_many_versions_exist(
     print(f"statements per operation: {first}")
     assert statements_for_one_operation() == first
     assert first <= 20
+
+
+ODD_DOCUMENTS = [
+    {"title": "T", "fields": "not a list"},
+    {"title": "T", "fields": [1, "two", None, {"type": "text"}]},
+    {"title": "T", "fields": [{"type": "select", "name": "a", "label": "A", "choices": "x"}]},
+    {"title": "T", "fields": [{"type": "line_items", "name": "l", "label": "L", "fields": 3}]},
+    {"title": "T", "fields": [{"type": "text", "name": "a", "label": "A", "visible_if": 5}]},
+    {"title": "T", "fields": [], "approval": []},
+    {"title": "T", "fields": [], "approval": {"steps": "none"}},
+    {"title": "T", "fields": [], "approval": {"steps": [3, {"assignees": "x"}]}},
+    {"title": "T", "fields": [], "approval": {"steps": [{"assignees": [5], "remind": 1}]}},
+    {"title": "T", "fields": [], "rules": {"check": "x"}},
+    {"title": "T", "fields": [], "rules": [{"check": 5}]},
+    [],
+]
+
+
+@pytest.mark.parametrize("document", ODD_DOCUMENTS, ids=[json.dumps(d)[:40] for d in ODD_DOCUMENTS])
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["form", "field:0", "column:0:0", "step:1", "rule:0"])
+def test_a_document_of_any_shape_is_shown_without_failing(
+    browser, ada, vendor_invoice, document, target
+):
+    browser.login(ada.email)
+    text = json.dumps(document)
+    tab = "chain" if target.startswith(("chain", "step")) else "form"
+    answer = browser.post(
+        "/admin/build/vendor_invoice/operate",
+        {"schema_text": text, "op": "select", "target": target, "tab": tab},
+        htmx=True,
+    )
+    assert answer.status_code == 200, answer.text[-3000:]
+    assert document_text(answer.text) == text
+
+
+def test_someone_elses_publication_is_named_and_publishing_again_replaces_it(
+    browser, ada, org, vendor_invoice
+):
+    browser.login(ada.email)
+    document = schema.decode(document_text(browser.get("/admin/build/vendor_invoice").text))
+    document["title"] = "Supplier invoice"
+    text = builder.write(document)
+    stale = browser.post(
+        "/admin/build/vendor_invoice/publish", {"schema_text": text, "based_on": "", "note": ""}
+    )
+    assert stale.status_code == 409
+    assert "while you were editing" in html.unescape(stale.text)
+    again = re.search(r'name="based_on" value="(\d*)"', stale.text)[1]
+    assert again == "1"  # the page now publishes over the version it named
+    published = browser.post(
+        "/admin/build/vendor_invoice/publish", {"schema_text": text, "based_on": again}
+    )
+    assert published.status_code == 302
+    form = db.session.scalars(select(Form).where(Form.slug == "vendor_invoice")).one()
+    db.session.refresh(form)
+    assert form.current_version.number == 2 and form.title == "Supplier invoice"

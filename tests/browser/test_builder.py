@@ -331,6 +331,11 @@ def test_builder_pages_have_no_serious_accessibility_faults(
     assert axe_violations(page) == []
     operate(page, lambda: page.get_by_role("button", name=re.compile("^Invoice lines")).click())
     assert axe_violations(page) == []
+    operate(page, lambda: page.get_by_role("button", name=re.compile("^Amount ")).click())
+    expect(page.get_by_role("group", name="Calculated in each line")).to_contain_text(
+        "quantity * unit_price"
+    )
+    assert axe_violations(page) == []
     operate(page, lambda: page.get_by_role("tab", name="Approval chain").click())
     assert axe_violations(page) == []
     operate(
@@ -345,6 +350,15 @@ def test_builder_pages_have_no_serious_accessibility_faults(
     assert axe_violations(page) == []
 
 
+def wider_than_the_screen(page) -> list[str]:
+    """The builder's elements that reach past the right edge of the screen."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#builder-form *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
+    )
+
+
 def test_the_builder_fits_a_phone(chromium, live_server, ada, org, vendor_invoice, screenshot):
     """At 390 px the builder's panels stack; nothing of it is wider than the screen."""
     context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
@@ -354,15 +368,18 @@ def test_the_builder_fits_a_phone(chromium, live_server, ada, org, vendor_invoic
         phone.goto(f"{live_server}/admin/build/vendor_invoice")
         operate(phone, lambda: phone.get_by_role("button", name=re.compile("^Vendor VAT")).click())
         expect(phone.get_by_role("group", name="Show this field when")).to_be_visible()
-        too_wide = phone.evaluate(
-            """() => [...document.querySelectorAll('#builder-form *')]
-                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-                .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
-        )
-        assert too_wide == []
+        assert wider_than_the_screen(phone) == []
         phone.get_by_role("group", name="Show this field when").scroll_into_view_if_needed()
         ARTIFACTS.mkdir(exist_ok=True)
         phone.screenshot(path=str(ARTIFACTS / "builder-phone.png"))
+        operate(phone, lambda: phone.get_by_role("tab", name="Approval chain").click())
+        operate(
+            phone, lambda: phone.get_by_role("button", name=re.compile("^CFO approval")).click()
+        )
+        expect(
+            phone.get_by_role("group", name="Deadline, reminders and escalation")
+        ).to_be_visible()
+        assert wider_than_the_screen(phone) == []
     finally:
         context.close()
 
@@ -412,3 +429,27 @@ def test_fields_move_by_keyboard_and_by_dragging_and_a_draft_survives_a_reload(
     page.goto(f"{live_server}/admin/build/vendor_invoice")
     expect(page.locator("#draft-offer")).to_be_hidden()  # publishing cleared the draft
     assert field_order(page)[0] == "Vendor billing email"
+
+
+def test_people_are_offered_as_their_name_is_typed(page, live_server, ada, org, vendor_invoice):
+    sign_in_as_admin(page, live_server, ada.email)
+    page.goto(f"{live_server}/admin/build/vendor_invoice")
+    page.get_by_role("tab", name="Form").focus()
+    operate(page, lambda: page.keyboard.press("ArrowRight"))  # tabs go by arrow keys too
+    chain_tab = page.get_by_role("tab", name="Approval chain")
+    expect(chain_tab).to_have_attribute("aria-selected", "true")
+    expect(chain_tab).to_be_focused()
+    operate(page, lambda: page.get_by_role("button", name=re.compile("^Finance approval")).click())
+    choose(page, "Who decides, line 1", "a person")
+    person = page.get_by_label("Person, line 1")
+    with page.expect_response(lambda response: "/people" in response.url):
+        person.press_sequentially("fio")
+    options = page.locator("#people-names option")
+    expect(options).to_have_count(1)
+    expect(options).to_have_attribute("value", "fiona@example.com")
+    person.fill("fiona@example.com")
+    operate(page, lambda: person.press("Tab"))
+    document = json.loads(page.locator("#schema-text").input_value())
+    step = next(s for s in document["approval"]["steps"] if s["title"] == "Finance approval")
+    assert step["assignees"] == [{"user": "fiona@example.com"}]
+    expect(page.locator(".plan")).to_contain_text("fiona@example.com")

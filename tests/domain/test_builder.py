@@ -813,3 +813,51 @@ def test_a_document_the_checks_refuse_is_still_edited_as_far_as_it_goes():
         loads(broken)
     document, _ = b.add_field(broken, "date")
     assert document["fields"][0] == {"type": "text", "name": "x"}
+
+
+@pytest.mark.parametrize(
+    "document, reason",
+    [
+        ([], "a form schema is a JSON object"),
+        ({"title": "T", "fields": "x"}, "fields is not a list"),
+        ({"title": "T", "fields": [3]}, "fields[0] is not an object"),
+        ({"fields": [{"type": "select", "choices": "a"}]}, "fields[0].choices is not a list"),
+        ({"fields": [{"type": "line_items", "fields": [1]}]}, "fields[0].fields holds something"),
+        ({"fields": [{"visible_if": 1}]}, "fields[0].visible_if is not text"),
+        ({"fields": [], "rules": {}}, "rules is not a list"),
+        ({"fields": [], "approval": []}, "approval is not an object"),
+        ({"fields": [], "approval": {"steps": [{"assignees": 2}]}}, "assignees is not a list"),
+        ({"fields": [], "approval": {"steps": [{"remind": 2}]}}, "remind is not an object"),
+        ({"fields": [], "approval": {"steps": [{"when": True}]}}, "when is not text"),
+    ],
+)
+def test_a_document_the_builder_cannot_show_says_why(document, reason):
+    assert reason in b.unshowable(document)
+
+
+def test_every_valid_schema_can_be_shown():
+    assert b.unshowable(FORM) is None
+    assert b.unshowable({"title": "T", "fields": []}) is None
+
+
+@pytest.mark.parametrize(
+    "column, times, source",
+    [("quantity", "price", "quantity * price"), ("price", "", "price")],
+)
+def test_a_column_calculated_in_each_line_is_picked_from_the_others(column, times, source):
+    lines = field_index(FORM, "lines")
+    values = {"selected": [f"column:{lines}:2"], "column": [column], "times": [times]}
+    applied = b.apply(FORM, "product", values)
+    assert applied.document["fields"][lines]["fields"][2]["compute"] == source
+    assert b.picked_product(source) == (column, times)
+    assert loads(applied.document)
+
+
+def test_a_line_calculation_of_another_shape_is_left_to_the_json():
+    assert b.picked_product("quantity * price * 2") is None
+    assert b.picked_product("quantity*price") is None
+    lines = field_index(FORM, "lines")
+    values = {"selected": [f"column:{lines}:2"], "column": [""]}
+    assert "compute" not in b.apply(FORM, "product", values).document["fields"][lines]["fields"][2]
+    with pytest.raises(BuilderRefused, match="same table"):
+        b.apply(FORM, "product", {**values, "column": ["total"]})
