@@ -16,22 +16,28 @@ help:
 	@echo "make clean  remove .venv and caches (instance/ keeps your data)"
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Setting up $(VENV) (once; a minute or two)…"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "Installing Baton into $(VENV)…"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
+# Quiet unless VERBOSE=1: warnings only, then one banner when the portal answers.
+RUN_LOG_LEVEL := $(if $(VERBOSE),INFO,WARNING)
+
 run: $(VENV)/.installed-run
-	$(FLASK) db upgrade
-	$(FLASK) baton load-schemas form_schemas
-	$(FLASK) baton seed-demo
-	PORT=$(PORT) $(FLASK) baton dev
+	@BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) db upgrade
+	@BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) baton load-schemas $(if $(VERBOSE),,--quiet) form_schemas
+	@BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) baton seed-demo $(if $(VERBOSE),,--quiet)
+	@echo "Starting Baton (web, workers, mailbox)…"
+	@PORT=$(PORT) VERBOSE=$(VERBOSE) BATON_LOG_LEVEL=$(RUN_LOG_LEVEL) $(FLASK) baton dev
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of this folder, one after the other, on this machine.
 
-    .venv/bin/python -m bench [--quick] [web workers pdf scale]
+    .venv/bin/python -m bench [--quick] [web profile workers pdf scale]
 
 Each script prints its figures and writes its own section of docs/benchmarks.md.
 """
@@ -14,7 +14,7 @@ import time
 from bench import report
 from bench._support import exit_cleanly_on_sigterm, say
 
-SCRIPTS = ("web", "workers", "pdf", "scale")
+SCRIPTS = ("web", "profile", "workers", "pdf", "scale")
 
 
 def main() -> None:

@@ -85,6 +85,7 @@ def redis_server():
     url = f"redis://127.0.0.1:{port}/0"
     try:
         _wait_for(lambda: _redis_answers(port), f"redis-server on port {port}")
+        MASTERS[url] = process.pid
         yield url
     finally:
         process.terminate()
@@ -179,9 +180,34 @@ def prepare_portal(env: dict[str, str]) -> None:
 # -- processes ----------------------------------------------------------------------------------
 
 
+#: The master process id of each gunicorn `gunicorn()` is serving, by its URL (for CPU time).
+MASTERS: dict[str, int] = {}
+
+
+def cpu_seconds(pids) -> float:
+    """User plus system CPU time the processes `pids` (and, for each, its children) have
+    used so far, from /proc; a process that has gone counts nothing."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        family = [pid]
+        try:
+            family += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            pass
+        for member in family:
+            try:
+                fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 @contextlib.contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], port: int | None = None):
-    """gunicorn with portal.processes.gunicorn_conf (what `make serve` runs); yields its URL."""
+    """gunicorn with portal.processes.gunicorn_conf (what `make serve` runs); yields its URL
+    (its master's pid is MASTERS[url])."""
     port = port or free_port()
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "--config", "python:portal.processes.gunicorn_conf", app_spec],
@@ -194,8 +220,10 @@ def gunicorn(app_spec: str, env: dict[str, str], port: int | None = None):
         _wait_for(lambda: _answers(base + "/health") or process.poll() is not None, app_spec, 60)
         if process.poll() is not None:
             raise SystemExit(f"gunicorn {app_spec} stopped at start (exit {process.returncode})")
+        MASTERS[base] = process.pid
         yield base
     finally:
+        MASTERS.pop(base, None)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
@@ -228,7 +256,11 @@ def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
         return found
-    say("wrk is not installed: installing Debian's package (apt-get install wrk) ...")
+    say(
+        "wrk (the HTTP load generator the web benchmark uses) is not installed: installing "
+        "Debian's package (apt-get install -y wrk; on other systems see your package manager, "
+        "or build it from its source) ..."
+    )
     command = ["apt-get", "install", "-y", "-q", "wrk"]
     if os.geteuid() != 0:
         command = ["sudo", "-n", *command]

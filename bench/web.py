@@ -1,12 +1,20 @@
-"""Web throughput: the vendor invoice form and a valid submission, against a bare Flask endpoint.
+"""Web throughput: Baton's form page, submission and decision against a floor app on the same
+stack (bench/floor), measured side by side in interleaved rounds.
 
     .venv/bin/python -m bench.web [--quick]
 
-Starts its own Redis and PostgreSQL database (baton_bench_web, made afresh), serves Baton and
-bench/bare_app.py with the same gunicorn settings (portal/processes/gunicorn_conf.py, what
-`make serve` runs), signs in as a demo user and loads each with wrk (concurrent keep-alive
-clients, a Lua script carrying the session cookie, and for the submission the CSRF token and a
-multipart body with a PDF). Writes the "web" section of docs/benchmarks.md.
+Starts its own Redis and PostgreSQL database (baton_bench_web, made afresh), serves Baton, the
+floor app twice (rendering its fields every time, and keeping them rendered as Baton keeps a
+blank form's) and a bare Flask endpoint (context only) with the same gunicorn settings
+(portal/processes/gunicorn_conf.py, what `make serve` runs), signs in to each and loads each
+with the same wrk scripts (keep-alive clients, the session cookie, for a POST the CSRF token
+and the same multipart body with a PDF). Rounds interleave the endpoints, so a burst of load
+from elsewhere on the machine hits them alike; each figure is the median of the rounds, each
+ratio the median of the rounds' ratios. Also measured per request: the CPU time of the web
+processes and of the database's backends (from /proc), and the load average.
+Writes the "web" section of docs/benchmarks.md.
+
+Needs wrk (Debian: `apt-get install -y wrk`; the script installs it when it can).
 """
 
 from __future__ import annotations
@@ -15,14 +23,21 @@ import argparse
 import http.client
 import os
 import re
+import statistics
+import subprocess
+import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from bench import report
 from bench._support import (
+    MASTERS,
     PASSWORD,
+    ROOT,
     app_env,
+    cpu_seconds,
     drop_database,
     ensure_wrk,
     exit_cleanly_on_sigterm,
@@ -40,63 +55,272 @@ DATABASE = "baton_bench_web"
 FORM_PATH = "/forms/vendor_invoice/new"
 #: Concurrent clients: twice the gunicorn processes on 2 cores, so none waits for work.
 CONNECTIONS = 10
-GOALS = {"form": 0.5, "submit": 0.25}
+GOALS = {"form": 0.8, "submit": 0.7, "decide": 0.5}
 _TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+_SEEN = re.compile(r'name="seen" type="hidden" value="([^"]*)"')
+
+
+@dataclass
+class Series:
+    """One endpoint's measurements, a round each."""
+
+    label: str
+    rates: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    web_cpu_ms: list[float] = field(default_factory=list)
+    db_cpu_ms: list[float] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        values = getattr(self, name)
+        return statistics.median(values) if values else float("nan")
+
+
+@dataclass
+class Target:
+    """An endpoint as wrk loads it: the URL, the Lua script, and the server it runs on."""
+
+    url: str
+    script: Path
+    server: str
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per load instead of 20 s")
+    parser.add_argument("--quick", action="store_true", help="1 round of 3 s instead of 3 of 10 s")
+    parser.add_argument("--rounds", type=int, help="rounds of every endpoint (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
-    seconds, warmup = (3, 2) if args.quick else (20, 5)
+    seconds, warmup = (3, 2) if args.quick else (10, 3)
+    rounds = args.rounds or (1 if args.quick else 3)
     ensure_wrk()
+    series: dict[str, Series] = {}
+    loads: list[tuple[float, float, float]] = []
     with redis_server() as redis_url, tempfile.TemporaryDirectory() as folder:
         env = app_env(fresh_database(DATABASE), redis_url, Path(folder) / "instance")
         prepare_portal(env)
+        _init_floor(env)
         scripts = Path(folder)
+        kept_env = dict(env, FLOOR_KEEP_FIELDS="1")
         try:
-            with gunicorn("bench.bare_app:app", env) as bare_url:
-                say(f"bare Flask endpoint: {seconds} s of load with {CONNECTIONS} clients ...")
-                bare = _measure(bare_url + "/", _script(scripts, "bare", "GET"), seconds, warmup)
-            with gunicorn("app:create_app()", env) as baton_url:
-                cookie, token = _sign_in(baton_url, "alice@example.com")
-                body, content_type = _invoice_body(token)
-                _check_submission(baton_url, cookie, body, content_type)
-                form_script = _script(scripts, "form", "GET", cookie=cookie)
-                submit_script = _script(
-                    scripts, "submit", "POST", cookie=cookie, body=body, content_type=content_type
-                )
-                say("vendor invoice form page (GET) ...")
-                form = _measure(baton_url + FORM_PATH, form_script, seconds, warmup)
-                say("vendor invoice submission (POST) ...")
-                submit = _measure(baton_url + FORM_PATH, submit_script, seconds, warmup)
+            with (
+                gunicorn("bench.bare_app:app", env) as bare_url,
+                gunicorn("app:create_app()", env) as baton_url,
+                gunicorn("bench.floor:create_app()", env) as floor_url,
+                gunicorn("bench.floor:create_app()", kept_env) as kept_url,
+            ):
+                targets, sizes = _targets(scripts, bare_url, baton_url, floor_url, kept_url)
+                first = ["bare", "form", "floor_form", "kept_form", "submit", "floor_submit"]
+                _rounds(targets, first, rounds, seconds, warmup, series, loads)
+                say("starting the chains of the submitted invoices (the start_chain jobs) ...")
+                started = _start_chains(env)
+                say(f"  {started:,} chains started")
+                decisions = _decision_scripts(scripts, baton_url, rounds)
+                for number, script in enumerate(decisions):
+                    targets[f"decide_{number}"] = Target(baton_url + "/", script, baton_url)
+                _decision_rounds(targets, rounds, seconds, warmup, series, loads)
                 gunicorn_workers = _gunicorn_workers(env)
         finally:
             if not args.keep:
                 drop_database(DATABASE)
-    figures = {
-        "bare": bare,
-        "form": form,
-        "submit": submit,
-        "form_ratio": form.requests_per_second / bare.requests_per_second,
-        "submit_ratio": submit.requests_per_second / bare.requests_per_second,
-    }
-    _write(figures, seconds, gunicorn_workers, args.quick)
+    figures = _figures(series)
+    _write(figures, series, sizes, loads, rounds, seconds, gunicorn_workers, args.quick)
     return figures
 
 
-def _measure(url: str, script: Path, seconds: int, warmup: int):
-    run_wrk(url, script, warmup, CONNECTIONS)  # workers warm, connections pooled, pages cached
-    result = run_wrk(url, script, seconds, CONNECTIONS)
-    say(
-        f"  {result.requests_per_second:,.0f} requests/s, p50 {result.p50_ms:.1f} ms, "
-        f"p99 {result.p99_ms:.1f} ms, {result.failures} failed of {result.requests:,}"
-    )
+LABELS = {
+    "bare": "bare Flask endpoint (context only)",
+    "form": "Baton: vendor invoice form page (GET, signed in)",
+    "floor_form": "floor: the same page, fields rendered every time",
+    "kept_form": "floor: the same page, rendered fields kept",
+    "submit": "Baton: vendor invoice submission (POST, CSRF, PDF)",
+    "floor_submit": "floor: the same submission (POST, CSRF, PDF)",
+    "decide": "Baton: a decision that opens the next step (POST)",
+}
+
+
+def _targets(folder: Path, bare_url: str, baton_url: str, floor_url: str, kept_url: str):
+    """Sign in to each app; the wrk scripts for every endpoint, and the pages' sizes."""
+    targets = {"bare": Target(bare_url + "/", _script(folder, "bare", "GET"), bare_url)}
+    sizes = {}
+    apps = {
+        "": (baton_url, "alice@example.com", PASSWORD),
+        "floor_": (floor_url, "floor@example.com", PASSWORD),
+        "kept_": (kept_url, "floor@example.com", PASSWORD),
+    }
+    for prefix, (base, email, password) in apps.items():
+        cookie, token, page = _sign_in(base, email, password)
+        sizes[prefix or "baton_"] = len(page.encode())
+        body, content_type = _invoice_body(token)
+        _check_submission(base, cookie, body, content_type)
+        name = prefix + "form"
+        targets[name] = Target(base + FORM_PATH, _script(folder, name, "GET", cookie=cookie), base)
+        if prefix != "kept_":
+            name = prefix + "submit"
+            script = _script(
+                folder, name, "POST", cookie=cookie, body=body, content_type=content_type
+            )
+            targets[name] = Target(base + FORM_PATH, script, base)
+    return targets, sizes
+
+
+def _rounds(targets, names, rounds, seconds, warmup, series, loads) -> None:
+    """Each endpoint once per round, in an order that moves on by one each round."""
+    for name in names:
+        target = targets[name]
+        say(f"warming up {LABELS[name]} ...")
+        run_wrk(target.url, target.script, warmup, CONNECTIONS)
+    for number in range(rounds):
+        loads.append(os.getloadavg())
+        order = names[number % len(names) :] + names[: number % len(names)]
+        say(f"round {number + 1} of {rounds} (load average {loads[-1][0]:.1f}) ...")
+        for name in order:
+            _measure(name, targets[name], seconds, series)
+
+
+def _decision_rounds(targets, rounds, seconds, warmup, series, loads) -> None:
+    """Decisions beside the floor's POST, each round deciding tasks of its own."""
+    say(f"warming up {LABELS['decide']} ...")
+    warm = targets["decide_0"]
+    run_wrk(warm.url, warm.script, warmup, CONNECTIONS)
+    for number in range(rounds):
+        loads.append(os.getloadavg())
+        say(f"decision round {number + 1} of {rounds} (load average {loads[-1][0]:.1f}) ...")
+        pair = [
+            ("decide", targets[f"decide_{number + 1}"]),
+            ("floor_post", targets["floor_submit"]),
+        ]
+        for name, target in pair if number % 2 == 0 else pair[::-1]:
+            _measure(name, target, seconds, series)
+
+
+def _measure(name: str, target: Target, seconds: int, series: dict[str, Series]) -> None:
+    """One wrk run of `seconds`, with the CPU the web processes and the database used."""
+    web = [MASTERS[target.server]]
+    backends = _backends()
+    web_before, db_before = cpu_seconds(web), cpu_seconds(backends)
+    result = run_wrk(target.url, target.script, seconds, CONNECTIONS)
+    web_cpu, db_cpu = cpu_seconds(web) - web_before, cpu_seconds(backends) - db_before
     if result.failures:
-        raise SystemExit(f"{result.failures} requests to {url} failed: the figures would lie")
-    return result
+        raise SystemExit(
+            f"{result.failures} requests to {target.url} failed: the figures would lie"
+        )
+    entry = series.setdefault(name, Series(LABELS.get(name, LABELS["floor_submit"])))
+    entry.rates.append(result.requests_per_second)
+    entry.p50.append(result.p50_ms)
+    entry.p99.append(result.p99_ms)
+    entry.web_cpu_ms.append(1000 * web_cpu / max(result.requests, 1))
+    entry.db_cpu_ms.append(1000 * db_cpu / max(result.requests, 1))
+    say(
+        f"  {entry.label}: {result.requests_per_second:,.0f} requests/s, "
+        f"p50 {result.p50_ms:.1f} ms, CPU per request {entry.web_cpu_ms[-1]:.1f} ms web + "
+        f"{entry.db_cpu_ms[-1]:.1f} ms database"
+    )
+
+
+def _backends() -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database."""
+    from bench._support import _admin
+
+    with _admin() as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (DATABASE,)
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _figures(series: dict[str, Series]) -> dict:
+    def ratio(top: str, bottom: str) -> float:
+        pairs = zip(series[top].rates, series[bottom].rates, strict=False)
+        return statistics.median(a / b for a, b in pairs)
+
+    return {
+        "form_vs_every": ratio("form", "floor_form"),
+        "form_vs_kept": ratio("form", "kept_form"),
+        "submit": ratio("submit", "floor_submit"),
+        "decide": ratio("decide", "floor_post"),
+    }
+
+
+def _init_floor(env: dict[str, str]) -> None:
+    """The floor app's tables and user, in the same database (tables named floor_*)."""
+    subprocess.run([sys.executable, "-m", "bench.floor", "init"], cwd=ROOT, env=env, check=True)
+
+
+def _start_chains(env: dict[str, str]) -> int:
+    """Run every waiting start_chain job, as a worker would: Bob gets a task per invoice."""
+    code = (
+        "from sqlalchemy import select\n"
+        "from portal import create_app, jobs\n"
+        "from portal.extensions import db\n"
+        "from portal.models import OutboxMessage\n"
+        "app = create_app()\n"
+        "jobs.use_app(app)\n"
+        "with app.app_context():\n"
+        "    ids = db.session.scalars(select(OutboxMessage.id)"
+        ".where(OutboxMessage.job == 'start_chain').order_by(OutboxMessage.id)).all()\n"
+        "    db.session.rollback()\n"
+        "for message_id in ids:\n"
+        "    jobs.run_outbox(message_id)\n"
+        "print(len(ids))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return int(out.split()[-1])
+
+
+def _decision_scripts(folder: Path, base: str, rounds: int) -> list[Path]:
+    """Bob signs in; his open tasks, split into a slice per round (and one to warm up), each
+    slice a wrk script that decides its tasks one after the other."""
+    cookie, _, _ = _sign_in(base, "bob@example.com", PASSWORD)
+    import psycopg
+
+    from bench._support import database_url
+
+    with psycopg.connect(database_url(DATABASE)) as connection:
+        tasks = connection.execute(
+            'SELECT t.id FROM task t JOIN "user" u ON u.id = t.assignee_id '
+            "WHERE u.email = 'bob@example.com' AND t.state = 'open' ORDER BY t.id"
+        ).fetchall()
+    if not tasks:
+        raise SystemExit("Bob has no open tasks to decide")
+    # The decision page's hidden fields, as Bob's browser would post them.
+    response, page = _request(base, "GET", f"/tasks/{tasks[0][0]}", cookie)
+    token = _csrf(page)
+    with psycopg.connect(database_url(DATABASE)) as connection:
+        seen = dict(
+            connection.execute(
+                "SELECT t.id, s.data_hash FROM task t JOIN submission s ON s.id = t.submission_id "
+                "WHERE t.id = ANY(%s)",
+                ([task_id for (task_id,) in tasks],),
+            ).fetchall()
+        )
+    ids = [task_id for (task_id,) in tasks]
+    size = len(ids) // (rounds + 1)
+    scripts = []
+    for number in range(rounds + 1):
+        chunk = ids[number * size : (number + 1) * size]
+        lines = [
+            'wrk.method = "POST"',
+            f'wrk.headers["Cookie"] = {_lua(cookie)}',
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"',
+            "tasks = {" + ",".join(f"{{{i},{_lua(seen[i])}}}" for i in chunk) + "}",
+            "n = 0",
+            "request = function()",
+            "  n = n + 1",
+            "  local t = tasks[((n - 1) % #tasks) + 1]",
+            f"  local body = {_lua('csrf_token=' + token + '&decision=approve&comment=&seen=')}"
+            " .. t[2]",
+            '  return wrk.format(nil, "/tasks/" .. t[1], nil, body)',
+            "end",
+        ]
+        path = folder / f"decide_{number}.lua"
+        path.write_text("\n".join(lines) + "\n")
+        scripts.append(path)
+    say(f"  Bob has {len(ids):,} open tasks: {size:,} per round")
+    return scripts
 
 
 def _script(folder: Path, name: str, method: str, cookie=None, body=None, content_type=None):
@@ -145,11 +369,12 @@ def _csrf(text: str) -> str:
     return match.group(1) or match.group(2)
 
 
-def _sign_in(base: str, email: str) -> tuple[str, str]:
-    """Sign in through the login form; the session cookie and the CSRF token of the form page."""
+def _sign_in(base: str, email: str, password: str) -> tuple[str, str, str]:
+    """Sign in through the login form; the session cookie, and the CSRF token and text of the
+    form page."""
     response, text = _request(base, "GET", "/login")
     cookie = _session_cookie(response, "")
-    body = urlencode({"csrf_token": _csrf(text), "email": email, "password": PASSWORD})
+    body = urlencode({"csrf_token": _csrf(text), "email": email, "password": password})
     response, text = _request(
         base, "POST", "/login", cookie, body,
         {"Content-Type": "application/x-www-form-urlencoded"},
@@ -160,7 +385,7 @@ def _sign_in(base: str, email: str) -> tuple[str, str]:
     response, text = _request(base, "GET", FORM_PATH, cookie)
     if response.status != 200:
         raise SystemExit(f"the form page answered {response.status}")
-    return _session_cookie(response, cookie), _csrf(text)
+    return _session_cookie(response, cookie), _csrf(text), text
 
 
 def _invoice_body(token: str) -> tuple[bytes, str]:
@@ -194,7 +419,7 @@ def _check_submission(base: str, cookie: str, body: bytes, content_type: str) ->
     """The body wrk will send really submits an invoice (a redirect to the new request)."""
     response, text = _request(base, "POST", FORM_PATH, cookie, body, {"Content-Type": content_type})
     location = response.headers.get("Location", "")
-    if response.status != 302 or "/submissions/" not in location:
+    if response.status != 302 or not re.search(r"/(submissions|records)/", location):
         raise SystemExit(f"the benchmark's invoice was not accepted ({response.status}): {text}")
 
 
@@ -203,51 +428,72 @@ def _gunicorn_workers(env: dict[str, str]) -> int:
     return int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 
 
-def _write(figures: dict, seconds: int, workers: int, quick: bool) -> None:
-    bare, form, submit = figures["bare"], figures["form"], figures["submit"]
+def _write(figures, series, sizes, loads, rounds, seconds, workers, quick) -> None:
+    def row(name: str, ratio: str = "", goal: str = "", met: str = "") -> list[str]:
+        entry = series[name]
+        return [
+            entry.label,
+            f"{entry.median('rates'):,.0f}",
+            f"{entry.median('p50'):.1f}",
+            f"{entry.median('p99'):.1f}",
+            f"{entry.median('web_cpu_ms'):.1f}",
+            f"{entry.median('db_cpu_ms'):.1f}",
+            ratio,
+            goal,
+            met,
+        ]
+
+    def judged(name: str, key: str, goal_key: str) -> list[str]:
+        value, goal = figures[key], GOALS[goal_key]
+        return row(name, f"{value:.2f}", f">= {goal}", verdict(value, goal))
+
     rows = [
-        ["bare Flask endpoint (baseline)", *bare.row(), "1.00", "", ""],
-        [
-            "vendor invoice form page (GET, signed in)",
-            *form.row(),
-            f"{figures['form_ratio']:.2f}",
-            f">= {GOALS['form']}",
-            verdict(figures["form_ratio"], GOALS["form"]),
-        ],
-        [
-            "vendor invoice submission (POST, CSRF, PDF attached)",
-            *submit.row(),
-            f"{figures['submit_ratio']:.2f}",
-            f">= {GOALS['submit']}",
-            verdict(figures["submit_ratio"], GOALS["submit"]),
-        ],
+        judged("form", "form_vs_kept", "form"),
+        row("kept_form"),
+        row("floor_form", f"{figures['form_vs_every']:.2f}"),
+        judged("submit", "submit", "submit"),
+        row("floor_submit"),
+        judged("decide", "decide", "decide"),
+        row("floor_post"),
+        row("bare"),
     ]
+    averages = ", ".join(f"{one:.1f}" for one, _, _ in loads)
     body = (
         report.table(
-            ["endpoint", "requests/s", "p50 ms", "p99 ms", "ratio to bare", "goal", ""], rows
+            [
+                "endpoint",
+                "requests/s",
+                "p50 ms",
+                "p99 ms",
+                "web CPU ms/request",
+                "database CPU ms/request",
+                "Baton / floor",
+                "goal",
+                "",
+            ],
+            rows,
         )
-        + f"\n\nwrk, {CONNECTIONS} keep-alive connections, {seconds} s per endpoint after a "
-        f"warm-up, on the same machine as gunicorn ({workers} sync workers, "
-        "portal/processes/gunicorn_conf.py), PostgreSQL and a Redis of the script's own. "
-        "Every request succeeded (the script stops if one fails)."
-        + (" Quick mode: short runs, noisy figures." if quick else "")
-        + (
-            "\n\nWhy the goals are far off: the bare endpoint returns 13 bytes from a function, "
-            "a fraction of a millisecond of Python. The form page loads the person and their "
-            "session, asks the database for the form and its version, the open-task count and "
-            "the menu's Insight link, and renders about 15 KB of HTML around the form's fields "
-            "(those are rendered once per form version and day, and kept); the submission also "
-            "validates every field and rule, stores the PDF by its hash, and writes the "
-            "submission, its attachment, its audit event and an outbox row in one transaction, "
-            "then hands the job to Redis. That is milliseconds of work per request against the "
-            "bare endpoint's fraction of one, on any machine; only whole-page caching (wrong "
-            "for per-person pages with a CSRF token) would bring the ratio near 0.5."
-            if figures["form_ratio"] < GOALS["form"] or figures["submit_ratio"] < GOALS["submit"]
-            else ""
-        )
-        + "\nRun: `.venv/bin/python -m bench.web` (`--quick` for a 3 s smoke run)."
+        + f"\n\nEach figure is the median of {rounds} round(s); each ratio the median of the "
+        "rounds' ratios (Baton and the floor measured one after the other in the same round). "
+        "The form page is compared with the floor that keeps its rendered fields, as Baton keeps "
+        "a blank form's; its ratio to the floor that renders them every time is beside it. The "
+        "decision (Bob approving an invoice, which opens the finance step: tasks, deadline "
+        "timers, emails, audit events) is compared with the floor's POST measured in the same "
+        "rounds (the second floor row). "
+        f"wrk, {CONNECTIONS} keep-alive connections, {seconds} s per endpoint and round after a "
+        f"warm-up, on the same machine as gunicorn ({workers} sync workers each, "
+        "portal/processes/gunicorn_conf.py), PostgreSQL and a Redis of the script's own. Every "
+        "request succeeded (the script stops if one fails). CPU per request: user and system "
+        "time of the app's gunicorn processes and of the database's backends (from /proc), "
+        "divided by the requests wrk counted. "
+        f"Pages: Baton's form page {sizes['baton_']:,} bytes, the floor's {sizes['floor_']:,}. "
+        f"Load average (1 min) at the start of each round: {averages}; the machine is shared, "
+        "so absolute rates move with it, and the interleaved ratios much less."
+        + (" Quick mode: one short round, noisy figures." if quick else "")
+        + "\nRun: `.venv/bin/python -m bench.web` (`--quick` for a smoke run, "
+        "`--rounds N`)."
     )
-    report.write_section("web", "Web: form page and submission vs a bare Flask endpoint", body)
+    report.write_section("web", "Web: Baton against a floor app on the same stack", body)
     say(body)
 
 

@@ -33,9 +33,11 @@ from pathlib import Path
 from bench import report
 from bench._support import (
     BIN,
+    MASTERS,
     PASSWORD,
     ROOT,
     app_env,
+    cpu_seconds,
     drop_database,
     exit_cleanly_on_sigterm,
     free_port,
@@ -439,8 +441,10 @@ def _end_to_end(
     context = multiprocessing.get_context("spawn")
     submitting = context.Value("i", users)
     results = context.Queue()
+    cpu = _CpuMeter(redis_url)
     with _workers(redis_url, worker_class, QUEUE, workers, env) as started:
         started()
+        cpu.start()
         began = time.perf_counter()
         people = [
             context.Process(
@@ -462,6 +466,7 @@ def _end_to_end(
                 person.join()
         done = _wait_until_idle(redis_url, QUEUE, condition=lambda: _outbox_left() == 0)
         seconds = time.perf_counter() - began
+    cpu_seconds_by_part = cpu.stop()  # the workers have exited: their CPU time is counted
     by_status = dict(
         db.session.execute(
             select(Submission.status, func.count())
@@ -480,12 +485,73 @@ def _end_to_end(
         "seconds": seconds,
         "users": users,
         "by_status": {status.value: number for status, number in by_status.items()},
+        "cpu": cpu_seconds_by_part,
     }
     say(
         f"  {total:,} invoices final in {seconds:,.1f} s: {done:,} jobs "
         f"({done / seconds:,.1f} jobs/s), {decided:,} decisions; {result['by_status']}"
     )
     return result
+
+
+class _CpuMeter:
+    """The CPU time every process of the end-to-end run used: this script, its children (the
+    workers and the scripted users, once they have exited), the database's backends for the
+    benchmark database (sampled from /proc while they live) and the script's Redis."""
+
+    def __init__(self, redis_url: str):
+        self.redis_pid = MASTERS.get(redis_url)
+        self.backends: dict[int, list[float]] = {}
+        self.running = False
+
+    def start(self) -> None:
+        import resource
+        import threading
+
+        self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.own = time.process_time()
+        self.redis = cpu_seconds([self.redis_pid]) if self.redis_pid else 0.0
+        self._sample(first=True)
+        self.running = True
+        self.thread = threading.Thread(target=self._keep_sampling, daemon=True)
+        self.thread.start()
+
+    def _keep_sampling(self) -> None:
+        while self.running:
+            time.sleep(0.2)
+            self._sample()
+
+    def _sample(self, first: bool = False) -> None:
+        from bench._support import _admin
+
+        with _admin() as connection:
+            pids = [
+                pid
+                for (pid,) in connection.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                    "pg_backend_pid()",
+                    (DATABASE,),
+                ).fetchall()
+            ]
+        for pid in pids:
+            used = cpu_seconds([pid])
+            seen = self.backends.setdefault(pid, [used if first else 0.0, used])
+            seen[1] = max(seen[1], used)
+
+    def stop(self) -> dict[str, float]:
+        import resource
+
+        self._sample()
+        self.running = False
+        self.thread.join()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "workers and scripted users": (children.ru_utime + children.ru_stime)
+            - (self.children.ru_utime + self.children.ru_stime),
+            "this script": time.process_time() - self.own,
+            "PostgreSQL backends": sum(last - first for first, last in self.backends.values()),
+            "Redis": (cpu_seconds([self.redis_pid]) - self.redis) if self.redis_pid else 0.0,
+        }
 
 
 def _result_of(people, results, progress) -> int:
@@ -608,6 +674,16 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
                 ["jobs run", f"{e2e['jobs']:,}"],
                 ["jobs per second (all workers)", f"{e2e['jobs'] / e2e['seconds']:,.1f}"],
                 ["invoices per second", f"{e2e['invoices'] / e2e['seconds']:,.1f}"],
+                [
+                    "**CPU per invoice, all processes** (goal <= 100 ms)",
+                    f"**{1000 * sum(e2e['cpu'].values()) / e2e['invoices']:,.0f} ms** ("
+                    + verdict(sum(e2e["cpu"].values()) / e2e["invoices"], 0.1, at_least=False)
+                    + ")",
+                ],
+                *(
+                    [f"... of which {part}", f"{1000 * seconds / e2e['invoices']:,.1f} ms"]
+                    for part, seconds in e2e["cpu"].items()
+                ),
             ],
         )
         + "\n\nThe end-to-end run submits through the service (one transaction per invoice, "

@@ -70,3 +70,5 @@ def _configure_logging(app: Flask) -> None:
         )
     # Alembic announces every plugin it loads; an operator needs none of that.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # WeasyPrint logs each stylesheet it parses (its own three at import) as "progress".
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)

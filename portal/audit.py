@@ -24,6 +24,17 @@ GENESIS = "0" * 64
 ADMIN_CHAIN = "admin"
 #: transaction_cache key: the chain heads this transaction has locked, by chain name.
 _HEADS = "audit heads"
+#: transaction_cache key: the admin chain's head hash as this transaction read it (None before
+#: its first event). Whatever admins change records an event there, so portal.services.catalog
+#: checks what it keeps by it; reading a head brings it along, so that costs no query.
+ADMIN_HEAD = "admin head"
+#: transaction_cache key: set once this transaction records an admin event itself.
+ADMIN_CHANGED = "admin changed"
+
+
+def admin_head_column():
+    """The admin chain's head hash, as a scalar subquery to read along with other rows."""
+    return select(AuditChain.head_hash).where(AuditChain.chain == ADMIN_CHAIN).scalar_subquery()
 
 
 def submission_chain(submission_id: int) -> str:
@@ -60,9 +71,17 @@ def record(
     actor: Actor,
     details: dict | None = None,
     submission_id: int | None = None,
+    new_chain: bool = False,
 ) -> AuditEvent:
-    """Append an event to `chain` in the current transaction (the caller commits)."""
-    head = _locked_head(chain)
+    """Append an event to `chain` in the current transaction (the caller commits).
+
+    `new_chain`: the caller knows the chain cannot exist yet (it names a submission inserted
+    in this very transaction), so its head is not looked for; if it did exist, the head's
+    INSERT would fail the transaction rather than fork the chain."""
+    head = _locked_head(chain, new_chain)
+    if chain == ADMIN_CHAIN:
+        # What portal.services.catalog keeps may be changing: this transaction reads afresh.
+        transaction_cache()[ADMIN_CHANGED] = True
     ip, user_agent = _client()
     channel, details = _through_api(actor, details or {})
     event = AuditEvent(
@@ -91,7 +110,7 @@ def record(
     return event
 
 
-def _locked_head(chain: str) -> AuditChain:
+def _locked_head(chain: str, new_chain: bool = False) -> AuditChain:
     """The head of `chain`, locked until the transaction ends.
 
     The first event of a transaction locks the head row (FOR UPDATE) and reads it; the lock is
@@ -104,9 +123,16 @@ def _locked_head(chain: str) -> AuditChain:
     head = heads.get(chain)
     if head is not None:
         return head
-    head = db.session.execute(
-        select(AuditChain).where(AuditChain.chain == chain).with_for_update()
-    ).scalar_one_or_none()
+    head = None
+    if not new_chain:
+        found = db.session.execute(
+            select(AuditChain, admin_head_column())
+            .where(AuditChain.chain == chain)
+            .with_for_update(of=AuditChain)
+        ).first()
+        if found is not None:
+            head, admin_head = found
+            transaction_cache().setdefault(ADMIN_HEAD, admin_head or "")
     if head is None:
         head = AuditChain(chain=chain, seq=0, head_hash=GENESIS)
         db.session.add(head)
@@ -125,14 +151,17 @@ def subscribe(listener) -> None:
 
 
 def _through_api(actor: Actor, details: dict) -> tuple[str, dict]:
-    """A person acting through an API token: channel "api", and the token named in the details.
+    """A person acting through an API token: channel "api", and the token named in the details;
+    an agent: channel "agent".
 
     The API sets `g.api_token`; services need not know which door the request came through.
     """
     token = g.get("api_token") if has_request_context() else None
-    if token is None or actor.channel not in ("web", "api"):
-        return actor.channel, details
-    return "api", {**details, "api_token": token.name}
+    # Whatever an agent does is on channel "agent" (the API, or MCP through the same services).
+    agent = actor.user is not None and actor.user.is_agent
+    if token is None or actor.channel not in ("web", "api", "agent"):
+        return ("agent" if agent else actor.channel), details
+    return ("agent" if agent else "api"), {**details, "api_token": token.name}
 
 
 def _client() -> tuple[str | None, str | None]:

@@ -35,6 +35,14 @@ DEMO_USERS = [
     ("ada@example.com", "Ada Byrne", ["admin"], None),
 ]
 
+#: Who the `make run` banner offers to sign in as: one of each kind of person.
+DEMO_SIGN_INS = [
+    ("alice@example.com", "staff: submits requests"),
+    ("bob@example.com", "manager: approves Alice's requests"),
+    ("cora@example.com", "compliance officer: searches records, exports audit trails"),
+    ("ada@example.com", "admin: builds forms and approval chains"),
+]
+
 
 @baton.command("create-user")
 @click.argument("email")
@@ -44,11 +52,17 @@ DEMO_USERS = [
     "--group", "groups", multiple=True, help="A group (repeatable); replaces the user's groups."
 )
 @click.option("--manager", "manager_email", help="Email of the user's manager.")
-def create_user(email, name, password, groups, manager_email):
+@click.option(
+    "--local/--not-local",
+    default=None,
+    help="Signs in with a password even when BATON_PASSWORD_SIGN_IN is off (an administrator's "
+    "way in when the identity provider is down).",
+)
+def create_user(email, name, password, groups, manager_email, local):
     """Create a user, or update the user with this EMAIL."""
     try:
         user, created = users.save_user(
-            email, name, password, list(groups) if groups else None, manager_email
+            email, name, password, list(groups) if groups else None, manager_email, local=local
         )
     except users.UserError as exc:
         db.session.rollback()
@@ -96,7 +110,8 @@ def _set_active(email: str, active: bool) -> None:
     is_flag=True,
     help="Also load files that match an older version (undoing later edits made in the browser).",
 )
-def load_schemas(folder, force):
+@click.option("--quiet", is_flag=True, help="Say only what needs attention.")
+def load_schemas(folder, force, quiet):
     """Publish every FOLDER/*.json form schema; all or nothing."""
     try:
         published = form_service.load_directory(folder, CLI_ACTOR, force=force)
@@ -122,7 +137,8 @@ def load_schemas(folder, force):
             if item.changed
             else f"unchanged (version {item.version.number})"
         )
-        click.echo(f"{item.form.slug}: {state}")
+        if not quiet:
+            click.echo(f"{item.form.slug}: {state}")
 
 
 @baton.command("dump-schemas")
@@ -154,6 +170,66 @@ def create_token(email, name):
     click.echo(token)
 
 
+@baton.command("create-agent")
+@click.argument("name")
+@click.option(
+    "--group", "groups", multiple=True, help="A group (repeatable) the agent is asked through."
+)
+@click.option("--email", help="The agent's address in schemas (default: made from NAME).")
+def create_agent(name, groups, email):
+    """Create an agent called NAME (software, not a person) and print its API token once.
+
+    An agent cannot sign in to the web; it acts through the API or `baton mcp` with the
+    token, under the same rules and audit trail as people.
+    """
+    try:
+        user = users.create_agent(name, list(groups), email, CLI_ACTOR)
+        row, token = tokens.create(user, f"token for {user.name}", CLI_ACTOR)
+    except (users.UserError, tokens.TokenRefused) as refusal:
+        db.session.rollback()
+        raise click.ClickException(str(refusal)) from None
+    db.session.commit()
+    groups_text = ", ".join(sorted(user.group_names)) or "no groups"
+    click.echo(f"Created agent {user.display_name}, {user.email} ({groups_text}).")
+    click.echo(f"Its API token {row.name!r} (shown once; store it now):")
+    click.echo(token)
+
+
+@baton.command("list-users")
+def list_users():
+    """List people and agents apart, each with their groups; disabled accounts say so."""
+    people, agents = users.people_and_agents()
+    for title, found in (("People", people), ("Agents", agents)):
+        click.echo(f"{title} ({len(found)}):")
+        for user in found:
+            groups_text = ", ".join(sorted(user.group_names)) or "no groups"
+            disabled = "" if user.is_active else " [disabled]"
+            click.echo(f"  {user.email}  {user.display_name}  ({groups_text}){disabled}")
+        if not found:
+            click.echo("  none")
+
+
+@baton.command("mcp")
+@click.option(
+    "--token",
+    envvar="BATON_MCP_TOKEN",
+    required=True,
+    help="The API token to act as (or set BATON_MCP_TOKEN, which keeps it out of `ps`).",
+)
+def mcp(token):
+    """Serve the Model Context Protocol over stdio, acting as the token's user or agent.
+
+    Connect an MCP client to this command (see docs/agents.md); it offers list_forms,
+    get_form, submit_request, list_my_tasks, get_request and decide_task.
+    """
+    from portal import mcp_server  # the MCP SDK loads only for this command
+
+    try:
+        mcp_server.run(current_app._get_current_object(), token.strip())
+    except mcp_server.TokenInvalid as refusal:
+        raise click.ClickException(str(refusal)) from None
+
+
 @baton.command("seed-demo")
 @click.option(
     "--submissions",
@@ -178,7 +254,8 @@ def create_token(email, name):
     help="Generate only this many requests and copy their histories until there are "
     "--submissions (PostgreSQL only; for benchmark databases).",
 )
-def seed_demo(count, days, seed, sample):
+@click.option("--quiet", is_flag=True, help="Do not print the demo users (make run's banner does).")
+def seed_demo(count, days, seed, sample, quiet):
     """Create the demo users (only those missing) and print how to sign in; with --submissions,
     also generate requests with their whole history (with --sample, a sample of them, copied)."""
     if sample is not None:
@@ -200,12 +277,13 @@ def seed_demo(count, days, seed, sample):
             password = "(unchanged)"
         rows.append((email, password, ", ".join(groups)))
     db.session.commit()
-    click.echo("\nDemo users (development only):")
-    width = max(len(row[0]) for row in rows)
-    click.echo(f"  {'email'.ljust(width)}  {'password'.ljust(12)}  groups")
-    for email, password, groups in rows:
-        click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
-    click.echo("")
+    if not quiet:
+        click.echo("\nDemo users (development only):")
+        width = max(len(row[0]) for row in rows)
+        click.echo(f"  {'email'.ljust(width)}  {'password'.ljust(12)}  groups")
+        for email, password, groups in rows:
+            click.echo(f"  {email.ljust(width)}  {password.ljust(12)}  {groups}")
+        click.echo("")
     if count and sample is not None:
         _seed_copies(count, sample, days, seed)
     elif count:
@@ -366,6 +444,82 @@ def storage_check():
     click.echo(f"{kept.url}: a file was written, read back and deleted from this host.")
 
 
+@baton.command("what-if")
+@click.argument("form_slug", metavar="FORM")
+@click.option(
+    "--schema",
+    "schema_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="The draft schema (JSON) to replay the form's past requests through.",
+)
+@click.option("--from", "first", help="First day of the period, YYYY-MM-DD.")
+@click.option("--to", "last", help="Last day of the period, YYYY-MM-DD.")
+@click.option(
+    "--minutes-per-task",
+    default=10,
+    show_default=True,
+    type=int,
+    help="Minutes a person spends on one task, for the hours saved.",
+)
+@click.option(
+    "--assume",
+    multiple=True,
+    metavar="STEP=approve|reject",
+    help="The answer of a step with no answer on record (approve unless said; repeatable).",
+)
+@click.option(
+    "--similar",
+    multiple=True,
+    metavar="STEP=RECORDED_STEP",
+    help="Draw a new step's waits from a recorded step's (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def what_if(form_slug, schema_file, first, last, minutes_per_task, assume, similar, as_json):
+    """Replay FORM's past requests (the last 90 days unless --from and --to say) through the
+    draft chain in --schema, and print what would have changed."""
+    import json
+
+    from portal.domain import insight as rules
+    from portal.domain.refusal import Refused
+    from portal.presentation import whatif as words
+    from portal.services import insight, whatif
+
+    form = insight.find_form(form_slug)
+    if form is None:
+        raise click.ClickException(f"There is no published form “{form_slug}”.")
+    try:
+        period = rules.parse_period({"from": first or "", "to": last or ""}, insight.today())
+        options = whatif.Options(
+            _pairs(assume, "--assume"), _pairs(similar, "--similar"), minutes_per_task
+        )
+        spec = whatif.draft_spec(form, schema_file.read())
+        report = whatif.compute(form, spec, period, options)
+    except Refused as refusal:
+        raise click.ClickException(str(refusal)) from None
+    result = report.as_dict()
+    if as_json:
+        result["form"] = form.slug
+        result["first_day"], result["last_day"] = (
+            period.first_day.isoformat(),
+            period.last_day.isoformat(),
+        )
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(words.lines(result, form.title, period.dates)))
+    db.session.rollback()  # nothing is kept: a replay only reads
+
+
+def _pairs(given: tuple[str, ...], option: str) -> dict[str, str]:
+    found = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise click.BadParameter(f"write it as STEP=VALUE, not “{item}”", param_hint=option)
+        found[name.strip()] = value.strip()
+    return found
+
+
 @baton.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
@@ -378,7 +532,8 @@ def dev(host, port):
     """Run the web app and an RQ worker in the foreground (what `make run` starts)."""
     from portal.processes import devserver
 
-    sys.exit(devserver.run(current_app._get_current_object(), host, port))
+    app = current_app._get_current_object()
+    sys.exit(devserver.run(app, host, port, DEMO_SIGN_INS, DEMO_PASSWORD))
 
 
 def init_app(app: Flask) -> None:

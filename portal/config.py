@@ -16,9 +16,10 @@ import datetime as dt
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from portal.domain import json_text
+from portal.domain import identity, json_text
 from portal.storage import is_shared
 
 DEFAULT_TIMEZONE = "UTC"
@@ -99,7 +100,13 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         # Webhooks to loopback, private and link-local addresses: for development only (a
         # webhook is otherwise a way for an admin's URL to reach the network Baton runs in).
         "BATON_WEBHOOK_ALLOW_PRIVATE": _flag(environ.get("BATON_WEBHOOK_ALLOW_PRIVATE")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pooled connections are replaced after half an hour (before a server's or a proxy's
+        # idle timeout drops them), not pinged before every use: a ping is a round trip on
+        # every request. After a database restart, each stale connection fails one request
+        # (answered "nothing was saved, try again") and is replaced; BATON_DB_PRE_PING=1 trades
+        # that for the ping (docs/benchmarks.md, "Web").
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800}
+        | ({"pool_pre_ping": True} if _flag(environ.get("BATON_DB_PRE_PING")) else {}),
         # Links in emails point here (workers have no request to take the host from).
         "BASE_URL": environ.get("BATON_BASE_URL")
         or f"http://127.0.0.1:{environ.get('PORT', '5000')}",
@@ -129,11 +136,70 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "BATON_INSIGHT_MAX_AGE": whole_number(
             "BATON_INSIGHT_MAX_AGE", environ.get("BATON_INSIGHT_MAX_AGE", "300"), low=0, high=86400
         ),
+        **oidc_settings(environ),
         # Processes rendering PDFs in parallel during an export (default: the cores, up to 4).
         "EXPORT_WORKERS": whole_number(
             "BATON_EXPORT_WORKERS", environ.get("BATON_EXPORT_WORKERS"), low=1, high=64
         ),
     }
+
+
+def oidc_settings(environ: dict[str, str]) -> dict:
+    """Single sign-on through an OpenID Connect provider (off unless BATON_OIDC_ISSUER is set),
+    and whether passwords still sign people in."""
+    issuer = (environ.get("BATON_OIDC_ISSUER") or "").strip().rstrip("/") or None
+    client_id = (environ.get("BATON_OIDC_CLIENT_ID") or "").strip() or None
+    if issuer and not client_id:
+        raise ValueError("BATON_OIDC_ISSUER is set: BATON_OIDC_CLIENT_ID is needed too")
+    if issuer and not _https_or_loopback(issuer):
+        raise ValueError(
+            f"BATON_OIDC_ISSUER={issuer!r} must be an https:// address "
+            "(http:// only on this machine: localhost, 127.0.0.1, [::1])"
+        )
+    try:
+        group_map = identity.parse_group_map(environ.get("BATON_OIDC_GROUP_MAP"))
+    except identity.GroupMapInvalid as error:
+        raise ValueError(str(error)) from None
+    passwords = on_off("BATON_PASSWORD_SIGN_IN", environ.get("BATON_PASSWORD_SIGN_IN"))
+    if not passwords and not issuer:
+        raise ValueError(
+            "BATON_PASSWORD_SIGN_IN=off needs BATON_OIDC_ISSUER: nobody but local accounts "
+            "could sign in"
+        )
+    return {
+        "OIDC_ISSUER": issuer,
+        "OIDC_CLIENT_ID": client_id,
+        "OIDC_CLIENT_SECRET": environ.get("BATON_OIDC_CLIENT_SECRET") or None,
+        # The provider's name on the sign-in button ("Sign in with ...").
+        "OIDC_NAME": (environ.get("BATON_OIDC_NAME") or "").strip() or "single sign-on",
+        "OIDC_GROUPS_CLAIM": (environ.get("BATON_OIDC_GROUPS_CLAIM") or "").strip() or "groups",
+        "OIDC_GROUP_MAP": group_map,
+        "OIDC_MANAGER_CLAIM": (environ.get("BATON_OIDC_MANAGER_CLAIM") or "").strip() or None,
+        # Off: only accounts marked local (create-user --local) sign in with a password.
+        "PASSWORD_SIGN_IN": passwords,
+    }
+
+
+def _https_or_loopback(url: str) -> bool:
+    """An https URL, or http to this machine (a development provider)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    )
+
+
+def on_off(name: str, text: str | None, default: bool = True) -> bool:
+    """`on` or `off` (also true/false, yes/no, 1/0); `default` when unset; else a clear error."""
+    value = (text or "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name}={text!r} must be on or off")
 
 
 def whole_number(name: str, text: str | None, low: int, high: int) -> int | None:

@@ -9,9 +9,11 @@ from decimal import Decimal, InvalidOperation
 from flask import Flask
 
 from portal import clock
+from portal.domain import values as value_rules
 from portal.domain.filetype import FILE_KINDS
 from portal.domain.filetype import describe as describe_kinds
 from portal.domain.schema import FieldKind, FieldSpec, FormSpec, currency_places
+from portal.presentation import wording
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
 
@@ -198,7 +200,23 @@ def describe_event(event, form: FormSpec | None = None) -> str:
         text = f"{step}: {details.get('meaning') or decision.capitalize()}"
         if details.get("signature_meaning"):
             text += " (signed with password)"
-        return text + (f" — “{details['comment']}”" if details.get("comment") else "")
+        if "agreed" in details:
+            text += (
+                ", confirming the agent's recommendation"
+                if details["agreed"]
+                else ", overriding the agent's recommendation to "
+                + details.get("recommendation", "").replace("_", " ")
+            )
+        text += f" — “{details['comment']}”" if details.get("comment") else ""
+        return text + (f"; output {output_text(details['output'])}" if "output" in details else "")
+    if action == "task_recommended":
+        recommended = details.get("recommendation", "").replace("_", " ")
+        text = (
+            f"{step}: the agent recommends to {recommended}, for group "
+            f"{details.get('review_group')} to confirm or override"
+        )
+        text += f" — “{details['rationale']}”" if details.get("rationale") else ""
+        return text + (f"; output {output_text(details['output'])}" if "output" in details else "")
     if action == "task_cancelled":
         return f"{step}: task closed, {details.get('reason')}"
     if action == "step_finished":
@@ -213,9 +231,42 @@ def describe_event(event, form: FormSpec | None = None) -> str:
         return f"{step}: {details.get('problem')}; asked group {details.get('fallback_group')}"
     if action == "email_sent":
         return f"Email to {details.get('to')}: {details.get('subject')}"
-    if action in ("approved", "rejected", "changes_requested", "withdrawn"):
-        return f"Request {action.replace('_', ' ')}"
+    if action in ("approved", "rejected", "withdrawn"):
+        return f"Request {action}"
+    if action == "changes_requested":
+        return "Changes requested"
     return action.replace("_", " ").capitalize()
+
+
+def output_text(output: dict | None) -> str:
+    """An agent's output on one line: 'sanctions_hit: false, score: 12.5'."""
+    if not output:
+        return "none"
+
+    def shown(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    # Sorted: PostgreSQL's JSONB keeps keys in its own order, not the agent's.
+    return ", ".join(f"{key}: {shown(output[key])}" for key in sorted(output))
+
+
+def event_actor(event) -> str:
+    """Who an audit event names, an agent marked as one: 'sanctions-bot@agents.invalid (agent)'.
+
+    Everything an agent does is recorded on channel "agent" (portal.audit), so the event
+    itself says so; no lookup is needed.
+    """
+    return f"{event.actor} (agent)" if event.channel == "agent" else event.actor
+
+
+def typed_values(form: FormSpec, data: dict | None) -> dict:
+    """A submission's stored values decoded into the types conditions compare (money, dates)."""
+    try:
+        return value_rules.decode(form, data or {})
+    except (ValueError, TypeError, KeyError):
+        return {}
 
 
 def pretty_json(text: str) -> str:
@@ -245,9 +296,13 @@ def init_app(app: Flask) -> None:
         computed=computed,
         stored=stored,
         describe_event=describe_event,
+        event_actor=event_actor,
+        output_text=output_text,
         currency=currency,
         described_by=described_by,
         field_attrs=field_attrs,
         file_limits=file_limits,
         accept_list=accept_list,
+        typed_values=typed_values,
+        wording=wording,
     )

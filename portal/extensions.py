@@ -49,14 +49,21 @@ def claim(model, row_id: int):
 
 
 #: session.info key of what the current transaction keeps (see transaction_cache).
-_TRANSACTION_CACHE = "baton.transaction_cache"
+TRANSACTION_CACHE = "baton.transaction_cache"
 
 
 def transaction_cache() -> dict:
     """A dict kept for the current transaction of the session only: rows it has locked and
     read (audit's chain heads), what it need read only once (webhooks' active endpoints).
     Emptied when the transaction ends, whichever way it ends."""
-    return db.session.info.setdefault(_TRANSACTION_CACHE, {})
+    return db.session.info.setdefault(TRANSACTION_CACHE, {})
+
+
+def hold(*rows) -> None:
+    """Keep `rows` in the session until the transaction ends: the identity map holds rows
+    weakly, so a row nobody refers to is dropped, and the next `session.get` or many-to-one
+    load of it reads it again."""
+    transaction_cache().setdefault("held", []).extend(rows)
 
 
 @orm_event.listens_for(Session, "after_transaction_end")
@@ -65,4 +72,4 @@ def _forget_transaction_cache(session: Session, transaction) -> None:
     # end may undo changes to what was kept: the next transaction reads again. A flush's own
     # inner transaction ends here too, and changes nothing.
     if transaction.parent is None or transaction.nested:
-        session.info.pop(_TRANSACTION_CACHE, None)
+        session.info.pop(TRANSACTION_CACHE, None)

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, delete, event, or_, select, update
+from sqlalchemy import and_, delete, event, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock, queue
@@ -42,17 +42,25 @@ def add(kind: JobKind, run_at: dt.datetime | None = None, **args) -> OutboxMessa
     job that no worker could run is refused here, not found out by a worker.
     """
     spec = check(kind, args)
+    now = clock.now()
+    # Written as handed to RQ already, since the commit hook hands it over right after the
+    # commit: marking it there would be a second transaction on a second connection for every
+    # job. If the process dies between the commit and the hand-over, the sweep hands the row
+    # over once its lease has run out, as it does for a job RQ lost (and if Redis refuses it,
+    # the hook marks it never handed, for the next sweep).
     message = OutboxMessage(
         job=kind.value,
         subject=spec.subject_of(args),
         args=args,
-        created_at=clock.now(),
+        created_at=now,
         run_at=run_at,
+        enqueued_at=now,
+        attempts=1,
     )
+    # Not flushed here: a transaction's rows go out together at its next flush (one multi-row
+    # INSERT); the hook takes their ids from the rows once the commit has written them.
     db.session.add(message)
-    db.session.flush()
-    # What the relay needs to know of the row, kept so that it need not read the row back.
-    db.session.info.setdefault(_PENDING, {})[message.id] = (kind.value, run_at)
+    db.session.info.setdefault(_PENDING, []).append((message, kind.value, run_at))
     return message
 
 
@@ -72,7 +80,8 @@ def take_back() -> None:
     deleted and nothing (timers included) is handed to RQ at the commit. For histories that
     happen in the past (portal.demo): their work must never run. Rows that were ever committed
     are not touched; only the runner deletes those, once their work is done."""
-    written = list(db.session.info.pop(_PENDING, {}))
+    db.session.flush()
+    written = [message.id for message, _, _ in db.session.info.pop(_PENDING, [])]
     db.session.info.pop(_TIMERS, None)
     for start in range(0, len(written), 1000):
         db.session.execute(
@@ -80,9 +89,12 @@ def take_back() -> None:
         )
 
 
-def schedule_timer(timer_id: int, fire_at: dt.datetime) -> None:
-    """Ask RQ, after the commit, to fire this timer at its time (the sweep is the safety net)."""
-    db.session.info.setdefault(_TIMERS, []).append((timer_id, fire_at))
+def schedule_timer(timer, fire_at: dt.datetime) -> None:
+    """Ask RQ, after the commit, to fire this timer at its time (the sweep is the safety net).
+
+    `timer` is its id, or the Timer row itself when it is not flushed yet: its id is taken
+    from it after the commit (timers go out with the rest of their transaction's rows)."""
+    db.session.info.setdefault(_TIMERS, []).append((timer, fire_at))
 
 
 @event.listens_for(Session, "after_commit")
@@ -92,9 +104,23 @@ def _after_commit(session: Session) -> None:
     if not has_app_context():
         return
     if pending:
-        relay(list(pending), pending)
+        rows = {}
+        for message, name, run_at in pending:
+            identity = inspect(message).identity  # the id, without loading the expired row
+            if identity is not None:
+                rows[identity[0]] = (name, run_at)
+        if rows:
+            relay(list(rows), rows, marked=True)
     if timers:
-        _schedule(timers)
+        ids = []
+        for timer, fire_at in timers:
+            if not isinstance(timer, int):
+                identity = inspect(timer).identity
+                if identity is None:
+                    continue  # never written (taken back with a savepoint)
+                timer = identity[0]
+            ids.append((timer, fire_at))
+        _schedule(ids)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -167,11 +193,16 @@ def enqueue_due_timers(due: list[tuple[int, dt.datetime]]) -> int:
     return handed
 
 
-def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None = None) -> int:
+def relay(
+    ids: list[int],
+    rows: dict[int, tuple[str, dt.datetime | None]] | None = None,
+    marked: bool = False,
+) -> int:
     """Hand these outbox rows to RQ; a row that cannot be handed over stays for the sweep.
 
     `rows` is what the caller already knows of them (job and run_at, by id), as the commit
     hook does for the rows its transaction wrote; without it they are read from the table.
+    `marked`: the rows already say they were handed over now (rows `add` wrote).
     """
     if not ids:
         return 0
@@ -190,7 +221,8 @@ def relay(ids: list[int], rows: dict[int, tuple[str, dt.datetime | None]] | None
     # Marked as handed over (and committed) before RQ has the job: a worker that picked the
     # job up at once would otherwise find the row locked by this very update, take it for
     # another worker's, and leave it to the sweep's lease.
-    _mark_handed(ids, handed=True)
+    if not marked:
+        _mark_handed(ids, handed=True)
     queues = {kind: queue.queue(current_app, kind) for kind in QueueKind}
     # All of them in one round trip (one MULTI/EXEC): handed over together, or not at all.
     pipe = queues[QueueKind.DEFAULT].connection.pipeline()

@@ -50,9 +50,18 @@ class StaticOnlyFetcher(URLFetcher):
         raise FetchRefused(f"not one of Baton's static files: {url[:200]}")
 
 
-def audit_trail_html(record, submission, generated_at, generated_by: str) -> str:
+def audit_trail_html(
+    record,
+    submission,
+    generated_at,
+    generated_by: str,
+    embedded: dict[int, str] | None = None,
+    not_embedded: dict[int, str] | None = None,
+) -> str:
     """The audit trail of `record` (portal.services.records.gather) as the HTML WeasyPrint
-    renders: templates/pdf/audit_trail.html, which shares the record display with the pages."""
+    renders: templates/pdf/audit_trail.html, which shares the record display with the pages.
+    `embedded` names each attachment (by id) embedded in the PDF; `not_embedded` says why one
+    is not."""
     return render_template(
         "pdf/audit_trail.html",
         record=record,
@@ -62,6 +71,8 @@ def audit_trail_html(record, submission, generated_at, generated_by: str) -> str
         generated_at=generated_at,
         generated_by=generated_by,
         head_hash=record.verification.head_hash,
+        embedded=embedded or {},
+        not_embedded=not_embedded or {},
     )
 
 
@@ -71,15 +82,19 @@ def render(
     attachments: list[tuple[str, bytes, str]] = (),
     pdf_variant: str | None = "pdf/a-3b",
 ) -> tuple[bytes, list[str]]:
-    """HTML -> PDF bytes (PDF/A-3b by default, with `attachments` (name, bytes, description)
-    embedded as associated files). Also returns the URLs the fetcher refused."""
+    """HTML -> PDF bytes (PDF/A-3b by default, tagged, with `attachments` (name, bytes,
+    description) embedded as associated files). Also returns the URLs the fetcher refused.
+
+    Tagged: WeasyPrint writes the structure tree (headings, tables, lists, reading order), so
+    screen readers and text extraction follow the document; PDF/A-3b allows it and the file
+    still declares PDF/A-3b (docs/audit.md)."""
     fetcher = StaticOnlyFetcher(static_folder)
     document = HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher)
     files = [
         Attachment(string=content, name=name, description=description, relationship="Source")
         for name, content, description in attachments
     ]
-    options = {"attachments": files}
+    options = {"attachments": files, "pdf_tags": True}
     if pdf_variant:
         options["pdf_variant"] = pdf_variant
     return document.write_pdf(**options), fetcher.refused

@@ -123,6 +123,15 @@ def open_blob(sha256: str) -> storage.Opened:
     return storage.current().open(blob_key(sha256))
 
 
+def read_blob(sha256: str, limit: int | None = None) -> bytes:
+    """The kept contents with this hash as bytes; ValueError when they are over `limit`."""
+    with open_blob(sha256) as stream:
+        content = stream.read(limit + 1 if limit is not None else -1)
+    if limit is not None and len(content) > limit:
+        raise ValueError(f"stored file {sha256[:12]} is larger than {limit} bytes")
+    return content
+
+
 def has_blob(sha256: str) -> bool:
     """Whether bytes with this SHA-256 are kept."""
     return storage.current().exists(blob_key(sha256))

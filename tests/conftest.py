@@ -30,7 +30,9 @@ pytest_plugins = [
     "tests.fixtures.jobs",
     "tests.fixtures.approvals",
     "tests.fixtures.api",
+    "tests.fixtures.sso",
     "tests.fixtures.storage",
+    "tests.fixtures.agents",
 ]
 
 

@@ -57,6 +57,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "auth.login", "-"):                   "200  302  302  302  302  302  302",
     ("POST", "auth.login", "-"):                   "422  302  302  302  302  302  302",  # empty
     ("POST", "auth.logout", "-"):                  "L    L    L    L    L    L    L",
+    # No identity provider in this world: single sign-on goes back to the sign-in page.
+    ("GET",  "auth.oidc_start", "-"):              "L    L    L    L    L    L    L",
+    ("GET",  "auth.oidc_callback", "-"):           "L    L    L    L    L    L    L",
     # -- staff: starting requests and following one's own ------------------------------------
     ("GET",  "staff.home", "-"):                   "L    200  200  200  200  200  200",
     ("GET",  "staff.new_submission", "form"):      "L    200  200  200  200  200  200",
@@ -72,6 +75,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "staff.edit_submission", "alice's"):  "L    302  404  302  302  302  302",  # in review
     ("POST", "staff.edit_submission", "alice's draft"): "L 200  404  404  404  404  404",  # update
     ("POST", "staff.edit_submission", "vera's"):   "L    404  404  404  404  302  302",  # no edit
+    ("GET",  "staff.withdraw", "alice's"):         "L    200  404  302! 302! 302! 302!",  # confirm
+    ("GET",  "staff.withdraw", "vera's"):          "L    404  404  404  404  302! 302!",
     ("POST", "staff.withdraw", "alice's, fresh"):  "L    302  404  302! 302! 302! 302!",
     ("POST", "staff.withdraw", "vera's"):          "L    404  404  404  404  302! 302!",
     ("POST", "staff.discard_draft", "alice's draft, fresh"): "L 302 404 404 404  404  404",
@@ -79,6 +84,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "staff.download_file", "alice's"):    "L    200  404  200  200  200  200",
     ("GET",  "staff.download_file", "vera's"):     "L    404  404  404  404  200  200",
     ("GET",  "staff.download_file", "alice's id, vera's file"): "L 404 404 404 404 404 404",
+    ("GET",  "staff.file_page", "alice's"):       "L    200  404  200  200  200  200",
+    ("GET",  "staff.file_page", "vera's"):        "L    404  404  404  404  200  200",
+    ("GET",  "staff.file_page", "alice's id, vera's file"): "L 404 404 404 404 404 404",
     ("GET",  "staff.audit_pdf", "alice's"):        "L    200  404  404  404  200  200",
     ("GET",  "staff.audit_pdf", "vera's"):         "L    404  404  404  404  200  200",
     ("GET",  "staff.audit_pdf_status", "alice's"): "L    200  404  404  404  200  200",
@@ -100,6 +108,17 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "approvals.act", "bob's, closed"):    "410  403  403  403  410  403  403",
     ("GET",  "approvals.act", "ivan's"):           "200  403  403  403  403  403  403",
     ("GET",  "approvals.act", "forged"):           "404  404  404  404  404  404  404",
+    # The request's files under its link: only while the link would let its assignee decide.
+    ("GET",  "approvals.link_file", "dana's"):     "200  403  403  200  403  403  403",
+    ("GET",  "approvals.link_file", "bob's, closed"): "410 403 403  403  410  403  403",  # used
+    ("GET",  "approvals.link_file", "ivan's"):     "200  403  403  403  403  403  403",
+    ("GET",  "approvals.link_file", "dana's link, vera's file"): "404 403 403 404 403 403 403",
+    ("GET",  "approvals.link_file", "forged"):     "404  404  404  404  404  404  404",
+    ("GET",  "approvals.link_file_page", "dana's"): "200 403  403  200  403  403  403",
+    ("GET",  "approvals.link_file_page", "bob's, closed"): "410 403 403 403 410 403  403",
+    ("GET",  "approvals.link_file_page", "ivan's"): "200 403  403  403  403  403  403",
+    ("GET",  "approvals.link_file_page", "dana's link, vera's file"): "404 403 403 404 403 403 403",
+    ("GET",  "approvals.link_file_page", "forged"): "404 404  404  404  404  404  404",
     # -- account: one's own settings and tokens -------------------------------------------------
     ("GET",  "account.settings", "-"):             "L    200  200  200  200  200  200",
     ("POST", "account.settings", "-"):             "L    422  422  422  422  422  422",  # bad date
@@ -124,12 +143,27 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("POST", "admin.new_form", "-"):               "L    403  403  403  403  403  422",  # no slug
     ("GET",  "admin.edit_form", "form"):           "L    403  403  403  403  403  200",
     ("POST", "admin.preview", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "admin.review_publish", "form"):      "L    403  403  403  403  403  422",  # "{}"
     ("POST", "admin.publish", "form"):             "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.versions", "form"):            "L    403  403  403  403  403  200",
     ("GET",  "admin.compare", "form"):             "L    403  403  403  403  403  200",
     ("GET",  "admin.version", "form version"):     "L    403  403  403  403  403  200",
+    ("GET",  "admin.rollback", "form version"):    "L    403  403  403  403  403  200",  # asks
     ("POST", "admin.rollback", "form version"):    "L    403  403  403  403  403  302",  # same
     ("POST", "admin.archive", "form"):             "L    403  403  403  403  403  302",  # keep
+    ("GET",  "admin.group_changes", "-"):          "L    403  403  403  403  403  200",
+    ("GET",  "admin.what_if", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "admin.what_if", "form"):             "L    403  403  403  403  403  200",  # "{}"
+    ("POST", "admin.start_what_if", "form"):       "L    403  403  403  403  403  422",  # "{}"
+    ("GET",  "admin.what_if_result", "ada's"):     "L    403  403  403  403  403  200",
+    ("GET",  "builder.new", "-"):                  "L    403  403  403  403  403  200",
+    ("POST", "builder.new", "-"):                  "L    403  403  403  403  403  422",  # no slug
+    ("GET",  "builder.build", "form"):             "L    403  403  403  403  403  200",
+    ("POST", "builder.build", "form"):             "L    403  403  403  403  403  200",  # "{}"
+    ("POST", "builder.operate", "form"):           "L    403  403  403  403  403  200",  # select
+    ("GET",  "builder.people", "form"):            "L    403  403  403  403  403  200",
+    ("POST", "builder.review", "form"):            "L    403  403  403  403  403  422",  # "{}"
+    ("POST", "builder.publish", "form"):           "L    403  403  403  403  403  422",  # "{}"
     ("GET",  "admin.webhooks_list", "-"):          "L    403  403  403  403  403  200",
     ("POST", "admin.webhooks_list", "-"):          "L    403  403  403  403  403  422",  # no URL
     ("GET",  "admin.webhook", "ada's"):            "L    403  403  403  403  403  200",
@@ -179,23 +213,51 @@ TARGETS = {
     "alice's": lambda ids: {
         "submission_id": ids["own_submission"],
         "attachment_id": ids["own_attachment"],
+        "page": 1,
     },
     "alice's draft": lambda ids: {"submission_id": ids["draft"]},
     "id too large": lambda ids: {"submission_id": 2**64},  # beyond any database integer
     "vera's": lambda ids: {
         "submission_id": ids["foreign_submission"],
         "attachment_id": ids["foreign_attachment"],
+        "page": 1,
     },
     "alice's id, vera's file": lambda ids: {
         "submission_id": ids["own_submission"],
         "attachment_id": ids["foreign_attachment"],
+        "page": 1,
     },
-    "dana's": lambda ids: {"task_id": ids["open_task"], "token": ids["open_link"]},
-    "bob's, closed": lambda ids: {"task_id": ids["old_task"], "token": ids["old_link"]},
-    "ivan's": lambda ids: {"task_id": ids["foreign_task"], "token": ids["foreign_link"]},
-    "forged": lambda ids: {"token": "not-a-signed-link"},
+    # A link's target names its request's file too (for the link's file routes).
+    "dana's": lambda ids: {
+        "task_id": ids["open_task"],
+        "token": ids["open_link"],
+        "attachment_id": ids["own_attachment"],
+        "page": 1,
+    },
+    "bob's, closed": lambda ids: {
+        "task_id": ids["old_task"],
+        "token": ids["old_link"],
+        "attachment_id": ids["own_attachment"],
+        "page": 1,
+    },
+    "ivan's": lambda ids: {
+        "task_id": ids["foreign_task"],
+        "token": ids["foreign_link"],
+        "attachment_id": ids["foreign_attachment"],
+        "page": 1,
+    },
+    "dana's link, vera's file": lambda ids: {
+        "token": ids["open_link"],
+        "attachment_id": ids["foreign_attachment"],
+        "page": 1,
+    },
+    "forged": lambda ids: {"token": "not-a-signed-link", "attachment_id": 1, "page": 1},
     "cora's": lambda ids: {"export_id": ids["export"]},
-    "ada's": lambda ids: {"endpoint_id": ids["webhook"], "delivery_id": ids["delivery"]},
+    "ada's": lambda ids: {
+        "endpoint_id": ids["webhook"],
+        "delivery_id": ids["delivery"],
+        "what_if_id": ids["what_if"],
+    },
     "message": lambda ids: {"name": ids["message"]},
 }
 
@@ -214,7 +276,14 @@ BODIES = {
     ("POST", "account.settings"): {"away_from": "not a date"},
     ("POST", "compliance.start_export"): {"amount_min": "lots"},
     ("POST", "admin.preview"): {"schema_text": "{}"},
+    ("POST", "admin.review_publish"): {"schema_text": "{}"},
     ("POST", "admin.publish"): {"schema_text": "{}"},
+    ("POST", "admin.what_if"): {"schema_text": "{}"},
+    ("POST", "admin.start_what_if"): {"schema_text": "{}", "minutes_per_task": "10"},
+    ("POST", "builder.build"): {"schema_text": "{}"},
+    ("POST", "builder.operate"): {"schema_text": "{}", "op": "select"},
+    ("POST", "builder.review"): {"schema_text": "{}"},
+    ("POST", "builder.publish"): {"schema_text": "{}"},
     ("POST", "api.create_submission"): {"data": {}},
     ("PUT", "api.put_form"): {},
     ("POST", "api.decide"): {"decision": "approve", "comment": "From the matrix."},

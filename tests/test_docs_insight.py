@@ -51,3 +51,31 @@ def test_the_commands_in_the_document_exist(runner):
         for name in re.findall(r"--([a-z]+)", options):
             assert f"--{name}" in runner.invoke(args=["baton", "seed-demo", "--help"]).output
     assert (ROOT / "bench" / "insight.py").exists() and "bench.insight --quick" in DOC
+
+
+def test_the_what_if_command_and_its_options_are_the_documented_ones(runner):
+    help_text = runner.invoke(args=["baton", "what-if", "--help"]).output
+    used = re.findall(r"baton what-if [^\n]*(?:\n\s+--[^\n]*)?", DOC)
+    assert used
+    for line in used:
+        for name in re.findall(r"(--[a-z-]+)", line):
+            assert name in help_text, name
+    for name in ("--assume", "--similar", "--json", "--from", "--to", "--minutes-per-task"):
+        assert f"`{name}" in DOC or f"{name} " in DOC, name
+
+
+def test_the_screenshots_the_document_shows_exist():
+    shown = re.findall(r"\]\((screenshots/[^)]+\.png)\)", DOC)
+    assert "screenshots/insight-step-value.png" in shown
+    assert "screenshots/what-if-report.png" in shown
+    for path in shown:
+        assert (ROOT / "docs" / path).is_file(), path
+
+
+def test_the_step_value_threshold_is_the_documented_one():
+    from portal.domain import replay, step_value
+
+    assert f"at\nleast {step_value.ENOUGH_VOLUME} decisions" in DOC or (
+        f"least {step_value.ENOUGH_VOLUME} decisions" in DOC
+    )
+    assert f"fewer than {replay.MIN_HISTORY} recorded waits" in DOC

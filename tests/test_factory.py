@@ -88,3 +88,57 @@ def test_numbers_have_defaults_and_can_be_set(tmp_path):
         20000,
         300,
     )
+
+
+def test_single_sign_on_is_off_until_an_issuer_is_set(tmp_path):
+    settings = config.from_environment(str(tmp_path), environ={})
+    assert settings["OIDC_ISSUER"] is None
+    assert settings["PASSWORD_SIGN_IN"] is True
+    assert settings["OIDC_NAME"] == "single sign-on" and settings["OIDC_GROUPS_CLAIM"] == "groups"
+
+
+def test_single_sign_on_settings_are_read(tmp_path):
+    settings = config.from_environment(
+        str(tmp_path),
+        environ={
+            "BATON_OIDC_ISSUER": "https://id.example.com/realms/staff/",
+            "BATON_OIDC_CLIENT_ID": "baton",
+            "BATON_OIDC_CLIENT_SECRET": "s3cret",
+            "BATON_OIDC_NAME": "Example ID",
+            "BATON_OIDC_GROUPS_CLAIM": "roles",
+            "BATON_OIDC_GROUP_MAP": "ap-approvers:finance,cfo-office:cfo",
+            "BATON_OIDC_MANAGER_CLAIM": "manager_email",
+            "BATON_PASSWORD_SIGN_IN": "off",
+        },
+    )
+    assert settings["OIDC_ISSUER"] == "https://id.example.com/realms/staff"
+    assert settings["OIDC_GROUP_MAP"] == {"ap-approvers": ("finance",), "cfo-office": ("cfo",)}
+    assert settings["OIDC_GROUPS_CLAIM"] == "roles"
+    assert settings["OIDC_MANAGER_CLAIM"] == "manager_email"
+    assert settings["PASSWORD_SIGN_IN"] is False
+    local = {"BATON_OIDC_ISSUER": "http://127.0.0.1:9400", "BATON_OIDC_CLIENT_ID": "baton"}
+    assert config.from_environment(str(tmp_path), environ=local)["OIDC_ISSUER"] == (
+        "http://127.0.0.1:9400"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"BATON_OIDC_ISSUER": "https://id.example.com"}, "BATON_OIDC_CLIENT_ID is needed"),
+        (
+            {"BATON_OIDC_ISSUER": "id.example.com", "BATON_OIDC_CLIENT_ID": "b"},
+            "must be an https:// address",
+        ),
+        (
+            {"BATON_OIDC_ISSUER": "http://id.example.com", "BATON_OIDC_CLIENT_ID": "b"},
+            "must be an https:// address",
+        ),
+        ({"BATON_PASSWORD_SIGN_IN": "off"}, "needs BATON_OIDC_ISSUER"),
+        ({"BATON_PASSWORD_SIGN_IN": "maybe"}, "must be on or off"),
+        ({"BATON_OIDC_GROUP_MAP": "finance"}, "BATON_OIDC_GROUP_MAP"),
+    ],
+)
+def test_bad_single_sign_on_settings_are_refused_naming_the_setting(tmp_path, environ, says):
+    with pytest.raises(ValueError, match=says):
+        config.from_environment(str(tmp_path), environ=environ)

@@ -34,7 +34,7 @@ def test_every_job_kind_has_a_handler_a_queue_and_a_subject(kind):
 
 def test_bulk_work_has_its_own_queue_and_what_people_wait_for_has_the_default():
     bulk = {kind for kind, spec in REGISTRY.items() if spec.queue == QueueKind.BULK}
-    assert bulk == {JobKind.BUILD_EXPORT, JobKind.RENDER_PDF}
+    assert bulk == {JobKind.BUILD_EXPORT, JobKind.RENDER_PDF, JobKind.RUN_WHAT_IF}
 
 
 @pytest.mark.parametrize(

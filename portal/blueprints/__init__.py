@@ -1,13 +1,14 @@
 """One area per audience; each area's routes.py holds thin views over portal.services."""
 
+import io
 import unicodedata
 from urllib.parse import quote
 
-from flask import Response, abort
+from flask import Response, abort, send_file
 from werkzeug.routing import IntegerConverter
 
-from portal import storage
-from portal.models import AuditPdf, Submission
+from portal import previews, storage, uploads
+from portal.models import Attachment, AuditPdf, Submission
 from portal.services import records
 
 #: The largest row id: id columns are 32-bit integers on PostgreSQL.
@@ -78,3 +79,38 @@ def send_audit_pdf(submission: Submission, rendering: AuditPdf):
     )
     response.headers["X-Baton-Head-Hash"] = rendering.head_hash
     return response
+
+
+def _private(response):
+    """Uploaded bytes: never run as a page, never kept by a shared cache."""
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def send_attachment(attachment: Attachment):
+    """An attachment, always as a download under its cleaned name, never rendered inline."""
+    return _private(
+        send_kept(
+            open_or_404(uploads.open_blob, attachment.sha256),
+            attachment.content_type,
+            uploads.download_name(attachment.name, attachment.content_type),
+        )
+    )
+
+
+def send_picture(attachment: Attachment, page: int):
+    """What the page shows of an attachment: page `page` of a PDF as PNG, or the image itself
+    (page 1 only). 404 for any other file, page, or a PDF that cannot be rendered."""
+    if attachment.content_type in previews.IMAGES and page == 1:
+        try:
+            content = uploads.read_blob(attachment.sha256, limit=previews.MAX_BYTES)
+        except (FileNotFoundError, ValueError):
+            abort(404)
+        return _private(send_file(io.BytesIO(content), mimetype=attachment.content_type, max_age=0))
+    if attachment.content_type != previews.PDF or attachment.size > previews.MAX_BYTES:
+        abort(404)
+    png = previews.page_png(attachment.sha256, page)
+    if png is None:
+        abort(404)
+    return _private(send_file(io.BytesIO(png), mimetype="image/png", max_age=0))

@@ -29,7 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
+
+import jsonschema
 
 from portal.domain.expressions import Expression, is_true
 from portal.domain.refusal import Refused
@@ -57,6 +60,8 @@ class TaskState(StrEnum):
     REJECTED = "rejected"
     CHANGES_REQUESTED = "changes_requested"
     CANCELLED = "cancelled"
+    #: An agent's decision that a person must confirm or override (the step's `review`).
+    RECOMMENDED = "recommended"
 
 
 class StepState(StrEnum):
@@ -99,6 +104,17 @@ class DecisionRefused(Refused):
     """The decision cannot be taken; the message is for the person who tried."""
 
 
+class OutputRefused(DecisionRefused):
+    """An agent's output does not match what the step declares; `errors` by JSON path."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        first = next(iter(errors.items()))
+        super().__init__(
+            f"The output does not match what the step asks for: {first[0]}: {first[1][0]}"
+        )
+
+
 # -- the definition ---------------------------------------------------------------------------
 
 
@@ -134,6 +150,122 @@ class AssigneeSpec:
 
 
 @dataclass(frozen=True)
+class OutputKey:
+    """One key of a step's output: its JSON type and limits, and what it means."""
+
+    name: str
+    type: str  # boolean, number, integer or string
+    required: bool = True
+    description: str = ""
+    minimum: object = None
+    maximum: object = None
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
+
+    def describe(self) -> str:
+        """The key in words, for a model or a person: 'score: a number from 0 to 100'."""
+        kind = {
+            "boolean": "true or false",
+            "number": "a number",
+            "integer": "a whole number",
+            "string": "a text",
+        }[self.type]
+        if self.choices:
+            kind = "one of " + ", ".join(repr(choice) for choice in self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            kind += f" from {self.minimum} to {self.maximum}"
+        elif self.minimum is not None:
+            kind += f" of at least {self.minimum}"
+        elif self.maximum is not None:
+            kind += f" of at most {self.maximum}"
+        if self.max_length is not None:
+            kind += f" (at most {self.max_length} characters)"
+        text = f"{self.name}: {kind}" + ("" if self.required else " (optional)")
+        return f"{text}; {self.description}" if self.description else text
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What an agent returns with its decision on a step, as a JSON Schema it is checked by."""
+
+    keys: tuple[OutputKey, ...]
+
+    def key(self, name: str) -> OutputKey | None:
+        return next((key for key in self.keys if key.name == name), None)
+
+    def json_schema(self) -> dict:
+        """The output as JSON Schema (2020-12): what the API documents and checks against."""
+        properties = {}
+        for key in self.keys:
+            schema: dict = {"type": key.type}
+            if key.description:
+                schema["description"] = key.description
+            if key.choices:
+                schema["enum"] = list(key.choices)
+            if key.minimum is not None:
+                schema["minimum"] = key.minimum
+            if key.maximum is not None:
+                schema["maximum"] = key.maximum
+            if key.max_length is not None:
+                schema["maxLength"] = key.max_length
+            properties[key.name] = schema
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": [key.name for key in self.keys if key.required],
+            "additionalProperties": False,
+        }
+
+    def errors(self, output: object) -> dict[str, list[str]]:
+        """What is wrong with an agent's `output`, by JSON path (`output.score`); {} if right."""
+        if output is None:
+            return {"output": ["the step asks for an output; send it with the decision"]}
+        if not isinstance(output, Mapping):
+            return {"output": ["must be a JSON object"]}
+        found: dict[str, list[str]] = {}
+        validator = jsonschema.Draft202012Validator(self.json_schema())
+        for error in validator.iter_errors(_plain(output)):
+            path = "output" + "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+            )
+            if error.validator == "required":
+                missing = error.message.split("'")[1]
+                found.setdefault(f"{path}.{missing}", []).append("is required")
+            elif error.validator == "additionalProperties":
+                for extra in sorted(set(output) - {key.name for key in self.keys}):
+                    found.setdefault(f"{path}.{extra}", []).append("is not part of this output")
+            else:
+                found.setdefault(path, []).append(_output_message(error))
+        return found
+
+
+def _plain(output: Mapping) -> dict:
+    """Decimals as JSON numbers, so that JSON Schema sees the types the agent sent."""
+    return {
+        key: (int(value) if value == value.to_integral_value() else float(value))
+        if isinstance(value, Decimal)
+        else value
+        for key, value in output.items()
+    }
+
+
+def _output_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "type":
+        wanted = {"boolean": "true or false", "integer": "a whole number"}.get(
+            error.validator_value, f"a {error.validator_value}"
+        )
+        return f"{error.instance!r} is not {wanted}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+    if error.validator in ("minimum", "maximum"):
+        word = "less" if error.validator == "minimum" else "more"
+        return f"{error.instance} is {word} than {error.validator_value} allows"
+    if error.validator == "maxLength":
+        return f"is longer than {error.validator_value} characters"
+    return error.message
+
+
+@dataclass(frozen=True)
 class StepSpec:
     name: str
     title: str
@@ -147,6 +279,20 @@ class StepSpec:
     #: Due time, reminders, escalation and timeout, the form's defaults filled in.
     timing: Timing = field(default_factory=Timing)
     path: str = ""
+    #: What an agent must return with its decision (None: nothing).
+    output: OutputSpec | None = None
+    #: The group whose people confirm or override an agent's decision (the evaluation loop).
+    review_group: str | None = None
+    #: While true, an agent decides the step itself; otherwise it may only recommend.
+    agent_limit: Expression | None = None
+
+    def agent_recommends(self, values: Mapping[str, object], today=None) -> bool:
+        """Whether an agent's decision here is only a recommendation that a person reviews."""
+        if not self.review_group:
+            return False
+        if self.agent_limit is None:
+            return True
+        return not is_true(self.agent_limit.evaluate(values, today=today))
 
     def meaning(self, decision: Decision) -> str:
         """What a signed decision means: 'Approved as Finance'."""
@@ -183,6 +329,8 @@ class Task:
     #: Tasks that stand for the same person's decision share a slot (a moved or escalated task
     #: keeps the slot of the one it replaces); a step's policy counts slots, not tasks.
     slot: str = ""
+    #: For a person asked to review an agent's recommendation: the seat of that agent's task.
+    reviews: str = ""
 
     @property
     def seat(self) -> str:
@@ -207,6 +355,8 @@ class Chain:
     tasks: tuple[Task, ...] = ()
     #: The step that asked for changes (where a resumed round starts).
     sent_back_by: str | None = None
+    #: What agents returned with their decisions, by step: read as `steps.<step>.output.<key>`.
+    outputs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
         return next(step for step in self.steps if step.name == name)
@@ -295,6 +445,23 @@ class TaskDecided:
 
 
 @dataclass(frozen=True)
+class TaskRecommended:
+    """An agent decided a step that asks for review: its decision waits for a person."""
+
+    task: Task
+    decision: Decision
+    comment: str
+
+
+@dataclass(frozen=True)
+class ReviewersNeeded:
+    """The service must find the step's reviewers and answer with `reviewers_found`."""
+
+    step: str
+    task: str  # the recommending agent's task key
+
+
+@dataclass(frozen=True)
 class TaskCancelled:
     task: Task
     reason: str
@@ -326,6 +493,8 @@ Action = (
     | StepBlocked
     | TaskOpened
     | TaskDecided
+    | TaskRecommended
+    | ReviewersNeeded
     | TaskCancelled
     | StepTimedOut
     | StepFinished
@@ -449,6 +618,7 @@ def reassign(chain: Chain, task_key: str, user: int, *, keep: bool, reason: str)
         user,
         on_behalf_of=principal if principal != user else None,
         slot=task.seat,
+        reviews=task.reviews,
     )
     chain = replace(chain, tasks=chain.tasks + (added,))
     actions.append(TaskOpened(added))
@@ -495,8 +665,16 @@ def decide(
     comment: str,
     values: Mapping[str, object],
     today=None,
+    *,
+    agent: bool = False,
+    output: Mapping[str, object] | None = None,
 ) -> Transition:
-    """Record one person's decision and move the chain on; refuse what cannot be decided."""
+    """Record one decision and move the chain on; refuse what cannot be decided.
+
+    An `agent` must give the `output` its step declares, and a rationale (`comment`); on a
+    step with `review`, beyond its `agent_limit` if it has one, its decision becomes a
+    recommendation that a person of the review group confirms or overrides.
+    """
     task = chain.task(task_key)
     if task is None:
         raise DecisionRefused("This task is not part of the request as it stands now.")
@@ -511,9 +689,32 @@ def decide(
             else "This task was closed: the step was decided without it."
         )
     comment = (comment or "").strip()
+    step_spec = spec.step(task.step)
+    outputs = chain.outputs
+    if agent:
+        if not comment:
+            raise DecisionRefused("Add a rationale that says why the agent decided so.")
+        if step_spec.output is not None:
+            errors = step_spec.output.errors(output)
+            if errors:
+                raise OutputRefused(errors)
+            outputs = {**chain.outputs, task.step: dict(output or {})}
+        elif output:
+            raise OutputRefused({"output": ["this step asks for no output; send none"]})
     if decision in (Decision.REJECT, Decision.REQUEST_CHANGES) and not comment:
         what = "why you reject it" if decision == Decision.REJECT else "what needs to change"
         raise DecisionRefused(f"Add a comment that says {what}.")
+    chain = replace(chain, outputs=outputs)
+    if agent and step_spec.agent_recommends(scope(values, outputs), today):
+        recommended = replace(task, state=TaskState.RECOMMENDED)
+        chain = _replace_task(chain, recommended)
+        return Transition(
+            chain,
+            (
+                TaskRecommended(recommended, decision, comment),
+                ReviewersNeeded(task.step, task.key),
+            ),
+        )
     decided = replace(task, state=_DECIDED[decision])
     chain = _replace_task(chain, decided)
     actions: list[Action] = [TaskDecided(decided, decision, comment)]
@@ -526,6 +727,71 @@ def decide(
     if outcome is None:
         return Transition(chain, tuple(actions))
     return _finish_step(spec, chain, task.step, outcome, values, today, actions)
+
+
+def reviewers_found(
+    spec: ChainSpec, chain: Chain, task_key: str, asks: list[Ask | int]
+) -> Transition:
+    """Open one review task per person found for an agent's recommendation, in its slot."""
+    recommended = chain.task(task_key)
+    if (
+        chain.state != ChainState.IN_REVIEW
+        or recommended is None
+        or recommended.state != TaskState.RECOMMENDED
+        or any(t.reviews == recommended.seat and t.state == TaskState.OPEN for t in chain.tasks)
+    ):
+        return Transition(chain)
+    step_spec = spec.step(recommended.step)
+    people: dict[int, Ask] = {}
+    for ask in asks:
+        ask = ask if isinstance(ask, Ask) else Ask(ask)
+        if (
+            may_decide(ask.user, chain.submitter)
+            and ask.user != recommended.assignee
+            and ask.user not in people
+        ):
+            people[ask.user] = ask
+    if not people:
+        return _block(
+            chain,
+            recommended.step,
+            f"nobody in group {step_spec.review_group} can review the agent's recommendation",
+        )
+    tasks = tuple(
+        Task(
+            f"{task_key}.review.{ask.user}",
+            recommended.step,
+            ask.user,
+            on_behalf_of=ask.on_behalf_of,
+            slot=recommended.seat,
+            reviews=recommended.seat,
+        )
+        for ask in people.values()
+    )
+    chain = replace(chain, tasks=chain.tasks + tasks)
+    return Transition(chain, tuple(TaskOpened(task) for task in tasks))
+
+
+def scope(values: Mapping[str, object], outputs: Mapping[str, Mapping[str, object]]) -> dict:
+    """The names a chain's `when`, `auto_approve_if` and `agent_limit` read: the form's values
+    and, as `steps.<step>.output.<key>`, what agents returned (numbers as Decimal)."""
+    if "steps" in values:  # a field called `steps` keeps its name; the schema says so
+        return dict(values)
+    return {
+        **values,
+        "steps": {
+            name: {"output": {key: _typed(value) for key, value in output.items()}}
+            for name, output in outputs.items()
+        },
+    }
+
+
+def _typed(value: object) -> object:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    return value
 
 
 def withdraw(chain: Chain) -> Transition:
@@ -556,6 +822,7 @@ def _advance(spec, chain: Chain, values, today, actions: list[Action]) -> Transi
             continue
         if step.state != StepState.WAITING:
             return Transition(chain, tuple(actions))  # something is active or blocked
+        values = scope(values, chain.outputs)
         if step_spec.when is not None and not is_true(step_spec.when.evaluate(values, today=today)):
             reason = f"not needed: “{step_spec.when}” is not true"
             chain = _set_step(chain, step_spec.name, StepState.SKIPPED, reason)
@@ -609,7 +876,9 @@ def _seat_state(states: list[TaskState]) -> TaskState:
     for state in states:
         if state in (TaskState.APPROVED, TaskState.REJECTED, TaskState.CHANGES_REQUESTED):
             return state
-    return TaskState.OPEN if TaskState.OPEN in states else TaskState.CANCELLED
+    if TaskState.OPEN in states or TaskState.RECOMMENDED in states:
+        return TaskState.OPEN  # a recommendation waits for its review
+    return TaskState.CANCELLED
 
 
 def _finish_step(spec, chain, name, outcome, values, today, actions: list[Action]) -> Transition:

@@ -25,7 +25,14 @@ import re2
 from jsonschema.exceptions import best_match
 
 from portal.domain import expressions, json_text, sla
-from portal.domain.chain import AssigneeSpec, ChainSpec, PickKind, StepSpec
+from portal.domain.chain import (
+    AssigneeSpec,
+    ChainSpec,
+    OutputKey,
+    OutputSpec,
+    PickKind,
+    StepSpec,
+)
 from portal.domain.expressions import Expression, ExpressionError, Type, ValueKind
 from portal.domain.filetype import FILE_KINDS
 from portal.domain.refusal import Refused
@@ -412,6 +419,8 @@ def _humane(error: jsonschema.ValidationError) -> str:
         "required", []
     ):
         return "escalate 'to' names exactly one of 'manager', 'group' or 'user'"
+    if error.validator == "dependentRequired" and "agent_limit" in error.instance:
+        return "'agent_limit' says when an agent may only recommend, so the step needs 'review'"
     if "dependentSchemas" in error.relative_schema_path:
         return "'pick' chooses among a group's members, so it needs 'group'"
     if error.validator == "pattern" and error.schema.get("description"):
@@ -438,6 +447,22 @@ _FIELD_TYPES: dict[FieldKind, Type] = {
     FieldKind.FILE: Type(ValueKind.FILE),
     FieldKind.LINE_ITEMS: Type(ValueKind.ROWS),
 }
+
+_OUTPUT_TYPES = {
+    "boolean": expressions.BOOLEAN,
+    "number": expressions.NUMBER,
+    "integer": expressions.NUMBER,
+    "string": expressions.STRING,
+}
+
+
+def _output_type(outputs: dict[str, OutputSpec], parts: list[str]) -> Type | None:
+    """`steps.<step>.output.<key>`: the type of an earlier step's output key, else unknown."""
+    if len(parts) != 3 or parts[1] != "output" or parts[0] not in outputs:
+        return None
+    key = outputs[parts[0]].key(parts[2])
+    return None if key is None else _OUTPUT_TYPES[key.type]
+
 
 _RESERVED_NAMES = expressions.KEYWORDS | frozenset(expressions.FUNCTIONS)
 
@@ -537,6 +562,8 @@ class _Builder:
             return None
         steps = []
         seen: dict[str, str] = {}
+        #: Outputs of the steps built so far: what a later step's expressions may read.
+        self.outputs: dict[str, OutputSpec] = {}
         form_signature = raw.get("signature") == "password"
         defaults = self.timing(raw.get("defaults", {}), "approval.defaults")
         for index, step in enumerate(raw["steps"]):
@@ -557,13 +584,18 @@ class _Builder:
         else:
             seen[step["name"]] = path
         expressions_ = {}
-        for key in ("when", "auto_approve_if"):
+        for key in ("when", "auto_approve_if", "agent_limit"):
             if key in step:
                 expressions_[key] = self.expression(step[key], f"{path}.{key}")
                 if expressions_[key] is not None:
                     self.check_expression(
-                        expressions_[key], f"{path}.{key}", by_name, expressions.BOOLEAN
+                        expressions_[key],
+                        f"{path}.{key}",
+                        by_name,
+                        expressions.BOOLEAN,
+                        outputs=self.outputs,
                     )
+        output = self.output(step["output"], f"{path}.output") if "output" in step else None
         policy = step.get("policy", "any")
         assignees = tuple(
             self.assignee(entry, f"{path}.assignees[{i}]", by_name)
@@ -581,9 +613,39 @@ class _Builder:
             sign_as=step.get("sign_as", ""),
             timing=self.timing(step, path).merged_over(defaults),
             path=path,
+            output=output,
+            review_group=step["review"]["group"] if "review" in step else None,
+            agent_limit=expressions_.get("agent_limit"),
         )
         self.check_timing(built.timing, path)
+        if output is not None:
+            self.outputs[built.name] = output
         return built
+
+    def output(self, raw: dict, path: str) -> OutputSpec:
+        """A step's `output`: each key a type name, or an object with its type and limits."""
+        keys = []
+        for name, entry in raw.items():
+            entry = {"type": entry} if isinstance(entry, str) else entry
+            key = OutputKey(
+                name=name,
+                type=entry["type"],
+                required=entry.get("required", True),
+                description=entry.get("description", ""),
+                minimum=entry.get("minimum"),
+                maximum=entry.get("maximum"),
+                choices=tuple(entry.get("enum", ())),
+                max_length=entry.get("max_length"),
+            )
+            if key.type not in ("number", "integer") and (
+                key.minimum is not None or key.maximum is not None
+            ):
+                self.fail(f"{path}.{name}", "minimum and maximum are for number outputs")
+            if (key.choices or key.max_length) and key.type != "string":
+                self.fail(f"{path}.{name}", "enum and max_length are for string outputs")
+            self.check_range(f"{path}.{name}", key.minimum, key.maximum, "minimum", "maximum")
+            keys.append(key)
+        return OutputSpec(tuple(keys))
 
     def timing(self, raw: dict, path: str) -> sla.Timing:
         """The timing keys of a step (or the form's defaults) as an sla.Timing."""
@@ -871,9 +933,12 @@ class _Builder:
         by_name: dict[str, FieldSpec],
         wanted: Type,
         row: FieldSpec | None = None,
+        outputs: dict[str, OutputSpec] | None = None,
     ) -> None:
         def resolve(parts: tuple[str, ...]) -> Type | None:
             head, *rest = parts
+            if head == "steps" and outputs is not None and head not in by_name:
+                return _output_type(outputs, rest)
             if row is not None and not rest:
                 column = row.column(head)
                 if column is not None:

@@ -658,6 +658,11 @@ def decode(form: FormSpec, data: Mapping) -> dict:
     return {spec.name: _decode(spec, data.get(spec.name)) for spec in form.inputs}
 
 
+def decode_value(spec: FieldSpec, value: object) -> object:
+    """One field's stored value -> its typed value, as `decode` gives it."""
+    return _decode(spec, value)
+
+
 def _decode(spec: FieldSpec, value: object) -> object:
     if value is None:
         return [] if spec.kind in (FieldKind.LINE_ITEMS, FieldKind.MULTI_SELECT) else None

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal import audit, clock, mail
 from portal.extensions import db
@@ -30,11 +31,14 @@ SENDING_LEASE = dt.timedelta(minutes=6)
 
 def send_email(claim: Claim, email_id: int) -> None:
     """Send one queued email once; Postponed if another job has it or the server failed."""
-    email = _lock(email_id)
+    email = notifications.lock_for_sending(email_id)
     if email is None:
         return
     if email.state == EmailState.SENT:
-        _record_sent(email)  # a job that died after the send: the runner finishes its work
+        # A job that died after the send: the runner finishes its work, unless that job got
+        # as far as the audit event.
+        if not _sent_event_recorded(email):
+            _record_sent(_Sent.of(email))
         return
     now = clock.now()
     if (
@@ -53,6 +57,7 @@ def send_email(claim: Claim, email_id: int) -> None:
     )
     email.subject, email.body = composed.subject, composed.record
     to_address, message_id = email.to_address, email.message_id  # not read back after the commit
+    sent = _Sent.of(email)
     db.session.commit()  # the claim is on record before anything leaves this process
 
     stage = "sending"
@@ -65,7 +70,9 @@ def send_email(claim: Claim, email_id: int) -> None:
     def accepted() -> None:
         nonlocal stage
         stage = "accepted"
-        _record_sent(_lock(email_id))
+        # This job claimed the message and nobody sent it before (or the state would have
+        # been "sent" when it began), so no event of its sending can exist yet.
+        _record_sent(sent)
         # Now, not when this job returns: the connection is kept for the next message after
         # this, and a worker that dies doing so must leave nothing for a later job to do.
         claim.finish()
@@ -103,16 +110,35 @@ def send_email(claim: Claim, email_id: int) -> None:
 
 def _mark_sent(email_id: int) -> None:
     """Everything but the COMMIT of "this message is sent": runs before the final dot, so that
-    what is left for the moment after it is one short message to the database."""
-    email = _lock(email_id)
-    email.state, email.sent_at = EmailState.SENT, clock.now()
-    db.session.flush()
+    what is left for the moment after it is one short message to the database. (One UPDATE:
+    it locks the row as it changes it.)"""
+    db.session.execute(
+        update(EmailMessage)
+        .where(EmailMessage.id == email_id)
+        .values(state=EmailState.SENT, sent_at=clock.now()),
+        execution_options={"synchronize_session": False},  # the commit expires it anyway
+    )
 
 
-def _record_sent(email: EmailMessage) -> None:
-    """After the server's "250": the audit event, once, even if a job died before it (flushed:
-    committed with the outbox row's end)."""
-    if email.submission_id is not None and not _sent_event_recorded(email):
+@dataclass(frozen=True)
+class _Sent:
+    """What the audit event of a sent email says, taken before the commits expire the row."""
+
+    id: int
+    submission_id: int | None
+    kind: str
+    to_address: str
+    subject: str
+
+    @classmethod
+    def of(cls, email: EmailMessage) -> _Sent:
+        return cls(email.id, email.submission_id, email.kind, email.to_address, email.subject)
+
+
+def _record_sent(email: _Sent) -> None:
+    """After the server's "250": the audit event (flushed: committed with the outbox row's
+    end)."""
+    if email.submission_id is not None:
         audit.record(
             audit.submission_chain(email.submission_id),
             "email_sent",
@@ -128,6 +154,8 @@ def _record_sent(email: EmailMessage) -> None:
 
 
 def _sent_event_recorded(email: EmailMessage) -> bool:
+    if email.submission_id is None:
+        return True  # nothing to record
     return (
         db.session.scalar(
             select(AuditEvent.id)

@@ -22,6 +22,7 @@ class JobKind(StrEnum):
     DELIVER_WEBHOOK = "deliver_webhook"
     RENDER_PDF = "render_pdf"
     BUILD_EXPORT = "build_export"
+    RUN_WHAT_IF = "run_what_if"
 
 
 class QueueKind(StrEnum):
@@ -74,6 +75,9 @@ REGISTRY: dict[JobKind, JobSpec] = {
     ),
     JobKind.BUILD_EXPORT: JobSpec(
         "portal.jobs.export:build_export", QueueKind.BULK, "export_id", timeout=6 * 3600
+    ),
+    JobKind.RUN_WHAT_IF: JobSpec(
+        "portal.jobs.whatif:run_what_if", QueueKind.BULK, "what_if_id", timeout=30 * 60
     ),
 }
 

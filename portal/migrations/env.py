@@ -1,4 +1,5 @@
 import logging
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -12,6 +13,9 @@ config = context.config
 # This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
+# `make run` asks for warnings only (BATON_LOG_LEVEL=WARNING): not a line per migration.
+if os.environ.get("BATON_LOG_LEVEL"):
+    logging.getLogger("alembic").setLevel(os.environ["BATON_LOG_LEVEL"].upper())
 
 
 def get_engine():
@@ -45,6 +49,13 @@ def render_item(type_, obj, autogen_context):
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave out what the database keeps beside the models (the records search's index)."""
+    from portal.models.submission import kept_by_database
+
+    return not (reflected and compare_to is None and kept_by_database(name))
 
 
 def get_metadata():
@@ -94,6 +105,7 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

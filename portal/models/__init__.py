@@ -10,6 +10,7 @@ from portal.models.record import AuditPdf, Export, ExportState
 from portal.models.stored_file import StoredFile
 from portal.models.submission import Attachment, Submission, SubmissionStatus
 from portal.models.user import Group, SignIn, User
+from portal.models.what_if import WhatIf, WhatIfState
 
 __all__ = [
     "ApiToken",
@@ -37,4 +38,6 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WhatIf",
+    "WhatIfState",
 ]

@@ -12,7 +12,7 @@ from portal import clock
 from portal.domain.chain import Decision, StepState, TaskState
 from portal.domain.sla import TimerKind
 from portal.extensions import db
-from portal.models.types import UTCDateTime
+from portal.models.types import JSONDocument, UTCDateTime
 from portal.models.user import User
 
 if TYPE_CHECKING:
@@ -75,8 +75,12 @@ class Task(db.Model):
     comment: Mapped[str] = mapped_column(Text, default="")
     #: For a signed decision, what the signature means ("Approved as Finance").
     signature_meaning: Mapped[str | None] = mapped_column(String(300))
-    #: web, email or api: where the decision was made.
+    #: web, email, api or agent: where the decision was made.
     channel: Mapped[str | None] = mapped_column(String(16))
+    #: What an agent returned with its decision, as the step's `output` declares it.
+    output: Mapped[dict | None] = mapped_column(JSONDocument)
+    #: An agent's decision that waits for a person's review (the task is then `recommended`).
+    recommendation: Mapped[Decision | None] = mapped_column(_enum(Decision))
     closed_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -99,6 +103,11 @@ class Task(db.Model):
     @property
     def is_open(self) -> bool:
         return self.state == TaskState.OPEN
+
+    @property
+    def is_review(self) -> bool:
+        """A person asked to confirm or override an agent's recommendation."""
+        return self.origin == "review"
 
 
 class Timer(db.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import Column, Date, ForeignKey, String, Table
+from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -57,6 +57,14 @@ class User(UserMixin, db.Model):
     delegate_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     #: One email a day listing open tasks, instead of one per task and per reminder.
     daily_digest: Mapped[bool] = mapped_column(default=False)
+    #: Single sign-on: the identity provider's `sub` for this person, once they have signed in
+    #: through it (portal/services/sso.py). Unique through ix_user_sso_subject.
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
+    #: Signs in with a password even when BATON_PASSWORD_SIGN_IN is off (an admin's way in
+    #: when the identity provider is down).
+    local: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: "person", or "agent": software that acts through an API token or MCP, never signs in.
+    kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
     manager: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[manager_id])
     delegate: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[delegate_id])
@@ -64,9 +72,20 @@ class User(UserMixin, db.Model):
         secondary=membership, back_populates="members", order_by="Group.name"
     )
 
+    __table_args__ = (Index("ix_user_sso_subject", "sso_subject", unique=True),)
+
     def get_id(self) -> str:
         """What Flask-Login keeps in the session: the id and the session epoch."""
         return f"{self.id}.{self.session_epoch}"
+
+    @property
+    def is_agent(self) -> bool:
+        return self.kind == "agent"
+
+    @property
+    def display_name(self) -> str:
+        """The name as pages, emails and PDFs show it: an agent says it is one."""
+        return f"{self.name} (agent)" if self.is_agent else self.name
 
     @property
     def group_names(self) -> set[str]:

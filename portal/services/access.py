@@ -16,11 +16,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import exists, select
+from sqlalchemy.orm import joinedload
 
 from portal.domain.chain import ChainSpec
-from portal.domain.refusal import Forbidden, NotFound
+from portal.domain.refusal import Forbidden, NotFound, Refused
 from portal.extensions import db
-from portal.models import Form, FormVersion, Submission, SubmissionStatus, Task, User
+from portal.models import (
+    Attachment,
+    Form,
+    FormVersion,
+    Submission,
+    SubmissionStatus,
+    Task,
+    User,
+)
+from portal.services import catalog
 
 #: Groups whose members may read every submitted record (and search and export them).
 READ_ALL_GROUPS = ("compliance", "admin")
@@ -33,6 +43,7 @@ NO_SUCH_SUBMISSION = "There is no such submission, or it is not yours to see."
 NO_SUCH_FORM = "There is no such form, or it is no longer open."
 NOT_YOURS_TO_CHANGE = "There is no such submission, or it is not yours to change."
 NO_SUCH_TASK = "There is no such task."
+NO_SUCH_FILE = "There is no such file on this request."
 #: A request can be withdrawn while it waits on someone.
 WITHDRAWABLE = (SubmissionStatus.IN_REVIEW, SubmissionStatus.CHANGES_REQUESTED)
 
@@ -226,8 +237,14 @@ def live_version(user: User, version_id: int) -> FormVersion:
 
 
 def own_task(user: User, task_id: int) -> Task:
-    """The task with this id if it is assigned to `user`; NotFound otherwise (web pages)."""
-    return _load(user, Task, task_id, Action.DECIDE_TASK, NO_SUCH_TASK)
+    """The task with this id if it is assigned to `user`; NotFound otherwise (web pages).
+
+    Its request and the request's form version come with it: the decision page shows them."""
+    found = db.session.get(Task, task_id, options=[joinedload(Task.submission)])
+    if found is None or not allows(user, Action.DECIDE_TASK, found):
+        raise NotFound(NO_SUCH_TASK)
+    catalog.version(found.submission.form_version_id)
+    return found
 
 
 def _load(user: User, model, row_id: int, action: Action, missing: str):
@@ -254,3 +271,42 @@ def was_asked(user: User, submission: Submission) -> bool:
     return db.session.scalar(
         select(exists().where(Task.submission_id == submission.id, Task.assignee_id == user.id))
     )
+
+
+class LinkRefused(Refused):
+    """An emailed action link that does not open its task: `reason` is "invalid", "expired",
+    "used" or "foreign" (each has its own page in the approvals blueprint)."""
+
+    STATUS = {"invalid": 404, "expired": 410, "used": 410, "foreign": 403}
+
+    def __init__(self, reason: str):
+        super().__init__(reason, status=self.STATUS[reason])
+        self.reason = reason
+
+
+def linked_task(task_id: int, assignee_id: int, viewer) -> tuple[Task, User]:
+    """The task an emailed link names and the person it was sent to, if the link opens it:
+    the task is still theirs, they are active, and nobody else is signed in in this browser.
+    LinkRefused otherwise. Whether the task is still open is the caller's question."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise LinkRefused("invalid")
+    if task.assignee_id != assignee_id or (_signed_in(viewer) and viewer.id != assignee_id):
+        raise LinkRefused("foreign")
+    assignee = db.session.get(User, assignee_id)
+    if assignee is None or not assignee.is_active:
+        raise LinkRefused("invalid")
+    return task, assignee
+
+
+def linked_attachment(task_id: int, assignee_id: int, viewer, attachment_id: int) -> Attachment:
+    """An attachment of the request an emailed link names. The link itself is the permission,
+    so only while it would still let its assignee decide: the task open and theirs. A used
+    link (the task closed), a foreign one, or another request's file: refused."""
+    task, _ = linked_task(task_id, assignee_id, viewer)
+    if not task.is_open:
+        raise LinkRefused("used")
+    found = db.session.get(Attachment, attachment_id)
+    if found is None or found.submission_id != task.submission_id:
+        raise NotFound(NO_SUCH_FILE)
+    return found

@@ -14,11 +14,13 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import flag_modified
 
 from portal import audit, clock, limits
 from portal.domain import chain as engine
@@ -35,7 +37,7 @@ from portal.domain.chain import (
     TaskState,
 )
 from portal.domain.refusal import Conflict
-from portal.extensions import db, insert_unless_present
+from portal.extensions import db, hold, insert_unless_present, transaction_cache
 from portal.models import (
     ApprovalStep,
     GroupCursor,
@@ -44,7 +46,7 @@ from portal.models import (
     Task,
     User,
 )
-from portal.services import access, chain_rows, notifications, timers, users
+from portal.services import access, catalog, chain_rows, notifications, sign_ins, timers, users
 from portal.services.chain_rows import Rows, load, lock, open_tasks_for
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ __all__ = [
     "open_tasks_page",
     "reassign",
     "reassign_task",
+    "recommendation_for",
     "rounds",
     "start_chain",
     "time_out_step",
@@ -123,19 +126,30 @@ def decide(
     password: str | None = None,
     seen_hash: str | None = None,
     channel: str = "web",
+    output: dict | None = None,
 ) -> Task:
     """Record `actor`'s decision on their task and move the chain on.
 
-    Raises DecisionRefused (already decided, not theirs, no comment, wrong password...) or
-    StaleDecision (the request changed since they looked); either way nothing changes.
+    An agent decides with its step's `output` and a rationale (`comment`), on channel
+    `agent`; where the step asks for review, its decision becomes a recommendation.
+    Raises DecisionRefused (already decided, not theirs, no comment, wrong password, an
+    output that does not fit: OutputRefused...) or StaleDecision (the request changed since
+    they looked); either way nothing changes.
     """
+    if actor.is_agent:
+        channel = "agent"
+    elif output is not None:
+        raise engine.OutputRefused({"output": ["only an agent sends an output"]})
     task = db.session.get(Task, task_id)
     if task is None:
         raise DecisionRefused("There is no such task.")
     submission = lock(task.submission_id)
-    task = db.session.scalars(
-        select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
-    ).one()
+    # Read under the lock: the current round's rows, this task among them if it is open.
+    chain, rows = chain_rows.read(submission)
+    if rows.tasks.get(task.key) is not task:
+        task = db.session.scalars(
+            select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+        ).one()
     if task.assignee_id != actor.id:
         raise DecisionRefused("This task is not assigned to you.")
     if seen_hash is not None and seen_hash != submission.data_hash:
@@ -143,7 +157,18 @@ def decide(
     spec = submission.form_version.spec.approval
     step_spec = spec.step(task.step)
     meaning = None
+    if step_spec.signature and actor.is_agent:
+        raise DecisionRefused(
+            "This step needs an electronic signature, which only a person can give."
+        )
     if step_spec.signature:
+        if not actor.password_hash:
+            # Someone who signs in through the identity provider has no password to sign with.
+            raise DecisionRefused(
+                "This step needs your password as an electronic signature, and your account "
+                "signs in through single sign-on without one. Ask an administrator to set you "
+                "a password for signing, or to reassign the task."
+            )
         limits.check_account(actor.email)  # a locked account signs nothing, as it signs in
         if not password or not _password_matches(actor, password):
             if password:
@@ -152,9 +177,16 @@ def decide(
                 "Your password did not match. This step needs it as your electronic signature."
             )
         meaning = step_spec.meaning(decision)
-    chain, rows = chain_rows.read(submission)
     transition = engine.decide(
-        spec, chain, task.key, decision, comment, _values(submission), clock.local_today()
+        spec,
+        chain,
+        task.key,
+        decision,
+        comment,
+        _values(submission),
+        clock.local_today(),
+        agent=actor.is_agent,
+        output=output,
     )
     actor_info = audit.Actor(actor, channel=channel)
     _apply(
@@ -162,7 +194,12 @@ def decide(
         spec,
         transition,
         actor_info,
-        Extras(channel=channel, meaning=step_spec.meaning(decision), signature_meaning=meaning),
+        Extras(
+            channel=channel,
+            meaning=step_spec.meaning(decision),
+            signature_meaning=meaning,
+            output=_json_output(output),
+        ),
         rows=rows,
     )
     return task
@@ -305,6 +342,8 @@ class Extras:
     meaning: str | None = None
     #: The same words, when the approver signed them with their password.
     signature_meaning: str | None = None
+    #: What an agent returned with its decision.
+    output: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -317,16 +356,24 @@ class _Context:
     extras: Extras
     #: The current round's rows, as read under the lock and as this transition adds to them.
     rows: Rows
+    #: What waits for the step change's rows to be written (their ids): audit events and
+    #: emails, in the order the actions asked for them (see _apply).
+    later: list[Callable[[], None]]
 
-    def record(self, action: str, details: dict, actor: audit.Actor | None = None) -> None:
-        """One audit event on the request's chain, by the transition's actor unless named."""
-        audit.record(
-            audit.submission_chain(self.submission.id),
-            action,
-            actor or self.actor,
-            details,
-            submission_id=self.submission.id,
-        )
+    def record(self, action: str, details, actor: audit.Actor | None = None) -> None:
+        """One audit event on the request's chain, by the transition's actor unless named;
+        `details` is a dict, or a function giving it once the rows have their ids."""
+
+        def write() -> None:
+            audit.record(
+                audit.submission_chain(self.submission.id),
+                action,
+                actor or self.actor,
+                details() if callable(details) else details,
+                submission_id=self.submission.id,
+            )
+
+        self.later.append(write)
 
     def step_row(self, number: int, name: str) -> ApprovalStep:
         return self.rows.step(self.submission, number, name)
@@ -350,21 +397,61 @@ def _apply(
     extras: Extras = Extras(),
     rows: Rows | None = None,
 ) -> None:
-    """Write `transition`'s actions in order; a step that needs people asks them here."""
+    """Write `transition`'s actions in order; a step that needs people asks them here.
+
+    The rows of the step change (steps, tasks, their timers) are written together in one
+    flush, so each table gets one multi-row INSERT or UPDATE, not a statement per row; then the
+    audit events and the emails, which name the new rows' ids, in the actions' order, in a
+    second flush with the chain's head moved once; their outbox jobs go out with the commit.
+    """
     if rows is None:
         rows = chain_rows.read(submission)[1]
-    context = _Context(submission, spec, actor, extras, rows)
+    context = _Context(submission, spec, actor, extras, rows, [])
     pending = list(transition.actions)
     chain = transition.chain
-    while pending:
-        action = pending.pop(0)
-        HANDLERS[type(action)](context, chain, action)
-        if isinstance(action, engine.AssigneesNeeded):
-            asks = _ask(context, chain.round, spec.step(action.step))
-            follow = engine.assignees_found(spec, chain, action.step, asks)
-            chain = follow.chain
-            pending = list(follow.actions) + pending
+    with db.session.no_autoflush:
+        while pending:
+            action = pending.pop(0)
+            HANDLERS[type(action)](context, chain, action)
+            if isinstance(action, engine.AssigneesNeeded):
+                asks = _ask(context, chain.round, spec.step(action.step))
+                follow = engine.assignees_found(spec, chain, action.step, asks)
+                chain = follow.chain
+                pending = list(follow.actions) + pending
+            elif isinstance(action, engine.ReviewersNeeded):
+                asks = _reviewers(context, spec.step(action.step))
+                follow = engine.reviewers_found(spec, chain, action.task, asks)
+                chain = follow.chain
+                pending = list(follow.actions) + pending
+    _same_columns(ApprovalStep, Task)
     db.session.flush()
+    with db.session.no_autoflush:
+        for write in context.later:
+            write()
+    notifications.queue_jobs()
+
+
+def _same_columns(*models) -> None:
+    """Have each changed row of `models` write the same columns (those any of them changed), so
+    that the flush sends each table one UPDATE for all its rows (an executemany, which psycopg
+    pipelines), not one per different set of columns."""
+    for model in models:
+        rows = [row for row in db.session.dirty if isinstance(row, model)]
+        if len(rows) < 2:
+            continue
+        changed = set()
+        for row in rows:
+            state = inspect(row)
+            changed.update(
+                attribute.key
+                for attribute in state.mapper.column_attrs
+                if state.attrs[attribute.key].history.has_changes()
+            )
+        for row in rows:
+            loaded = inspect(row).dict
+            for key in changed:
+                if key in loaded:
+                    flag_modified(row, key)
 
 
 def _round_started(context: _Context, chain: engine.Chain, action: engine.RoundStarted) -> None:
@@ -384,7 +471,7 @@ def _round_started(context: _Context, chain: engine.Chain, action: engine.RoundS
         )
         db.session.add(row)
         rows.steps[row.name] = row
-    db.session.flush()
+    chain_rows.round_started(context.submission, action.round)
     context.record("round_started", {"round": action.round, "resumed_at": action.resumed_at})
 
 
@@ -423,7 +510,9 @@ def _step_blocked(context: _Context, chain: engine.Chain, action: engine.StepBlo
 def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpened) -> None:
     submission = context.submission
     origin = context.extras.origin
-    if not origin and action.task.on_behalf_of:
+    if action.task.reviews:
+        origin = "review"  # kept when the review task is escalated or handed over
+    elif not origin and action.task.on_behalf_of:
         origin = "delegated"
     task = Task(
         submission_id=submission.id,
@@ -441,17 +530,27 @@ def _task_opened(context: _Context, chain: engine.Chain, action: engine.TaskOpen
     # Its deadline and timers before its first flush: the task is written with its due
     # time, not written and then updated.
     timers.schedule(task, context.spec.step(task.step), escalate=origin != "escalated")
-    db.session.flush()
     if chain.round == context.rows.round:
         context.rows.tasks[task.key] = task
-    assignee = db.session.get(User, action.task.assignee)
-    details = {"step": action.task.step, "task": task.id, "assignee": assignee.email}
-    if task.on_behalf_of_id:
-        details["on_behalf_of"] = db.session.get(User, task.on_behalf_of_id).email
-    if origin:
-        details["origin"] = origin
+
+    def details() -> dict:
+        assignee = db.session.get(User, task.assignee_id)
+        found = {"step": task.step, "task": task.id, "assignee": assignee.email}
+        if task.on_behalf_of_id:
+            found["on_behalf_of"] = db.session.get(User, task.on_behalf_of_id).email
+        if origin:
+            found["origin"] = origin
+        return found
+
     context.record("task_opened", details)
-    notifications.task_assigned(submission, task, assignee, urgent=origin == "escalated")
+
+    def tell() -> None:
+        assignee = db.session.get(User, task.assignee_id)
+        notifications.task_assigned(
+            submission, task, assignee, urgent=origin == "escalated", new=True
+        )
+
+    context.later.append(tell)
 
 
 def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDecided) -> None:
@@ -469,6 +568,14 @@ def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDec
         "decision": action.decision.value,
         "comment": action.comment,
     }
+    if extras.output is not None:
+        task.output = extras.output
+        details["output"] = extras.output
+    if task.is_review:
+        recommended = _recommended_row(context, task)
+        details["reviewed_task"] = recommended.id
+        details["recommendation"] = recommended.recommendation.value
+        details["agreed"] = recommended.recommendation == action.decision
     if extras.meaning:
         details["meaning"] = extras.meaning
     if task.signature_meaning:
@@ -477,6 +584,42 @@ def _task_decided(context: _Context, chain: engine.Chain, action: engine.TaskDec
         details["on_behalf_of"] = task.on_behalf_of.email
     context.record("task_decided", details)
     timers.cancel(task, "decided")
+
+
+def _recommended_row(context: _Context, review: Task) -> Task:
+    """The agent's task whose recommendation `review` confirms or overrides."""
+    return next(
+        row
+        for row in context.rows.tasks.values()
+        if row.state == TaskState.RECOMMENDED and (row.slot or row.key) == review.slot
+    )
+
+
+def _task_recommended(
+    context: _Context, chain: engine.Chain, action: engine.TaskRecommended
+) -> None:
+    task = context.task_row(action.task.key)
+    task.state = TaskState.RECOMMENDED
+    task.recommendation = action.decision
+    task.comment = action.comment
+    task.output = context.extras.output
+    task.decided_at = clock.now()
+    task.channel = context.extras.channel or context.actor.channel
+    details = {
+        "step": task.step,
+        "task": task.id,
+        "recommendation": action.decision.value,
+        "rationale": action.comment,
+        "review_group": context.spec.step(task.step).review_group,
+    }
+    if task.output is not None:
+        details["output"] = task.output
+    context.record("task_recommended", details)
+    timers.cancel(task, "recommended")
+
+
+def _review_started(context: _Context, chain: engine.Chain, action: engine.ReviewersNeeded) -> None:
+    """The reviewers are asked next (by `_apply`); nothing to write until they are found."""
 
 
 def _task_cancelled(context: _Context, chain: engine.Chain, action: engine.TaskCancelled) -> None:
@@ -505,13 +648,15 @@ def _chain_finished(context: _Context, chain: engine.Chain, action: engine.Chain
     status = SubmissionStatus(action.state.value)
     if action.state == engine.ChainState.WITHDRAWN:
         now = clock.now()
-        for step_row in chain_rows.step_rows(submission, chain.round):
+        held = context.rows.steps.values() if chain.round == context.rows.round else None
+        for step_row in held or chain_rows.step_rows(submission, chain.round):
             if step_row.state in (StepState.WAITING, StepState.ACTIVE, StepState.BLOCKED):
                 step_row.state, step_row.finished_at = StepState.CANCELLED, now
     _set_status(submission, status)
     context.record(status.value, {"round": chain.round})
     if action.state != engine.ChainState.WITHDRAWN:
-        notifications.outcome(submission, status, _last_comment(context, chain.round))
+        comment = _last_comment(context, chain.round)
+        context.later.append(lambda: notifications.outcome(submission, status, comment))
 
 
 #: What each kind of engine action writes: rows, its audit event, emails and timers. A
@@ -524,6 +669,8 @@ HANDLERS: dict[type, Callable[[_Context, engine.Chain, Any], None]] = {
     engine.StepBlocked: _step_blocked,
     engine.TaskOpened: _task_opened,
     engine.TaskDecided: _task_decided,
+    engine.TaskRecommended: _task_recommended,
+    engine.ReviewersNeeded: _review_started,
     engine.TaskCancelled: _task_cancelled,
     engine.StepTimedOut: _step_timed_out,
     engine.StepFinished: _step_finished,
@@ -575,7 +722,7 @@ def _ask(context: _Context, number: int, step: StepSpec) -> list[routing.Ask]:
     fallback_group = context.spec.fallback_group
     fallback = []
     if routing.needs_fallback(found, submitter):
-        fallback = [user.id for user in users.group_members(fallback_group)]
+        fallback = [user.id for user in _held(users.group_members(fallback_group))]
     asked = routing.route(found, submitter, fallback)
     if asked.problem:
         context.record(
@@ -599,6 +746,16 @@ def _ask(context: _Context, number: int, step: StepSpec) -> list[routing.Ask]:
     return routing.stand_ins(asked.people, submitter, _delegates(asked.people))
 
 
+def _reviewers(context: _Context, step: StepSpec) -> list[routing.Ask]:
+    """The people (never agents) of the step's review group, delegates for those away."""
+    submitter = context.submission.submitter_id
+    people = routing.deciders(
+        [user.id for user in users.group_members(step.review_group) if not user.is_agent],
+        submitter,
+    )
+    return routing.stand_ins(people, submitter, _delegates(people))
+
+
 def _delegates(people: Iterable[int]) -> dict[int, int]:
     """Each of `people` who is away today, and their active delegate."""
     today = clock.local_today()
@@ -614,12 +771,12 @@ def _delegates(people: Iterable[int]) -> dict[int, int]:
 def _find(assignee: AssigneeSpec, submission: Submission, data: dict) -> routing.Found:
     """Whom one assignee entry names; a problem means the fallback group is asked."""
     if assignee.user:
-        user = users.find_user(assignee.user)
+        user = _held(users.find_user(assignee.user))
         if user is None or not user.is_active:
             return routing.Found(problem=f"user {assignee.user} does not exist or is disabled")
         return routing.Found((user.id,))
     if assignee.group:
-        members = [member.id for member in users.group_members(assignee.group)]
+        members = [member.id for member in _held(users.group_members(assignee.group))]
         found = routing.from_group(assignee.group, members, submission.submitter_id)
         return routing.Found(_pick(assignee, found.people)) if found.people else found
     if assignee.manager:
@@ -635,7 +792,7 @@ def _find(assignee: AssigneeSpec, submission: Submission, data: dict) -> routing
         return routing.Found((person.id,))
     if assignee.field:
         email = data.get(assignee.field)
-        user = users.find_user(email) if isinstance(email, str) else None
+        user = _held(users.find_user(email)) if isinstance(email, str) else None
         if user is None or not user.is_active:
             return routing.Found(problem=f"the field {assignee.field} names no active user")
         return routing.Found((user.id,))
@@ -645,12 +802,23 @@ def _find(assignee: AssigneeSpec, submission: Submission, data: dict) -> routing
         return routing.Found(
             problem=f"nobody is set up as owner of {assignee.lookup_field} {chosen!r}"
         )
-    user = users.find_user(email)
+    user = _held(users.find_user(email))
     if user is None or not user.is_active:
         return routing.Found(
             problem=f"{email}, owner of {assignee.lookup_field} {chosen!r}, is not an active user"
         )
     return routing.Found((user.id,))
+
+
+def _held(found):
+    """`found` (a user, a list of them, or None), kept in the session for the transaction: the
+    task and email written for each person asked find them there instead of reading them
+    again."""
+    if isinstance(found, list):
+        hold(*found)
+    elif found is not None:
+        hold(found)
+    return found
 
 
 def _locked_cursor(group: str) -> GroupCursor:
@@ -680,6 +848,7 @@ def _pick(assignee: AssigneeSpec, members: tuple[int, ...]) -> tuple[int, ...]:
     if assignee.pick == PickKind.ALL:
         return members
     if assignee.pick == PickKind.FEWEST_OPEN:
+        db.session.flush()  # tasks this step change opened already count
         counts = dict(
             db.session.execute(
                 select(Task.assignee_id, func.count())
@@ -694,6 +863,18 @@ def _pick(assignee: AssigneeSpec, members: tuple[int, ...]) -> tuple[int, ...]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _json_output(output: dict | None) -> dict | None:
+    """An agent's output as JSON keeps it: exact numbers as JSON numbers."""
+    if output is None:
+        return None
+    return {
+        key: (int(value) if value == value.to_integral_value() else float(value))
+        if isinstance(value, Decimal)
+        else value
+        for key, value in output.items()
+    }
 
 
 def _values(submission: Submission) -> dict:
@@ -765,33 +946,91 @@ def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task]
     """One page of the user's open tasks, oldest first, how many are open in all, and which
     page that is (see paging.page_to_show).
 
-    What the inbox shows of each task (its request, form version, submitter, the person it
-    is on behalf of) is loaded with the page, not one query per row.
+    What the inbox shows of each task (its request, submitter, the person it is on behalf of)
+    is loaded with the page in one query, without the requests' data (the inbox shows their
+    summaries); their form versions are kept per process (portal.services.catalog), and the
+    count is the one the signed-in person's row brought.
     """
-    where = (Task.assignee_id == user.id, Task.state == TaskState.OPEN)
-    total = db.session.scalar(select(func.count()).select_from(Task).where(*where))
+    total = open_task_count(user)
     page = paging.page_to_show(page, total, size)
-    request = selectinload(Task.submission)
-    tasks = db.session.scalars(
-        select(Task)
-        .where(*where)
-        .order_by(Task.created_at, Task.id)
-        .options(
-            request.selectinload(Submission.form_version),
-            request.selectinload(Submission.submitter),
-            selectinload(Task.on_behalf_of),
+    request = joinedload(Task.submission, innerjoin=True)
+    tasks = (
+        db.session.scalars(
+            select(Task)
+            .where(Task.assignee_id == user.id, Task.state == TaskState.OPEN)
+            .order_by(Task.created_at, Task.id)
+            .options(
+                request.defer(Submission.data).defer(Submission.draft),
+                request.joinedload(Submission.submitter, innerjoin=True),
+                joinedload(Task.on_behalf_of),
+            )
+            .offset((page - 1) * size)
+            .limit(size)
         )
-        .offset((page - 1) * size)
-        .limit(size)
-    ).all()
+        .unique()
+        .all()
+    )
+    for version_id in {task.submission.form_version_id for task in tasks}:
+        catalog.version(version_id)
     return list(tasks), total, page
+
+
+def recommendation_for(task: Task) -> Task | None:
+    """For a person's review task, the agent's task whose recommendation it reviews."""
+    if not task.is_review:
+        return None
+    return db.session.scalars(
+        select(Task).where(
+            Task.submission_id == task.submission_id,
+            Task.round == task.round,
+            Task.state == TaskState.RECOMMENDED,
+            func.coalesce(func.nullif(Task.slot, ""), Task.key) == task.slot,
+        )
+    ).first()
 
 
 def find_task(task_id: int) -> Task | None:
     return db.session.get(Task, task_id)
 
 
+@dataclass(frozen=True)
+class Settled:
+    """Who settled a step a closed task belonged to, and when: for its own assignee's page."""
+
+    person: User
+    decision: Decision | None  # None: the request was withdrawn
+    at: object
+    own: bool = False
+
+
+def settled_by(task: Task) -> Settled | None:
+    """The decision (or withdrawal) that closed `task`'s step, if one did."""
+    if task.decision is not None:
+        return Settled(task.assignee, task.decision, task.decided_at, own=True)
+    other = db.session.scalars(
+        select(Task)
+        .where(
+            Task.submission_id == task.submission_id,
+            Task.round == task.round,
+            Task.step == task.step,
+            Task.decision.is_not(None),
+        )
+        .order_by(Task.decided_at.desc())
+        .limit(1)
+    ).first()
+    if other is not None:
+        return Settled(other.assignee, other.decision, other.decided_at)
+    submission = task.submission
+    if submission.status == SubmissionStatus.WITHDRAWN:
+        return Settled(submission.submitter, None, submission.updated_at)
+    return None
+
+
 def open_task_count(user: User) -> int:
+    """How many open tasks `user` has (as the signed-in person's row brought it, if it did)."""
+    kept = transaction_cache().get((sign_ins.OPEN_TASKS, user.id))
+    if kept is not None:
+        return kept
     return db.session.scalar(
         select(func.count())
         .select_from(Task)

@@ -10,37 +10,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from portal.domain import chain as engine
 from portal.domain.chain import TaskState
-from portal.extensions import db
+from portal.extensions import db, hold, transaction_cache
 from portal.models import ApprovalStep, Submission, SubmissionStatus, Task, User
+from portal.services import catalog
+
+#: transaction_cache key prefix of a locked submission's current round, as `lock` read it.
+_ROUND = "chain round"
 
 
 def lock(submission_id: int) -> Submission | None:
-    """The submission, locked until the transaction ends (concurrent deciders queue up here).
+    """The submission, locked until the transaction ends (concurrent deciders queue up here),
+    with its version (kept per process: portal.services.catalog) and its current round.
 
     FOR NO KEY UPDATE, not FOR UPDATE: deciders still queue up behind each other, but another
     transaction may meanwhile insert rows that refer to the submission (an audit event, an
     email) without waiting. With FOR UPDATE, a job holding the request's audit chain while its
     event's foreign-key check waited for this lock, and this transaction then waiting for that
-    audit chain, was a deadlock (found by bench/chaos.py)."""
-    return db.session.scalars(
-        select(Submission)
+    audit chain, was a deadlock (found by bench/chaos.py).
+
+    The round comes with the row (a subquery), read under the lock like the rows `read` reads.
+    """
+    latest = (
+        select(func.coalesce(func.max(ApprovalStep.round), 0))
+        .where(ApprovalStep.submission_id == Submission.id)
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        select(Submission, latest)
         .where(Submission.id == submission_id)
-        .with_for_update(key_share=True)
+        .with_for_update(key_share=True, of=Submission)
         .execution_options(populate_existing=True)
     ).first()
+    if row is None:
+        return None
+    submission, number = row
+    hold(submission)
+    transaction_cache()[(_ROUND, submission.id)] = number
+    catalog.version(submission.form_version_id)  # so `submission.form_version` is no query
+    return submission
 
 
 def current_round(submission: Submission) -> int:
     """The number of the submission's latest round (0 before the first starts)."""
+    kept = transaction_cache().get((_ROUND, submission.id))
+    if kept is not None:
+        return kept
     return db.session.scalar(
         select(func.coalesce(func.max(ApprovalStep.round), 0)).where(
             ApprovalStep.submission_id == submission.id
         )
     )
+
+
+def round_started(submission: Submission, number: int) -> None:
+    """Round `number` has just been written: it is the current round from now on."""
+    transaction_cache()[(_ROUND, submission.id)] = number
 
 
 @dataclass
@@ -85,8 +113,7 @@ def read(submission: Submission, number: int | None = None) -> tuple[engine.Chai
     number = current_round(submission) if number is None else number
     if number == 0:
         return engine.Chain(submitter=submission.submitter_id), Rows(0, {}, {})
-    held_steps = step_rows(submission, number)
-    held_tasks = task_rows(submission, number)
+    held_steps, held_tasks = round_rows(submission, number)
     rows = Rows(number, {row.name: row for row in held_steps}, {row.key: row for row in held_tasks})
     steps = tuple(engine.Step(row.name, row.state, row.reason) for row in held_steps)
     tasks = tuple(
@@ -97,9 +124,16 @@ def read(submission: Submission, number: int | None = None) -> tuple[engine.Chai
             row.state,
             on_behalf_of=row.on_behalf_of_id,
             slot=row.slot,
+            reviews=row.slot if row.is_review else "",
         )
         for row in held_tasks
     )
+    # What agents returned, by step: the later steps' conditions read it.
+    outputs = {
+        row.step: row.output
+        for row in held_tasks
+        if row.output is not None and row.state != TaskState.CANCELLED
+    }
     # A withdrawal after the last step asked for changes leaves no step to mark cancelled;
     # the submission's status says it.
     withdrawn = submission.status == SubmissionStatus.WITHDRAWN
@@ -110,8 +144,31 @@ def read(submission: Submission, number: int | None = None) -> tuple[engine.Chai
         steps=steps,
         tasks=tasks,
         sent_back_by=engine.sent_back_by(steps),
+        outputs=outputs,
     )
     return chain, rows
+
+
+def round_rows(submission: Submission, number: int) -> tuple[list[ApprovalStep], list[Task]]:
+    """Round `number`'s step rows in their order and its task rows oldest first, fresh from
+    the database, in one query (each step with its tasks)."""
+    found = db.session.execute(
+        select(ApprovalStep, Task)
+        .outerjoin(
+            Task,
+            and_(
+                Task.submission_id == ApprovalStep.submission_id,
+                Task.round == ApprovalStep.round,
+                Task.step == ApprovalStep.name,
+            ),
+        )
+        .where(ApprovalStep.submission_id == submission.id, ApprovalStep.round == number)
+        .order_by(ApprovalStep.position, Task.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    steps = list({id(step): step for step, _ in found}.values())
+    tasks = sorted((task for _, task in found if task is not None), key=lambda task: task.id)
+    return steps, tasks
 
 
 def step_rows(submission: Submission, number: int) -> list[ApprovalStep]:

@@ -38,7 +38,7 @@ from portal.models import (
     Task,
     User,
 )
-from portal.services import records
+from portal.services import records, text_search
 
 logger = logging.getLogger(__name__)
 EXPORT_FOLDER = "exports"
@@ -58,6 +58,8 @@ class Filters:
     amount_min: Decimal | None = None
     amount_max: Decimal | None = None
     person: str = ""
+    #: Words that must all appear in what was submitted (portal.services.text_search).
+    text: str = ""
 
     @classmethod
     def parse(cls, args) -> Filters:
@@ -95,6 +97,7 @@ class Filters:
             amount_min=amount("amount_min"),
             amount_max=amount("amount_max"),
             person=(args.get("person") or "").strip()[:200],
+            text=" ".join(_words(args.get("text") or "")),
         )
         if (
             filters.submitted_from
@@ -115,6 +118,13 @@ class Filters:
             )
             for key, value in self.__dict__.items()
         }
+
+
+def _words(phrase: str) -> list[str]:
+    try:
+        return text_search.words(phrase)
+    except text_search.TextRefused as refusal:
+        raise SearchRefused(str(refusal)) from None
 
 
 def search(filters: Filters) -> Select:
@@ -145,10 +155,14 @@ def search(filters: Filters) -> Select:
         )
         asked = select(Task.submission_id).where(Task.assignee_id.in_(people))
         query = query.where(or_(Submission.submitter_id.in_(people), Submission.id.in_(asked)))
+    if filters.text:
+        query = query.where(text_search.condition(filters.text))
     return query.order_by(Submission.submitted_at.desc(), Submission.id.desc())
 
 
-def search_page(filters: Filters, asked: int | None, size: int) -> paging.Page[Submission]:
+def search_page(
+    filters: Filters, asked: int | None, size: int, sort: text_search.Sort | None = None
+) -> paging.Page[Submission]:
     """One page of the records the filters match, each with its form and submitter loaded.
 
     The total is counted up to the export limit only: past it the number changes nothing one
@@ -160,6 +174,8 @@ def search_page(filters: Filters, asked: int | None, size: int) -> paging.Page[S
     capped = query.with_only_columns(Submission.id).order_by(None).limit(MAX_EXPORT + 1)
     total = db.session.scalar(select(func.count()).select_from(capped.subquery()))
     number = paging.page_to_show(asked, total, size)
+    if sort is not None:
+        query = sort.apply(query)
     rows = db.session.scalars(
         query.options(selectinload(Submission.form), selectinload(Submission.submitter))
         .offset((number - 1) * size)

@@ -16,9 +16,9 @@ from portal.domain import schema, schema_changes
 from portal.domain.refusal import Refused
 from portal.domain.schema import FormSpec, SchemaError, SchemaInvalid
 from portal.extensions import db
-from portal.models import Form, FormVersion, Submission, User
+from portal.models import Form, FormVersion, Submission, SubmissionStatus, User
 from portal.presentation import json_lines
-from portal.services import users
+from portal.services import catalog, users
 
 logger = logging.getLogger(__name__)
 SLUG_PATTERN = r"[a-z][a-z0-9_]{0,62}"
@@ -52,7 +52,12 @@ def publish(text: str, slug: str, actor: audit.Actor, source: str = "") -> Publi
     spec = check(text, slug, source)
     document = schema.decode(text, source)
     digest = schema.content_hash(document)
-    form = db.session.scalars(select(Form).where(Form.slug == slug).with_for_update()).first()
+    form = db.session.scalars(
+        select(Form)
+        .where(Form.slug == slug)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # as it is now, not as a kept copy had it
+    ).first()
     if form is None:
         form = Form(slug=slug, title=spec.title)
         db.session.add(form)
@@ -136,7 +141,8 @@ def _superseded(slug: str, text: str) -> FormVersion | None:
 
 
 def find_form(slug: str) -> Form | None:
-    return db.session.scalars(select(Form).where(Form.slug == slug)).first()
+    """The form called `slug` with its current version (kept per process: see catalog)."""
+    return catalog.find_form(slug)
 
 
 def upload_bytes(
@@ -262,7 +268,12 @@ def publish_checked(
     _, errors = publishable(text, slug)
     if errors:
         raise SchemaInvalid(errors, f"{slug}.json")
-    form = db.session.scalars(select(Form).where(Form.slug == slug).with_for_update()).first()
+    form = db.session.scalars(
+        select(Form)
+        .where(Form.slug == slug)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # as it is now, not as a kept copy had it
+    ).first()
     if form is not None and form.archived_at is not None:
         raise SchemaInvalid(
             [SchemaError("", "this form is archived: restore it before publishing")]
@@ -418,6 +429,18 @@ def compare(older: FormVersion, newer: FormVersion) -> Comparison:
 
 def version_of(form: Form, number: int) -> FormVersion | None:
     return next((v for v in form.versions if v.number == number), None)
+
+
+def in_review_on(version: FormVersion) -> int:
+    """How many requests made with `version` are still in review (they keep that version)."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Submission)
+        .where(
+            Submission.form_version_id == version.id,
+            Submission.status == SubmissionStatus.IN_REVIEW,
+        )
+    )
 
 
 def submissions_per_version(form: Form) -> dict[int, int]:

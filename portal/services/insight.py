@@ -29,13 +29,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from flask import current_app
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
-from sqlalchemy.orm import selectinload
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy.orm import aliased, contains_eager, selectinload
 from sqlalchemy.sql.expression import ColumnElement
 
 from portal import clock
 from portal.domain import insight as rules
+from portal.domain import step_value
 from portal.domain.chain import ChainSpec, StepState, TaskState
 from portal.domain.insight import (
     Bottleneck,
@@ -59,7 +59,7 @@ from portal.models import (
     User,
 )
 from portal.models.sql_functions import epoch, greatest, least
-from portal.services import access
+from portal.services import access, catalog
 from portal.services.access import Scope
 
 logger = logging.getLogger(__name__)
@@ -95,10 +95,9 @@ def visible_forms(user: User) -> list[tuple[Form, Scope]]:
 def may_see_any(user: User) -> bool:
     """True if `user` may see the insight of at least one form (the menu shows Insight).
 
-    Every page asks, so this is one small query: the groups that published chains ask are
-    worked out once per set of current versions (versions never change; a publish makes a new
-    one) and kept per app. The same answer as `bool(visible_forms(user))`, without loading
-    and reading every form's schema on every page.
+    Every page asks, so this costs no query: the groups that published chains ask are worked
+    out once per state of the forms and kept per process (portal.services.catalog). The same
+    answer as `bool(visible_forms(user))`, without reading every form's schema on every page.
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
@@ -108,26 +107,22 @@ def may_see_any(user: User) -> bool:
 
 
 def _groups_asked_by_chains() -> frozenset[str]:
-    current = tuple(
-        db.session.scalars(
-            select(Form.current_version_id)
-            .where(Form.current_version_id.is_not(None))
-            .order_by(Form.current_version_id)
-        )
+    return catalog.kept("insight groups", _groups_named_by_chains)
+
+
+def _groups_named_by_chains() -> frozenset[str]:
+    # A current version's form is the form that names it: one query, forms included.
+    versions = db.session.scalars(
+        select(FormVersion)
+        .join(Form, Form.current_version_id == FormVersion.id)
+        .options(contains_eager(FormVersion.form))
     )
-    kept = current_app.extensions.setdefault("baton.insight_groups", {})
-    groups = kept.get(current)
-    if groups is None:
-        versions = db.session.scalars(select(FormVersion).where(FormVersion.id.in_(current)))
-        groups = frozenset(
-            group
-            for version in versions
-            for step in access.step_groups(version.spec.approval).values()
-            for group in step
-        )
-        kept.clear()  # only the newest set of versions is ever asked about again
-        kept[current] = groups
-    return groups
+    return frozenset(
+        group
+        for version in versions
+        for step in access.step_groups(version.spec.approval).values()
+        for group in step
+    )
 
 
 # -- SQL building blocks ----------------------------------------------------------------------
@@ -330,6 +325,28 @@ class ApproverFigures:
 
 
 @dataclass
+class AgentFigures:
+    """Agents beside people in the period: who decided, and how often reviewers agreed."""
+
+    #: Decisions (and recommendations) made by agents, and decisions made by people.
+    by_agents: int = 0
+    by_people: int = 0
+    #: Agents' recommendations made, reviewed by a person, and confirmed by the reviewer.
+    recommended: int = 0
+    reviewed: int = 0
+    agreed: int = 0
+
+    @property
+    def agreement_rate(self) -> float | None:
+        """The share of reviewed recommendations the reviewer confirmed."""
+        return rules.rate(self.agreed, self.reviewed)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.by_agents or self.recommended)
+
+
+@dataclass
 class Insight:
     form: Form
     period: Period
@@ -341,6 +358,10 @@ class Insight:
     steps: list[StepFigures]
     bottleneck: Bottleneck | None
     approvers: list[ApproverFigures] | None
+    #: Agents' and people's decisions compared (None when the scope is not the whole form).
+    agents: AgentFigures | None = None
+    #: Step value: what each step decided, by amount band (portal.domain.step_value).
+    value: list[step_value.StepValue] | None = None
 
     def total(self, what: str) -> int:
         """Submitted, approved, rejected or withdrawn in the whole period."""
@@ -414,7 +435,68 @@ def compute(form: Form, period: Period, scope: Scope, now: dt.datetime | None = 
     else:
         volume, cycle, bottleneck = [], None, None
     approvers = _approvers(window) if scope.approvers else None
-    return Insight(form, period, scope, now, buckets, volume, cycle, steps, bottleneck, approvers)
+    agents = _agents(window) if scope.whole_form else None
+    value = _step_value(window, form, period, scope, steps)
+    return Insight(
+        form,
+        period,
+        scope,
+        now,
+        buckets,
+        volume,
+        cycle,
+        steps,
+        bottleneck,
+        approvers,
+        agents=agents,
+        value=value,
+    )
+
+
+def _agents(window: _Window) -> AgentFigures:
+    """Tasks decided in the period by agents and by people, and the reviews of agents'
+    recommendations: how many confirmed what the agent recommended."""
+    in_period = and_(
+        window.overlapping(), Task.decided_at >= window.start, Task.decided_at < window.end
+    )
+    figures = AgentFigures()
+    counts = db.session.execute(
+        select(User.kind, Task.state == TaskState.RECOMMENDED, func.count())
+        .select_from(Task)
+        .join(Submission, Submission.id == Task.submission_id)
+        .join(User, User.id == Task.assignee_id)
+        .where(in_period)
+        .group_by(User.kind, Task.state == TaskState.RECOMMENDED)
+    )
+    for kind, recommended, count in counts:
+        if kind == "agent":
+            figures.by_agents += count
+            figures.recommended += count if recommended else 0
+        else:
+            figures.by_people += count
+    if not figures.recommended:
+        return figures
+    agent_task = aliased(Task)
+    reviews = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(_flag(Task.decision == agent_task.recommendation)), 0),
+        )
+        .select_from(Task)
+        .join(Submission, Submission.id == Task.submission_id)
+        .join(
+            agent_task,
+            and_(
+                agent_task.submission_id == Task.submission_id,
+                agent_task.round == Task.round,
+                agent_task.state == TaskState.RECOMMENDED,
+                func.coalesce(func.nullif(agent_task.slot, ""), agent_task.key) == Task.slot,
+            ),
+        )
+        .where(in_period, Task.origin == "review", Task.decision.is_not(None))
+    ).one()
+    figures.reviewed, figures.agreed = reviews[0], int(reviews[1])
+    return figures
 
 
 def _volume(window: _Window, buckets: list[Bucket]) -> list[VolumeRow]:
@@ -684,6 +766,99 @@ def _steps(window: _Window, spec: ChainSpec | None, scope: Scope) -> list[StepFi
     return sorted(figures.values(), key=lambda step: step.position)
 
 
+def period_words(period: Period) -> str:
+    """How a sentence names the period: 'in the last 90 days', 'between 1 Sep and 28 Nov 2026'."""
+    if period.preset:
+        return f"in the {period.label[0].lower()}{period.label[1:]}"
+    if period.first_day == period.last_day:
+        return f"on {rules.day_label(period.first_day, year=True)}"
+    first = rules.day_label(period.first_day, year=period.first_day.year != period.last_day.year)
+    return f"between {first} and {rules.day_label(period.last_day, year=True)}"
+
+
+def _step_value(
+    window: _Window, form: Form, period: Period, scope: Scope, steps: list[StepFigures]
+) -> list[step_value.StepValue]:
+    """Step value (portal.domain.step_value): the visits people decided in the period, by
+    step and amount band, counted and their waits' percentiles taken by the database."""
+    spec = form.current_version.spec if form.current_version else None
+    amount_field = spec.amount_field if spec else None
+    edges = step_value.DEFAULT_EDGES + step_value.chain_edges(
+        spec.approval if spec else None, amount_field
+    )
+    band_list = step_value.bands(edges)
+    cut = [band.high for band in band_list[:-1]]
+    amount = Submission.amount
+    band = case(
+        (amount.is_(None), -1),
+        *[(amount < edge, index) for index, edge in enumerate(cut)],
+        else_=len(cut),
+    )
+    answered = (
+        select(func.count())
+        .where(
+            Task.submission_id == ApprovalStep.submission_id,
+            Task.round == ApprovalStep.round,
+            Task.step == ApprovalStep.name,
+            Task.decided_at.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    visits = _visits(
+        window,
+        scope,
+        _waited(),
+        ApprovalStep.finished_at >= window.start,
+        ApprovalStep.finished_at < window.end,
+        ApprovalStep.state.in_(
+            (StepState.APPROVED, StepState.REJECTED, StepState.CHANGES_REQUESTED)
+        ),
+    ).add_columns(
+        ApprovalStep.name.label("step"),
+        band.label("band"),
+        _seconds(ApprovalStep.finished_at, ApprovalStep.started_at).label("seconds"),
+        _flag(ApprovalStep.state == StepState.APPROVED).label("approved"),
+        _flag(ApprovalStep.state == StepState.REJECTED).label("rejected"),
+        _flag(ApprovalStep.state == StepState.CHANGES_REQUESTED).label("sent_back"),
+        answered.label("tasks"),
+    )
+    visits = visits.subquery()
+    extras = ("approved", "rejected", "sent_back", "tasks")
+    columns = [visits.c.seconds, *[visits.c[name] for name in extras]]
+    by_band = select(
+        (visits.c.step + literal(":") + cast(visits.c.band, String)).label("key"), *columns
+    )
+
+    def cell(band_of, distribution, sums) -> step_value.Cell:
+        return step_value.Cell(
+            band_of,
+            decided=distribution.count,
+            approved=sums["approved"],
+            rejected=sums["rejected"],
+            sent_back=sums["sent_back"],
+            median=distribution.median,
+            p90=distribution.p90,
+            tasks=sums["tasks"],
+        )
+
+    cells = {}
+    for key, (distribution, sums) in _distributions(by_band, extras).items():
+        name, _, index = key.rpartition(":")
+        number = int(index) if int(index) >= 0 else None
+        band_of = band_list[number] if number is not None else None
+        cells[(name, number)] = cell(band_of, distribution, sums)
+    whole = select(visits.c.step.label("key"), *columns)
+    totals = {
+        name: cell(None, distribution, sums)
+        for name, (distribution, sums) in _distributions(whole, extras).items()
+    }
+    currency = ""
+    if spec and amount_field and spec.field(amount_field) is not None:
+        currency = spec.field(amount_field).currency or ""
+    named = [(step.name, step.title) for step in steps if step.in_chain or step.name in totals]
+    return step_value.assemble(named, band_list, cells, totals, currency, period_words(period))
+
+
 def _name_retired_steps(form_id: int, steps: list[StepFigures]) -> None:
     """Steps no longer in the chain take the title they had in the newest version that had them."""
     for step in steps:
@@ -729,10 +904,11 @@ def _approvers(window: _Window) -> list[ApproverFigures]:
         person.open_now = count
         person.oldest_open_seconds = (window.now - oldest).total_seconds() if oldest else None
     if people:
-        for user_id, name, email in db.session.execute(
-            select(User.id, User.name, User.email).where(User.id.in_(list(people)))
+        for user_id, name, email, kind in db.session.execute(
+            select(User.id, User.name, User.email, User.kind).where(User.id.in_(list(people)))
         ):
-            people[user_id].name, people[user_id].email = name, email
+            shown = f"{name} (agent)" if kind == "agent" else name
+            people[user_id].name, people[user_id].email = shown, email
     return sorted(people.values(), key=lambda p: (-p.decided.count, -p.open_now, p.name))
 
 

@@ -11,9 +11,10 @@ import logging
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from portal import clock, display, mail, outbox
-from portal.extensions import db
+from portal.extensions import db, hold, transaction_cache
 from portal.jobs.registry import JobKind
 from portal.models import (
     EmailMessage,
@@ -23,17 +24,19 @@ from portal.models import (
     Task,
     User,
 )
-from portal.services import chain_rows
+from portal.services import catalog, chain_rows
 
 logger = logging.getLogger(__name__)
 
 
 def task_assigned(
-    submission: Submission, task: Task, assignee: User, urgent: bool = False
+    submission: Submission, task: Task, assignee: User, urgent: bool = False, new: bool = False
 ) -> EmailMessage | None:
     """Tell an assignee that a request waits for their decision (or leave it to their digest).
 
-    An escalated task is urgent: its email goes out at once, daily digest or not.
+    An escalated task is urgent: its email goes out at once, daily digest or not. `new`: the
+    task was written in this transaction, so no email about it can exist yet (none is looked
+    for), and the email's job is added by `queue_jobs` once the email has its id.
     """
     if assignee.daily_digest and not urgent:
         return None
@@ -44,6 +47,7 @@ def task_assigned(
         recipient=assignee,
         task=task,
         context={"urgent": urgent},
+        new=new,
     )
 
 
@@ -113,10 +117,19 @@ def outcome(submission: Submission, status: SubmissionStatus, comment: str) -> E
     )
 
 
-def _queue(key, kind, submission, recipient, task=None, context=None) -> EmailMessage | None:
-    existing = db.session.scalars(select(EmailMessage).where(EmailMessage.key == key)).first()
-    if existing is not None:
-        return None
+#: transaction_cache key of emails written with `new`, waiting for their outbox jobs.
+_WAITING = "emails without jobs"
+
+
+def _queue(
+    key, kind, submission, recipient, task=None, context=None, new=False
+) -> EmailMessage | None:
+    if recipient.is_agent:
+        return None  # agents read their tasks through the API, webhooks or MCP, not email
+    if not new:
+        existing = db.session.scalars(select(EmailMessage).where(EmailMessage.key == key)).first()
+        if existing is not None:
+            return None
     message = EmailMessage(
         key=key,
         kind=kind,
@@ -129,12 +142,49 @@ def _queue(key, kind, submission, recipient, task=None, context=None) -> EmailMe
         created_at=clock.now(),
     )
     db.session.add(message)
+    if new:
+        transaction_cache().setdefault(_WAITING, []).append(message)
+        return message
     db.session.flush()
     outbox.add(JobKind.SEND_EMAIL, email_id=message.id)
     return message
 
 
+def queue_jobs() -> None:
+    """The outbox jobs of the emails written with `new`: flushed together first, in one
+    multi-row INSERT, for their ids."""
+    waiting = transaction_cache().pop(_WAITING, [])
+    if waiting:
+        db.session.flush()
+    for message in waiting:
+        outbox.add(JobKind.SEND_EMAIL, email_id=message.id)
+
+
 # -- what an email says (the send_email job, portal.jobs.email, sends it) ---------------------
+
+
+def lock_for_sending(email_id: int) -> EmailMessage | None:
+    """The email row, locked for the transaction and read afresh, with what `compose` reads
+    of it loaded by the same query: its recipient, its request (and submitter, and form
+    version: kept per process) and its task."""
+    recipient, submitter = aliased(User), aliased(User)
+    row = db.session.execute(
+        select(EmailMessage, recipient, Submission, submitter, Task)
+        .outerjoin(recipient, recipient.id == EmailMessage.recipient_id)
+        .outerjoin(Submission, Submission.id == EmailMessage.submission_id)
+        .outerjoin(submitter, submitter.id == Submission.submitter_id)
+        .outerjoin(Task, Task.id == EmailMessage.task_id)
+        .where(EmailMessage.id == email_id)
+        .with_for_update(of=EmailMessage)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        return None
+    email, *related = row
+    hold(*(found for found in related if found is not None))
+    if related[1] is not None:
+        catalog.version(related[1].form_version_id)
+    return email
 
 
 def compose(email: EmailMessage) -> tuple[mail.Composed, str]:

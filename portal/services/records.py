@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select
 
-from portal import audit, clock, outbox, pdf, storage
+from portal import audit, clock, outbox, pdf, storage, uploads
 from portal.extensions import db
 from portal.jobs.registry import JobKind
 from portal.models import AuditChain, AuditEvent, AuditPdf, Submission, Task, Timer, User
@@ -26,6 +26,8 @@ from portal.services import access, approvals
 
 logger = logging.getLogger(__name__)
 PDF_FOLDER = "pdfs"
+#: The original files of one record embedded in its PDF, at most (the rest are listed).
+MAX_EMBEDDED_BYTES = 50 * 2**20
 
 
 @dataclass
@@ -95,6 +97,7 @@ def as_json(record: Record, generated_at, generated_by: str) -> dict:
                 "round": task.round,
                 "step": task.step,
                 "assignee": task.assignee.email,
+                "agent": task.assignee.is_agent,
                 "on_behalf_of": task.on_behalf_of.email if task.on_behalf_of else None,
                 "state": task.state.value,
                 "decision": task.decision.value if task.decision else None,
@@ -105,6 +108,8 @@ def as_json(record: Record, generated_at, generated_by: str) -> dict:
                 "due_at": _iso(task.due_at),
                 "decided_at": _iso(task.decided_at),
                 "closed_reason": task.closed_reason,
+                "recommendation": task.recommendation.value if task.recommendation else None,
+                "output": task.output,
             }
         )
     return {
@@ -200,19 +205,52 @@ class Document:
     generated_at: object
 
 
+def originals(submission: Submission) -> tuple[list[tuple[int, str, bytes, str]], dict[int, str]]:
+    """The attachments to embed in the PDF: (attachment id, name in the PDF, bytes, description)
+    each, under a name unique in the PDF; and why any other is not embedded (by id)."""
+    found, refused, names, total = [], {}, {"record.json"}, 0
+    for attachment in submission.attachments:
+        if total + attachment.size > MAX_EMBEDDED_BYTES:
+            refused[attachment.id] = (
+                f"the files of one record are embedded up to {MAX_EMBEDDED_BYTES // 2**20} MB; "
+                "download it from the request"
+            )
+            continue
+        try:
+            content = uploads.read_blob(attachment.sha256, limit=attachment.size)
+        except (OSError, ValueError):
+            refused[attachment.id] = "the stored file is missing or not what was recorded"
+            continue
+        if hashlib.sha256(content).hexdigest() != attachment.sha256:
+            refused[attachment.id] = "the stored file no longer matches its SHA-256"
+            continue
+        name = uploads.download_name(attachment.name, attachment.content_type)
+        if name in names:
+            name = f"{len(found) + 1}-{name}"
+        names.add(name)
+        total += attachment.size
+        description = f"{attachment.field}: {attachment.name}, SHA-256 {attachment.sha256}"
+        found.append((attachment.id, name, content, description))
+    return found, refused
+
+
 def document(submission: Submission, requested_by: User | None) -> Document:
-    """The HTML and the embedded JSON of the record as it stands now."""
+    """The HTML, the embedded JSON and the original attachments of the record as it stands."""
     record = gather(submission)
     now = clock.now()
     who = requested_by.email if requested_by else "system"
-    html = pdf.audit_trail_html(record, submission, now, who)
+    files, refused = originals(submission)
+    html = pdf.audit_trail_html(
+        record, submission, now, who, {item[0]: item[1] for item in files}, refused
+    )
     as_text = json.dumps(as_json(record, now, who), indent=2, ensure_ascii=False, sort_keys=True)
     return Document(
         submission_id=submission.id,
         html=html,
         attachments=[
             ("record.json", as_text.encode("utf-8"), f"Record of submission {submission.reference}")
-        ],
+        ]
+        + [(name, content, description) for _, name, content, description in files],
         head_hash=head(submission)[0],
         events=record.verification.events,
         verified=record.verification.ok,

@@ -12,11 +12,14 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, event, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
-from portal import clock
-from portal.extensions import db
-from portal.models import SignIn, User
+from portal import audit, clock
+from portal.domain.chain import TaskState
+from portal.extensions import TRANSACTION_CACHE, db, transaction_cache
+from portal.models import SignIn, Task, User
+from portal.services import catalog
 
 #: Where the session cookie keeps this session's key.
 COOKIE_KEY = "sign_in"
@@ -49,6 +52,58 @@ def start(user: User, max_age: dt.timedelta) -> str:
     db.session.add(SignIn(user_id=user.id, key_hash=_digest(key), created_at=now))
     db.session.flush()
     return key
+
+
+#: transaction_cache key of the signed-in person's open task count, as `signed_in` read it.
+OPEN_TASKS = "open tasks"
+
+
+def signed_in(user_id: int, epoch: int, key: str | None, max_age: dt.timedelta) -> User | None:
+    """The person a session cookie names, if that session is current; None otherwise.
+
+    One query brings everything every page needs: the person with their groups (the menu and
+    the access policy ask), their session, the count of their open tasks (beside Inbox), and
+    the head of the admin audit chain, by which portal.services.catalog knows whether the forms
+    it keeps are still right.
+    """
+    if not isinstance(key, str) or not key or len(key) > 100:
+        return None
+    open_tasks = (
+        select(func.count())
+        .select_from(Task)
+        .where(Task.assignee_id == User.id, Task.state == TaskState.OPEN)
+        .scalar_subquery()
+    )
+    row = (
+        db.session.execute(
+            select(User, SignIn, open_tasks, audit.admin_head_column())
+            .outerjoin(SignIn, and_(SignIn.user_id == User.id, SignIn.key_hash == _digest(key)))
+            .where(User.id == user_id)
+            .options(joinedload(User.groups))
+        )
+        .unique()
+        .first()
+    )
+    if row is None:
+        return None
+    user, found, count, head = row
+    catalog.note_key(head)
+    transaction_cache()[(OPEN_TASKS, user.id)] = count
+    if not user.is_active or user.session_epoch != epoch:
+        return None
+    if found is None or found.ended_at is not None or clock.now() - found.created_at >= max_age:
+        return None
+    return user
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_open_task_counts(session: Session, flush_context) -> None:
+    # A task opened, decided or moved in this transaction: the count is read again if asked.
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(row, Task) for row in changed):
+        kept = session.info.get(TRANSACTION_CACHE, {})
+        for key in [key for key in kept if isinstance(key, tuple) and key[0] == OPEN_TASKS]:
+            del kept[key]
 
 
 def is_current(user: User, key: str | None, max_age: dt.timedelta) -> bool:

@@ -160,11 +160,15 @@ def submit(
     evaluation = evaluate(spec, raw, files, strict)
     if not evaluation.ok:
         return None, evaluation
+    fresh = False
     if submission is None:
         existing = _existing(user, client_token)
         if existing is not None and existing.status != SubmissionStatus.DRAFT:
             return existing, evaluation  # a double-clicked Submit: the first click already did it
-        submission = existing or _new_submission(user, version, client_token)
+        submission = existing
+        if submission is None:
+            # Not added to the session until it is complete: one INSERT, not INSERT and UPDATE.
+            submission, fresh = _new_submission(user, version, client_token, added=False), True
     else:
         submission = _lock_editable(user, submission)
     now = clock.now()
@@ -179,6 +183,8 @@ def submit(
     submission.amount, submission.currency = values.amount(spec, evaluation.data)
     submission.summary = values.summary(spec, evaluation.data)
     _attach(submission, _files_in(spec, evaluation.data))
+    if fresh:
+        db.session.add(submission)
     db.session.flush()
     audit.record(
         audit.submission_chain(submission.id),
@@ -191,6 +197,7 @@ def submit(
             "data_hash": submission.data_hash,
         },
         submission_id=submission.id,
+        new_chain=fresh,
     )
     outbox.add(JobKind.START_CHAIN, submission_id=submission.id)
     logger.info("submission %s submitted by user %s", submission.id, user.id)
@@ -262,12 +269,15 @@ def _files_in(spec: FormSpec, data: dict) -> dict[str, list[FileValue]]:
 
 
 def _attach(submission: Submission, by_field: dict[str, list[FileValue]]) -> None:
-    """Make the submission's attachment rows match `by_field`, adding StoredFile rows as needed."""
+    """Make the submission's attachment rows match `by_field`, adding StoredFile rows as needed
+    (one INSERT ... ON CONFLICT DO NOTHING each: a file already stored is left as it is)."""
     submission.attachments.clear()
+    stored = set()
     for name, items in by_field.items():
         for item in items:
-            if db.session.get(StoredFile, item.sha256) is None:
+            if item.sha256 not in stored:
                 _store_file_row(item)
+                stored.add(item.sha256)
             submission.attachments.append(
                 Attachment(
                     field=name,
@@ -297,7 +307,11 @@ def _existing(user: User, client_token: str | None) -> Submission | None:
     ).first()
 
 
-def _new_submission(user: User, version: FormVersion, client_token: str | None) -> Submission:
+def _new_submission(
+    user: User, version: FormVersion, client_token: str | None, added: bool = True
+) -> Submission:
+    """A new draft; added to the session and flushed, unless `added` is False (the caller
+    adds it once it is complete)."""
     now = clock.now()
     submission = Submission(
         form_id=version.form_id,
@@ -307,9 +321,12 @@ def _new_submission(user: User, version: FormVersion, client_token: str | None) 
         client_token=client_token,
         created_at=now,
         updated_at=now,
+        submit_count=0,
+        summary="",
     )
-    db.session.add(submission)
-    db.session.flush()
+    if added:
+        db.session.add(submission)
+        db.session.flush()
     return submission
 
 

@@ -39,18 +39,27 @@ def write(task: Task, moments) -> None:
         Timer(task=task, kind=moment.kind, sequence=moment.sequence, fire_at=moment.at)
         for moment in moments
     ]
+    # Not flushed here: they go out with the rest of the transaction's rows, in one multi-row
+    # INSERT with every other timer of the step change, and are handed to RQ after the commit.
     db.session.add_all(timers)
-    db.session.flush()  # one round trip for all of them, not one per timer
     for timer in timers:
-        outbox.schedule_timer(timer.id, timer.fire_at)
+        outbox.schedule_timer(timer, timer.fire_at)
 
 
 def cancel(task: Task, reason: str) -> None:
     """A task closed: its timers that have not fired never will."""
+    now, outcome = clock.now(), f"cancelled: {reason}"
+    # Timers not written yet (the task opened in this same transaction): changed here, and
+    # written as cancelled.
+    for row in db.session.new:
+        if isinstance(row, Timer) and row.task is task and row.cancelled_at is None:
+            row.cancelled_at, row.outcome = now, outcome
+    if task.id is None:
+        return
     # One UPDATE, not a read of every timer the task ever had and an UPDATE of each; timers
     # already in the session are brought up to date from the same criteria.
     db.session.execute(
         update(Timer)
         .where(Timer.task_id == task.id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
-        .values(cancelled_at=clock.now(), outcome=f"cancelled: {reason}")
+        .values(cancelled_at=now, outcome=outcome)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -44,7 +45,7 @@ def authenticate(email: str, password: str) -> User | None:
         hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
     except (VerificationError, InvalidHashError):
         return None
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or user.is_agent:
         return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
@@ -69,11 +70,13 @@ def save_user(
     groups: list[str] | None = None,
     manager_email: str | None = None,
     actor: audit.Actor | None = None,
+    local: bool | None = None,
 ) -> tuple[User, bool]:
     """Create the user, or update the one with this email; returns (user, created).
 
-    `groups`, when given, replaces the user's groups. The change is written to the admin
-    audit chain.
+    `groups`, when given, replaces the user's groups; `local`, when given, says whether the
+    user signs in with a password even when BATON_PASSWORD_SIGN_IN is off. The change is
+    written to the admin audit chain.
     """
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
@@ -82,6 +85,8 @@ def save_user(
         raise UserError("a user needs a name")
     user = find_user(email)
     created = user is None
+    if user is not None and user.is_agent:
+        raise UserError(f"{email} is an agent; agents have no password (see create-agent)")
     if created:
         if not password:
             raise UserError("a new user needs a password")
@@ -96,11 +101,13 @@ def save_user(
             user.session_epoch += 1  # a new password ends the sessions signed in with the old
     if groups is not None:
         user.groups = [ensure_group(group) for group in groups]
+    if local is not None:
+        user.local = local
     if manager_email:
         manager = find_user(manager_email)
         if manager is None:
             raise UserError(f"no user with email {manager_email!r} to be the manager")
-        if _manages(user, manager):
+        if manages(user, manager):
             raise UserError(f"{manager.email} cannot manage {email}: that would make a loop")
         user.manager = manager
     db.session.flush()
@@ -114,9 +121,71 @@ def save_user(
             "groups": sorted(user.group_names),
             "manager": user.manager.email if user.manager else None,
             "password_changed": bool(password),
+            **({"local": user.local} if local is not None else {}),
         },
     )
     return user, created
+
+
+#: Agents have no password: this is no argon2 hash, so no password ever matches it.
+AGENT_PASSWORD_HASH = "!agent: signs in with an API token only"
+AGENT_EMAIL_DOMAIN = "agents.invalid"
+
+
+class AgentSignIn(Refused):
+    """An agent tried the sign-in page; it uses its API token (the API or MCP) instead."""
+
+    status = 403
+
+
+def create_agent(
+    name: str, groups: list[str] | None = None, email: str | None = None, actor=None
+) -> User:
+    """A new agent: a non-human account that acts through API tokens, never signs in.
+
+    Its email (made from its name under agents.invalid unless given) names it in schemas,
+    as `{"user": ...}`, and in the audit trail.
+    """
+    name = " ".join((name or "").split())
+    if not name:
+        raise UserError("an agent needs a name, such as “Sanctions bot”")
+    if len(name) > 200:
+        raise UserError("an agent's name can be at most 200 characters")
+    if email is None:
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "agent"
+        email = f"{slug}@{AGENT_EMAIL_DOMAIN}"
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise UserError(f"{email!r} is not an email address")
+    if find_user(email) is not None:
+        raise UserError(f"{email} already exists; give the agent another name or --email")
+    user = User(email=email, name=name, password_hash=AGENT_PASSWORD_HASH, kind="agent")
+    user.groups = [ensure_group(group) for group in groups or []]
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        audit.ADMIN_CHAIN,
+        "agent_created",
+        actor or audit.Actor(system="command line", channel="cli"),
+        {"user": user.email, "name": user.name, "groups": sorted(user.group_names)},
+    )
+    return user
+
+
+def refuse_agent_sign_in(email: str) -> None:
+    """Raise AgentSignIn if `email` belongs to an agent: the sign-in page says why plainly."""
+    user = find_user(email) if email else None
+    if user is not None and user.is_agent:
+        raise AgentSignIn(
+            f"{user.display_name} is an agent: agents cannot sign in to the web. They act "
+            "through an API token, with the API or the MCP server."
+        )
+
+
+def people_and_agents() -> tuple[list[User], list[User]]:
+    """Everyone, people first then agents, each by name."""
+    everyone = db.session.scalars(select(User).order_by(User.name, User.email)).all()
+    return [u for u in everyone if not u.is_agent], [u for u in everyone if u.is_agent]
 
 
 def set_active(email: str, active: bool, actor: audit.Actor | None = None) -> User:
@@ -158,7 +227,7 @@ def open_task_count(user: User) -> int:
     )
 
 
-def _manages(user: User, candidate: User) -> bool:
+def manages(user: User, candidate: User) -> bool:
     """True if `user` is `candidate` or somewhere above them in the management line."""
     seen = set()
     current: User | None = candidate

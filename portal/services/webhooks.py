@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from portal import audit, clock, outbox
 from portal.domain.refusal import NotFound, Refused
-from portal.extensions import claim, db, transaction_cache
+from portal.extensions import claim, db
 from portal.jobs.registry import JobKind
 from portal.mail import external_url
 from portal.models import (
@@ -49,7 +49,7 @@ from portal.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from portal.services import submissions
+from portal.services import catalog, submissions
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +58,24 @@ EVENTS = {
     "submission.created": ("submitted", "A request was submitted."),
     "submission.resubmitted": ("resubmitted", "A request sent back for changes came back."),
     "task.created": ("task_opened", "Someone was asked to decide a step."),
+    "task.assigned": (
+        "task_opened",
+        "A person or an agent was asked to decide a step (sent with task.created).",
+    ),
     "task.decided": ("task_decided", "Someone approved, rejected or asked for changes."),
+    "task.recommended": (
+        "task_recommended",
+        "An agent recommended a decision that a person must confirm or override.",
+    ),
     "submission.changes_requested": ("changes_requested", "A request was sent back for changes."),
     "submission.approved": ("approved", "A request was approved at the end of its chain."),
     "submission.rejected": ("rejected", "A request was rejected."),
     "submission.withdrawn": ("withdrawn", "The submitter withdrew a request."),
 }
-_BY_ACTION = {action: name for name, (action, _) in EVENTS.items()}
+#: The events each audit action is sent as (task_opened is both task.created and task.assigned).
+_BY_ACTION: dict[str, list[str]] = {}
+for _name, (_action, _) in EVENTS.items():
+    _BY_ACTION.setdefault(_action, []).append(_name)
 PING = "ping"
 #: Seconds to wait before each retry: 30 s, 2 min, 10 min, 30 min, 2 h, 6 h, 12 h.
 DEFAULT_BACKOFF = (30, 120, 600, 1800, 7200, 21600, 43200)
@@ -292,35 +303,41 @@ def _refuse_private(addresses: list[str]) -> None:
 
 def on_audit_event(event: AuditEvent) -> None:
     """audit.record calls this for every event; those that are webhook events are queued."""
-    name = _BY_ACTION.get(event.action)
-    if name is None or event.submission_id is None:
+    if event.submission_id is None:
         return
-    subscribed = [endpoint for endpoint in _active_endpoints() if name in endpoint.events]
-    if not subscribed:
-        return
-    body = _body(name, _payload(event))
-    for endpoint in subscribed:
-        _queue(endpoint, name, body)
+    for name in _BY_ACTION.get(event.action, ()):
+        subscribed = [
+            db.session.get(WebhookEndpoint, endpoint_id)
+            for endpoint_id, events in _active_endpoints()
+            if name in events
+        ]
+        if not subscribed:
+            continue
+        body = _body(name, _payload(event))
+        for endpoint in subscribed:
+            _queue(endpoint, name, body)
 
 
-#: transaction_cache key of the active endpoints the transaction has read.
-_ENDPOINTS = "webhook endpoints"
-
-
-def _active_endpoints() -> list[WebhookEndpoint]:
-    """The active endpoints, read once per transaction (a decision records several events);
-    the next transaction reads them again, so a change counts from then on.
+def _active_endpoints() -> tuple[tuple[int, frozenset[str]], ...]:
+    """The active endpoints' ids and events, read once per process and state of the admin
+    chain (portal.services.catalog): every change to an endpoint is an admin audit event, so a
+    change counts from the next transaction on, in every process. Most events go to no
+    endpoint, and then cost no query at all.
 
     Read without flushing: the transaction's pending events have no bearing on which endpoints
     are active, and audit.record leaves them to go out together at the next flush.
     """
-    kept = transaction_cache()
-    if _ENDPOINTS not in kept:
-        with db.session.no_autoflush:
-            kept[_ENDPOINTS] = db.session.scalars(
-                select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
-            ).all()
-    return kept[_ENDPOINTS]
+    return catalog.kept("webhook endpoints", _read_active_endpoints)
+
+
+def _read_active_endpoints() -> tuple[tuple[int, frozenset[str]], ...]:
+    with db.session.no_autoflush:
+        rows = db.session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                WebhookEndpoint.active.is_(True)
+            )
+        ).all()
+    return tuple((endpoint_id, frozenset(events or ())) for endpoint_id, events in rows)
 
 
 def ping(admin: User, endpoint: WebhookEndpoint) -> WebhookDelivery:
@@ -381,6 +398,7 @@ def _payload(event: AuditEvent) -> dict:
             "id": task.id,
             "step": task.step,
             "assignee": task.assignee.email,
+            "agent": task.assignee.is_agent,
             "state": task.state.value,
             "decision": task.decision.value if task.decision else None,
             "due_at": task.due_at.isoformat().replace("+00:00", "Z") if task.due_at else None,

@@ -85,6 +85,10 @@ def test_admin_adds_a_field_and_a_conditional_step_publishes_and_rolls_back(
 
     page.get_by_label("What changed").fill("Capital expenses go to the asset register")
     page.get_by_role("button", name="Publish version 2").click()
+    # A page says what publishing does and what changes, and asks (no JavaScript confirm).
+    expect(page.get_by_role("heading", name="Publish version 2?")).to_be_visible()
+    expect(page.locator(".change-list")).to_contain_text("capex")
+    page.get_by_role("button", name="Publish version 2").click()
     expect(page.get_by_text("Published Vendor invoice version 2.")).to_be_visible()
     expect(page.get_by_role("row", name="2 Current")).to_contain_text("Ada Byrne")
     screenshot("admin-versions")
@@ -123,7 +127,10 @@ def test_admin_adds_a_field_and_a_conditional_step_publishes_and_rolls_back(
     screenshot("admin-compare")
 
     page.go_back()
-    page.get_by_role("button", name="Roll back to 1").click()
+    page.get_by_role("link", name="Roll back to 1").click()
+    expect(page.get_by_role("heading", name="Roll back to version 1?")).to_be_visible()
+    expect(page.locator(".confirm__list")).to_contain_text("published again as version 3")
+    page.get_by_role("button", name="Roll back to version 1").click()
     expect(page.get_by_text("Rolled back: version 3 is a copy of version 1")).to_be_visible()
     expect(page.get_by_role("row", name="3 Current")).to_be_visible()
     form = form_service.find_form("vendor_invoice")

@@ -7,12 +7,17 @@ request and call portal.services.forms, which owns the checks and the transactio
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import clock, forms
+from portal.domain import insight as insight_rules
+from portal.domain import schema_changes
 from portal.domain.schema import SchemaInvalid
-from portal.services import access, submissions, webhooks
+from portal.presentation import whatif as whatif_words
+from portal.services import access, insight, sso, submissions, webhooks, whatif
 from portal.services import forms as form_service
 from portal.services.access import Action
 from portal.web import refusals_undone
@@ -72,6 +77,41 @@ def preview(slug: str):
     if text is None:
         return render_template("admin/_preview.html", too_large=True, slug=slug), 413
     return render_template("admin/_preview.html", slug=slug, **_preview_context(text, slug))
+
+
+@bp.post("/forms/<slug>/publish/review")
+def review_publish(slug: str):
+    """What publishing the editor's text would change, with the button that does it (or,
+    with "Keep editing", the editor again with the text as it was)."""
+    text = _schema_text()
+    if text is None:
+        abort(413)
+    base = request.form.get("based_on", "")
+    based_on = int(base) if base.isdigit() else None
+    form = form_service.find_form(slug)
+    checked = form_service.preview(text, slug)
+    if request.form.get("_action") == "edit":
+        return _editor(slug, form, text, based_on)
+    if checked.errors:
+        flash("Not published: fix the problems listed beside the editor first.", "error")
+        return _editor(slug, form, text, based_on, status=422)
+    current = form.current_version if form else None
+    changes = []
+    if current is not None:
+        changes = schema_changes.changes(json.loads(current.schema_text), json.loads(text))
+    return render_template(
+        "admin/publish_review.html",
+        slug=slug,
+        form=form,
+        spec=checked.spec,
+        current=current,
+        text=text,
+        based_on=based_on,
+        note=request.form.get("note", "").strip()[:150],
+        changes=changes,
+        in_review=form_service.in_review_on(current) if current else 0,
+        next_number=(form.versions[-1].number + 1) if form and form.versions else 1,
+    )
 
 
 @bp.post("/forms/<slug>/publish")
@@ -147,9 +187,28 @@ def version(slug: str, number: int):
     return render_template("admin/version.html", form=form, version=found, **context)
 
 
-@bp.post("/forms/<slug>/versions/<int:number>/rollback")
+@bp.route("/forms/<slug>/versions/<int:number>/rollback", methods=["GET", "POST"])
 def rollback(slug: str, number: int):
-    """Publish an old version again, as a new version."""
+    """Publish an old version again, as a new version: GET says what that will do and
+    asks; the POST of its button does it."""
+    if request.method == "GET":
+        form = form_service.find_form(slug) or abort(404)
+        found = form_service.version_of(form, number) or abort(404)
+        current = form.current_version
+        changes = []
+        if current is not None:
+            changes = schema_changes.changes(
+                json.loads(current.schema_text), json.loads(found.schema_text)
+            )
+        return render_template(
+            "admin/rollback.html",
+            form=form,
+            version=found,
+            current=current,
+            changes=changes,
+            in_review=form_service.in_review_on(current) if current else 0,
+            next_number=form.versions[-1].number + 1,
+        )
     try:
         with refusals_undone():
             published = form_service.rollback(slug, number, current_user)
@@ -183,6 +242,95 @@ def archive(slug: str):
     if request.form.get("next") == "versions":
         return redirect(url_for("admin.versions", slug=slug))
     return redirect(url_for("admin.form_list"))
+
+
+@bp.route("/forms/<slug>/what-if", methods=["GET", "POST"])
+def what_if(slug: str):
+    """Try a draft of the form's chain on past requests: the draft (from the editor, or the
+    current version), a period, and what to assume where history is silent."""
+    form = form_service.find_form(slug)
+    if form is None or form.current_version is None:
+        abort(404)
+    text = _schema_text() if request.method == "POST" else form.current_version.schema_text
+    if text is None:
+        abort(413)
+    return _what_if_page(form, text)
+
+
+@bp.post("/forms/<slug>/what-if/start")
+def start_what_if(slug: str):
+    """Start the replay of the draft over the chosen period; its page shows the progress."""
+    form = form_service.find_form(slug)
+    if form is None or form.current_version is None:
+        abort(404)
+    text = _schema_text()
+    if text is None:
+        abort(413)
+    fields = request.form
+    minutes = fields.get("minutes_per_task", "").strip()
+    try:
+        if fields.get("period") == "dates":
+            asked = {"from": fields.get("from", ""), "to": fields.get("to", "")}
+            if not (asked["from"] or asked["to"]):
+                raise insight_rules.PeriodInvalid("Give the first and the last day of the period.")
+        else:
+            asked = {"period": fields.get("period", "")}
+        period = insight_rules.parse_period(asked, insight.today())
+        if not minutes.isdigit():
+            raise whatif.DraftInvalid("Minutes per task must be a whole number, such as 10.")
+        options = whatif.Options(
+            {
+                key.removeprefix("assume:"): value
+                for key, value in fields.items()
+                if key.startswith("assume:") and value != "approve"
+            },
+            {
+                key.removeprefix("similar:"): value
+                for key, value in fields.items()
+                if key.startswith("similar:") and value
+            },
+            int(minutes),
+        )
+        with refusals_undone():
+            started = whatif.start(current_user, form, text, period, options)
+    except (whatif.DraftInvalid, insight_rules.PeriodInvalid) as refusal:
+        return _what_if_page(form, text, problem=str(refusal), status=422)
+    return redirect(url_for("admin.what_if_result", what_if_id=started.id))
+
+
+@bp.get("/what-if/<int:what_if_id>")
+def what_if_result(what_if_id: int):
+    """A replay's report, or its progress while the worker is at it (the page polls)."""
+    found = whatif.find(current_user, what_if_id)
+    return render_template(
+        "admin/what_if_result.html",
+        what_if=found,
+        period=whatif.period_of(found),
+        result=found.result,
+        words=whatif_words,
+    )
+
+
+def _what_if_page(form, text: str, problem: str | None = None, status: int = 200):
+    fields = request.form if request.method == "POST" else request.args
+    return render_template(
+        "admin/what_if.html",
+        form=form,
+        text=text,
+        setup=whatif.setup(current_user, form, text),
+        problem=problem,
+        presets=insight_rules.PRESETS,
+        chosen=fields.get("period", "90d"),
+        first=fields.get("from", ""),
+        last=fields.get("to", ""),
+        minutes=fields.get("minutes_per_task", "10"),
+        chosen_assume={
+            k.removeprefix("assume:"): v for k, v in fields.items() if k.startswith("assume:")
+        },
+        chosen_similar={
+            k.removeprefix("similar:"): v for k, v in fields.items() if k.startswith("similar:")
+        },
+    ), status
 
 
 def _schema_text() -> str | None:
@@ -220,6 +368,12 @@ def _preview_context(text: str, slug: str, spec=None) -> dict:
 
 
 # -- webhooks ---------------------------------------------------------------------------------
+
+
+@bp.get("/group-changes")
+def group_changes():
+    """People single sign-on took out of a group while tasks waited for them."""
+    return render_template("admin/group_changes.html", rows=sso.left_groups_with_open_tasks())
 
 
 @bp.route("/webhooks", methods=["GET", "POST"])

@@ -95,7 +95,16 @@ SCHEMAS = {
     },
     "StepDecision": {
         "type": "object",
-        "required": ["by", "decision", "comment", "at", "on_behalf_of", "signature_meaning"],
+        "required": [
+            "by",
+            "decision",
+            "comment",
+            "at",
+            "on_behalf_of",
+            "signature_meaning",
+            "agent",
+            "output",
+        ],
         "properties": {
             "by": {"type": "string"},
             "decision": {"enum": [d.value for d in Decision]},
@@ -103,6 +112,11 @@ SCHEMAS = {
             "at": NULLABLE_TIME,
             "on_behalf_of": NULLABLE_STRING,
             "signature_meaning": NULLABLE_STRING,
+            "agent": {"type": "boolean", "description": "True if an agent decided."},
+            "output": {
+                "type": ["object", "null"],
+                "description": "What the agent returned, as the step's output declares it.",
+            },
         },
         "additionalProperties": False,
     },
@@ -138,7 +152,7 @@ SCHEMAS = {
             "at": TIME,
             "actor": {"type": "string"},
             "action": {"type": "string"},
-            "channel": {"enum": ["web", "email", "api", "worker", "cli"]},
+            "channel": {"enum": ["web", "email", "api", "worker", "cli", "agent"]},
             "details": {"type": "object"},
             "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         },
@@ -207,6 +221,8 @@ SCHEMAS = {
             "on_behalf_of",
             "created_at",
             "due_at",
+            "output_schema",
+            "review_of",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -226,6 +242,27 @@ SCHEMAS = {
             "on_behalf_of": NULLABLE_STRING,
             "created_at": TIME,
             "due_at": NULLABLE_TIME,
+            "output_schema": {
+                "type": ["object", "null"],
+                "description": "For an agent: the JSON Schema its decision's `output` must "
+                "match (null if the step asks for none).",
+            },
+            "review_of": {
+                "oneOf": [{"type": "null"}, _ref("Recommendation")],
+                "description": "For a person asked to review an agent's decision: what it "
+                "recommended, why, and what it returned.",
+            },
+        },
+        "additionalProperties": False,
+    },
+    "Recommendation": {
+        "type": "object",
+        "required": ["agent", "recommendation", "rationale", "output"],
+        "properties": {
+            "agent": {"type": "string", "description": "The agent's name, as pages show it."},
+            "recommendation": {"enum": [d.value for d in Decision]},
+            "rationale": {"type": "string"},
+            "output": {"type": ["object", "null"]},
         },
         "additionalProperties": False,
     },
@@ -262,6 +299,16 @@ SCHEMAS = {
             "password": {
                 "type": "string",
                 "description": "The user's password, for steps signed with a password.",
+            },
+            "rationale": {
+                "type": "string",
+                "description": "An agent's reason for its decision (required from agents; "
+                "the same as comment).",
+            },
+            "output": {
+                "type": "object",
+                "description": "An agent's result, matching the task's output_schema; a "
+                "missing or wrong one is a 422 naming its path (output.score).",
             },
         },
         "additionalProperties": False,
@@ -512,7 +559,10 @@ def _paths() -> dict:
                     "409": _error("The task is already decided or closed."),
                     "413": TOO_LARGE,
                     "415": _error("The body is not JSON."),
-                    "422": _error("Refused: no comment to a rejection, a wrong password..."),
+                    "422": _error(
+                        "Refused: no comment to a rejection, a wrong password, an agent's "
+                        "output that does not match the step's (errors by path)..."
+                    ),
                 },
             },
         },

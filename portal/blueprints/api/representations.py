@@ -66,7 +66,11 @@ def steps(found: Submission) -> list[dict]:
                 "policy": view.spec.policy_text,
                 "reason": view.reason,
                 "assignees": [
-                    {"email": t.assignee.email, "name": t.assignee.name, "state": t.state.value}
+                    {
+                        "email": t.assignee.email,
+                        "name": t.assignee.display_name,
+                        "state": t.state.value,
+                    }
                     for t in view.tasks
                 ],
                 "decisions": [
@@ -77,6 +81,8 @@ def steps(found: Submission) -> list[dict]:
                         "at": _time(t.decided_at),
                         "on_behalf_of": t.on_behalf_of.email if t.on_behalf_of else None,
                         "signature_meaning": t.signature_meaning,
+                        "agent": t.assignee.is_agent,
+                        "output": t.output,
                     }
                     for t in view.tasks
                     if t.decision is not None
@@ -120,6 +126,20 @@ def task(found: Task) -> dict:
         "on_behalf_of": found.on_behalf_of.email if found.on_behalf_of else None,
         "created_at": _time(found.created_at),
         "due_at": _time(found.due_at),
+        "output_schema": step.output.json_schema() if step.output is not None else None,
+        "review_of": recommendation(approvals.recommendation_for(found)),
+    }
+
+
+def recommendation(recommended: Task | None) -> dict | None:
+    """What an agent recommended, for the person asked to confirm or override it."""
+    if recommended is None:
+        return None
+    return {
+        "agent": recommended.assignee.display_name,
+        "recommendation": recommended.recommendation.value,
+        "rationale": recommended.comment,
+        "output": recommended.output,
     }
 
 

@@ -20,7 +20,7 @@ from portal.blueprints import send_audit_pdf
 from portal.blueprints.api import representations as rep
 from portal.blueprints.api.openapi import document as openapi_document
 from portal.domain import json_text
-from portal.domain.chain import Decision, TaskState
+from portal.domain.chain import Decision, OutputRefused, TaskState
 from portal.domain.refusal import Refused
 from portal.domain.schema import FieldKind, SchemaInvalid
 from portal.domain.values import unknown_keys
@@ -222,9 +222,11 @@ def list_tasks():
 
 @bp.post("/tasks/<int:task_id>/decision")
 def decide(task_id: int):
+    """Decide a task. An agent sends the step's `output` and a `rationale`; on a step that asks
+    for review its decision becomes a recommendation a person confirms or overrides."""
     user = g.api_user
     body = _json_body()
-    unknown = set(body) - {"decision", "comment", "password"}
+    unknown = set(body) - {"decision", "comment", "password", "output", "rationale"}
     if unknown:
         raise ApiError(400, f"Unknown keys: {', '.join(sorted(unknown))}.")
     try:
@@ -236,14 +238,31 @@ def decide(task_id: int):
             {"decision": ["Must be one of approve, reject, request_changes."]},
         ) from None
     comment, password = body.get("comment", ""), body.get("password")
+    rationale, output = body.get("rationale"), body.get("output")
     if not isinstance(comment, str) or not (password is None or isinstance(password, str)):
         raise ApiError(400, "comment and password must be strings.")
+    if rationale is not None:
+        if not isinstance(rationale, str):
+            raise ApiError(400, "rationale must be a string.")
+        if comment and rationale != comment:
+            raise ApiError(400, "Send the reason once: as rationale (agents) or comment.")
+        comment = rationale
     task = access.decidable_task(user, task_id)
     if task.state != TaskState.OPEN:
         raise ApiError(409, _closed_reason(task))
     try:
         with refusals_undone():
-            approvals.decide(user, task.id, decision, comment, password=password, channel="api")
+            approvals.decide(
+                user,
+                task.id,
+                decision,
+                comment,
+                password=password,
+                channel="api",
+                output=output if "output" in body else None,
+            )
+    except OutputRefused as refusal:
+        raise ApiError(422, "The decision was not recorded.", refusal.errors) from None
     except approvals.DecisionRefused as refusal:
         fresh = approvals.find_task(task_id)
         if fresh is not None and fresh.state != TaskState.OPEN:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import clock, limits, mail
+from portal import clock, display, limits, mail, previews
+from portal.blueprints import send_attachment, send_picture
 from portal.domain import paging
 from portal.domain.chain import Decision
 from portal.forms import DecisionForm
 from portal.models import Submission, Task, User
-from portal.services import access, approvals, users
+from portal.services import access, approvals
 from portal.services.access import Action
 from portal.web import refusals_undone
 
@@ -70,20 +71,46 @@ def reassign(task_id: int):
 def act(token: str):
     """The page an emailed link opens. Looking changes nothing; only its form's POST decides."""
     try:
+        found, assignee = _linked(token)
+    except access.LinkRefused as refusal:
+        return _link_problem(refusal.reason)
+    return _decision_page(found, assignee, channel="email", token=token)
+
+
+@bp.get("/act/<token>/files/<int:attachment_id>")
+@limits.limiter.limit(limits.ACTION_LINKS_PER_CLIENT)
+def link_file(token: str, attachment_id: int):
+    """An attachment of the request an emailed link names, while the link still works."""
+    try:
+        return send_attachment(_linked_attachment(token, attachment_id))
+    except access.LinkRefused as refusal:
+        return _link_problem(refusal.reason)
+
+
+@bp.get("/act/<token>/files/<int:attachment_id>/pages/<int:page>")
+def link_file_page(token: str, attachment_id: int, page: int):
+    """A picture of an attachment (a PDF's page, or the image) for the emailed-link page."""
+    try:
+        return send_picture(_linked_attachment(token, attachment_id), page)
+    except access.LinkRefused as refusal:
+        return _link_problem(refusal.reason)
+
+
+def _linked(token: str) -> tuple[Task, User]:
+    """The task and assignee an emailed link opens; access.LinkRefused if it opens none."""
+    try:
         link = mail.read_action_token(token)
     except mail.LinkProblem as problem:
-        return _link_problem(problem.reason)
-    found = approvals.find_task(link.task_id)
-    if found is None:
-        return _link_problem("invalid")
-    if found.assignee_id != link.assignee_id:
-        return _link_problem("foreign")
-    if current_user.is_authenticated and current_user.id != link.assignee_id:
-        return _link_problem("foreign")
-    assignee = users.find_user_by_id(link.assignee_id)
-    if assignee is None or not assignee.is_active:
-        return _link_problem("invalid")
-    return _decision_page(found, assignee, channel="email", token=token)
+        raise access.LinkRefused(problem.reason) from None
+    return access.linked_task(link.task_id, link.assignee_id, current_user)
+
+
+def _linked_attachment(token: str, attachment_id: int):
+    try:
+        link = mail.read_action_token(token)
+    except mail.LinkProblem as problem:
+        raise access.LinkRefused(problem.reason) from None
+    return access.linked_attachment(link.task_id, link.assignee_id, current_user, attachment_id)
 
 
 def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
@@ -100,9 +127,15 @@ def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
     if not task.is_open:
         status = 200 if request.method == "GET" else 409
         if channel == "email":
-            return _link_problem("used", status=410 if request.method == "POST" else 200)
+            # The link's own assignee (its signature says so): who settled the step, and when.
+            return _link_problem("used", status=410 if request.method == "POST" else 200, task=task)
         return render_template(
-            "approvals/closed.html", task=task, submission=submission, spec=spec, step=step
+            "approvals/closed.html",
+            task=task,
+            submission=submission,
+            spec=spec,
+            step=step,
+            settled_by=approvals.settled_by(task),
         ), status
     error = None
     if request.method == "POST" and not form.seen.data:
@@ -135,13 +168,28 @@ def _decision_page(task: Task, assignee: User, channel: str, token: str | None):
                         decision=decision,
                         submission=submission,
                         spec=spec,
+                        task=task,
+                        assignee=assignee,
+                        still_waiting=approvals.open_task_count(assignee),
                     )
-                flash(f"{decision.label}: {spec.title} {submission.reference}.", "success")
-                return redirect(url_for("approvals.inbox"))
+                flash(
+                    f"{decision.label}: {spec.title} {submission.reference}. Recorded as your "
+                    f"decision, {display.local_time(task.decided_at)}.",
+                    "success",
+                )
+                return redirect(_next_page(assignee))
     elif request.method == "POST":
         error = " ".join(message for messages in form.errors.values() for message in messages)
     status = 422 if error else 200
     return _render(task, submission, spec, step, form, channel, token, error=error), status
+
+
+def _next_page(assignee: User) -> str:
+    """Where a decision made in Baton leads: the next request waiting, else the inbox."""
+    waiting, _, _ = approvals.open_tasks_page(assignee, 1, 1)
+    if waiting:
+        return url_for("approvals.task", task_id=waiting[0].id)
+    return url_for("approvals.inbox")
 
 
 def _stale(submission: Submission, assignee: User, channel: str):
@@ -182,6 +230,9 @@ def _render(task, submission, spec, step, form, channel, token, error=None, stal
         rounds=approvals.rounds(submission),
         approve_meaning=step.meaning(Decision.APPROVE),
         now=clock.now(),
+        recommended=approvals.recommendation_for(task),
+        previews=previews.describe(submission.attachments),
+        token=token,
     )
 
 
@@ -212,8 +263,14 @@ _LINK_PROBLEMS = {
 }
 
 
-def _link_problem(reason: str, status: int | None = None):
+def _link_problem(reason: str, status: int | None = None, task: Task | None = None):
+    """A link that cannot decide. Only a used link of the person's own (`task`) says who
+    settled the step; a foreign, tampered or expired link names nobody."""
     code, title, message = _LINK_PROBLEMS[reason]
     return render_template(
-        "approvals/link_problem.html", title=title, message=message
+        "approvals/link_problem.html",
+        title=title,
+        message=message,
+        task=task,
+        settled_by=approvals.settled_by(task) if task is not None else None,
     ), status or code

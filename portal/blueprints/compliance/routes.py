@@ -16,7 +16,7 @@ from flask_login import current_user
 from portal.blueprints import open_or_404, send_kept
 from portal.domain import paging
 from portal.models import ExportState, SubmissionStatus
-from portal.services import access, exports
+from portal.services import access, exports, text_search
 from portal.services.access import Action
 from portal.web import refusals_undone
 
@@ -32,17 +32,19 @@ def _only_compliance():
 
 @bp.get("/")
 def search():
-    """Every submitted record, filtered by form, status, dates, amount and person."""
+    """Every submitted record, filtered by words in it, form, status, dates, amount and person,
+    sorted by any column."""
     error = None
     try:
         filters = exports.Filters.parse(request.args)
     except exports.SearchRefused as refusal:
         error, filters = str(refusal), exports.Filters()
     asked = request.args.get("page", 1, type=int)
+    sort = text_search.Sort.parse(request.args.get("sort"))
     if error:  # a search that could not be run lists nothing, not everything
         found = paging.Page([], 1, PAGE_SIZE, 0)
     else:
-        found = exports.search_page(filters, asked, PAGE_SIZE)
+        found = exports.search_page(filters, asked, PAGE_SIZE, sort)
     return render_template(
         "compliance/search.html",
         filters=filters,
@@ -57,6 +59,7 @@ def search():
         error=error,
         recent=exports.recent_exports(),
         args={k: v for k, v in request.args.items() if k != "page"},
+        sort=sort,
     ), (422 if error else 200)
 
 

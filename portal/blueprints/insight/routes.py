@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from flask_login import current_user
 
 from portal.domain import insight as rules
-from portal.domain import spreadsheet
+from portal.domain import spreadsheet, step_value
 from portal.presentation import charts
 from portal.services import access, insight, insight_snapshots
 from portal.services.access import Action
@@ -83,6 +83,8 @@ def dashboard(slug: str):
         process_map=_process_map(result) if result else None,
         shades=range(charts.SHADES),
         words=rules,
+        value_thresholds=step_value.thresholds_words(),
+        may_try_changes=access.allows(current_user, Action.ADMINISTER),
         live_limit=current_app.config["BATON_INSIGHT_LIVE_REQUESTS"],
         max_age=current_app.config["BATON_INSIGHT_MAX_AGE"],
     )

@@ -17,8 +17,8 @@ from flask import (
 )
 from flask_login import current_user
 
-from portal import audit, clock, forms, uploads
-from portal.blueprints import open_or_404, send_audit_pdf, send_kept
+from portal import audit, clock, forms
+from portal.blueprints import send_attachment, send_audit_pdf, send_picture
 from portal.domain.values import Evaluation
 from portal.models import Attachment, FormVersion, Submission, SubmissionStatus
 from portal.services import access, account, approvals, deadlines, records, submissions
@@ -224,6 +224,12 @@ def _fill_page(
         client_token=client_token,
         error_anchor=forms.error_anchor,
         error_label=forms.error_label,
+        # Why it was sent back, shown above the form the submitter corrects.
+        rounds=(
+            approvals.rounds(submission)
+            if submission is not None and submission.status == SubmissionStatus.CHANGES_REQUESTED
+            else []
+        ),
         **fields,
     )
 
@@ -301,10 +307,23 @@ def submission(submission_id: int):
     )
 
 
-@bp.post("/submissions/<int:submission_id>/withdraw")
+@bp.route("/submissions/<int:submission_id>/withdraw", methods=["GET", "POST"])
 def withdraw(submission_id: int):
-    """The submitter takes back a request in review or sent back for changes."""
+    """The submitter takes back a request in review or sent back for changes, after a page
+    that says what will happen (GET) and its button (POST): no JavaScript confirm needed."""
     found = access.visible_submission(current_user, submission_id)
+    if request.method == "GET":
+        refusal = access.why_not(current_user, Action.WITHDRAW_SUBMISSION, found)
+        if refusal:
+            flash(refusal, "error")
+            return redirect(url_for("staff.submission", submission_id=submission_id))
+        open_tasks = [task for task in found.tasks if task.is_open]
+        return render_template(
+            "staff/withdraw.html",
+            submission=found,
+            spec=found.form_version.spec,
+            waiting_on=sorted({task.assignee.name for task in open_tasks}),
+        )
     try:
         with refusals_undone():
             approvals.withdraw(current_user, found)
@@ -358,14 +377,14 @@ def discard_draft(submission_id: int):
 def download_file(submission_id: int, attachment_id: int):
     """An attachment, always as a download under its cleaned name, never rendered inline."""
     found = access.visible_submission(current_user, submission_id)
-    attachment = submissions.attachment_of(found, attachment_id)
-    response = send_kept(
-        open_or_404(uploads.open_blob, attachment.sha256),
-        attachment.content_type,
-        uploads.download_name(attachment.name, attachment.content_type),
-    )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return send_attachment(submissions.attachment_of(found, attachment_id))
+
+
+@bp.get("/submissions/<int:submission_id>/files/<int:attachment_id>/pages/<int:page>")
+def file_page(submission_id: int, attachment_id: int, page: int):
+    """A picture of an attachment for the page: a PDF's page rendered to PNG, or the image."""
+    found = access.visible_submission(current_user, submission_id)
+    return send_picture(submissions.attachment_of(found, attachment_id), page)
 
 
 def _attachments_by_field(found: Submission) -> dict[str, list[Attachment]]:

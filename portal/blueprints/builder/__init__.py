@@ -1,0 +1,1 @@
+"""The form builder: forms and approval chains built by pointing and choosing."""
