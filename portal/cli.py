@@ -417,6 +417,33 @@ def storage_copy(to_url):
     click.echo(f"Every kept file is there. Next: BATON_STORAGE_URL={to_url} on every host.")
 
 
+@storage_group.command("check")
+def storage_check():
+    """Write, read back and delete a small file where kept files go, from this host."""
+    import io
+    import uuid
+
+    from portal import storage
+
+    kept = storage.current()
+    key = f"checks/baton-check-{uuid.uuid4().hex}"
+    body = b"Baton storage check\n"
+    try:
+        kept.put(key, io.BytesIO(body))
+        with kept.open(key) as opened:
+            read = opened.read()
+        kept.delete(key)
+    except Exception as error:
+        raise click.ClickException(
+            f"{kept.url} cannot be used from this host: {type(error).__name__}: {error}. "
+            "Check BATON_STORAGE_URL (the bucket must exist), and for object storage "
+            "AWS_ENDPOINT_URL and the credentials (docs/deploying.md, 'The object store')."
+        ) from None
+    if read != body:
+        raise click.ClickException(f"{kept.url} gave back other bytes than were written")
+    click.echo(f"{kept.url}: a file was written, read back and deleted from this host.")
+
+
 @baton.command("what-if")
 @click.argument("form_slug", metavar="FORM")
 @click.option(
@@ -491,33 +518,6 @@ def _pairs(given: tuple[str, ...], option: str) -> dict[str, str]:
             raise click.BadParameter(f"write it as STEP=VALUE, not “{item}”", param_hint=option)
         found[name.strip()] = value.strip()
     return found
-
-
-@storage_group.command("check")
-def storage_check():
-    """Write, read back and delete a small file where kept files go, from this host."""
-    import io
-    import uuid
-
-    from portal import storage
-
-    kept = storage.current()
-    key = f"checks/baton-check-{uuid.uuid4().hex}"
-    body = b"Baton storage check\n"
-    try:
-        kept.put(key, io.BytesIO(body))
-        with kept.open(key) as opened:
-            read = opened.read()
-        kept.delete(key)
-    except Exception as error:
-        raise click.ClickException(
-            f"{kept.url} cannot be used from this host: {type(error).__name__}: {error}. "
-            "Check BATON_STORAGE_URL (the bucket must exist), and for object storage "
-            "AWS_ENDPOINT_URL and the credentials (docs/deploying.md, 'The object store')."
-        ) from None
-    if read != body:
-        raise click.ClickException(f"{kept.url} gave back other bytes than were written")
-    click.echo(f"{kept.url}: a file was written, read back and deleted from this host.")
 
 
 @baton.command("dev")
