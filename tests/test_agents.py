@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from pypdf import PdfReader
@@ -307,7 +308,10 @@ def test_the_audit_trail_page_and_pdf_show_the_agent(
     assert "Sanctions bot (agent)" in page
     assert "Recommends: approved" in page and "No list names Acme." in page
     assert "Output: The vendor is on a sanctions list: no, Risk score: 12.5" in page
-    assert "sanctions-bot@agents.invalid (agent) · agent" in page
+    # The request's own events name the agent as one, in words for the submitter (an admin
+    # sees its address and channel, as the PDF below shows them).
+    events = page[page.index("Show every event") :]
+    assert "Sanctions bot (agent)" in events and "sanctions-bot@agents.invalid" not in events
 
     db.session.expire_all()
     found = db.session.get(Submission, submission.id)
@@ -320,7 +324,8 @@ def test_the_audit_trail_page_and_pdf_show_the_agent(
     assert "Sanctions bot (agent)" in text
     assert "Recommended: Approved" in text and "sanctions_hit: false, score: 12.5" in text
     assert "confirming the agent's recommendation" in text
-    assert "bot@agents.invalid (agent) agent task_recommended" in text  # the event, by channel
+    # The event, by channel (the agent's address, then the IP address it called from).
+    assert re.search(r"bot@agents\.invalid \(agent\)( [0-9.]+)? agent task_recommended", text)
 
 
 def test_an_agents_receiver_hears_task_assigned_and_task_recommended(

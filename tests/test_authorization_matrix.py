@@ -93,6 +93,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("GET",  "staff.audit_pdf_status", "vera's"):  "L    404  404  404  404  200  200",
     # -- approvals: the inbox, tasks and emailed links -----------------------------------------
     ("GET",  "approvals.inbox", "-"):              "L    200  200  200  200  200  200",
+    ("GET",  "approvals.next_task", "-"):          "L    302  302  302  302  302  302",
     ("GET",  "approvals.task", "dana's"):          "L    404  404  200  404  404  404",
     ("POST", "approvals.task", "dana's"):          "L    404  404  422  404  404  404",  # empty
     ("GET",  "approvals.task", "bob's, closed"):   "L    404  404  404  200  404  404",

@@ -942,6 +942,16 @@ def rounds(submission: Submission) -> list[RoundView]:
     return views
 
 
+def next_open_task_id(user: User) -> int | None:
+    """The id of the user's oldest open task (the inbox's first row), in one query."""
+    return db.session.scalar(
+        select(Task.id)
+        .where(Task.assignee_id == user.id, Task.state == TaskState.OPEN)
+        .order_by(Task.created_at, Task.id)
+        .limit(1)
+    )
+
+
 def open_tasks_page(user: User, page: int | None, size: int) -> tuple[list[Task], int, int]:
     """One page of the user's open tasks, oldest first, how many are open in all, and which
     page that is (see paging.page_to_show).

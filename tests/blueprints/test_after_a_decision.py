@@ -13,6 +13,8 @@ def test_a_decision_in_baton_opens_the_next_request_waiting(approvals, org, vend
     response = approvals.browser.post(
         f"/tasks/{task.id}", {"decision": "approve", "comment": "", "seen": seen_in(page)}
     )
+    assert response.status_code == 302 and response.location == "/inbox/next"
+    response = approvals.browser.get(response.location)
     assert response.status_code == 302 and response.location == f"/tasks/{waiting.id}"
     shown = approvals.browser.get(response.location).text
     assert "Approved: Vendor invoice #1. Recorded as your decision," in shown

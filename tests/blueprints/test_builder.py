@@ -278,12 +278,16 @@ def test_an_operation_costs_the_same_few_statements_however_many_versions_exist(
         assert answer.status_code == 200
         return len(seen)
 
+    # Each count after one warm-up operation: the first after a publish also reloads the form's
+    # versions that every process keeps (portal.services.catalog), once.
+    statements_for_one_operation()
     first = statements_for_one_operation()
     document = json.loads(text)
     for number in range(2, 6):
         document["title"] = f"Vendor invoice {number}"
         publish("vendor_invoice", document)
     print(f"statements per operation: {first}")
+    statements_for_one_operation()
     assert statements_for_one_operation() == first
     assert first <= 20
 

@@ -15,7 +15,7 @@ from portal.services.submissions import Files
 
 def references(html: str) -> list[str]:
     """The request numbers listed on the records page, in order."""
-    return re.findall(r'<td><a href="/submissions/\d+">(#\d+)</a></td>', html)
+    return re.findall(r'<td[^>]*><a href="/submissions/\d+">(#\d+)</a></td>', html)
 
 
 @pytest.fixture
