@@ -494,6 +494,10 @@ def _end_to_end(
     return result
 
 
+#: The benchmark script's own CPU time (waiting for the run to end, sampling): shown, not counted.
+HARNESS = "the benchmark script itself (not counted)"
+
+
 class _CpuMeter:
     """The CPU time every process of the end-to-end run used: this script, its children (the
     workers and the scripted users, once they have exited), the database's backends for the
@@ -518,21 +522,20 @@ class _CpuMeter:
 
     def _keep_sampling(self) -> None:
         while self.running:
-            time.sleep(0.2)
+            time.sleep(0.5)
             self._sample()
 
     def _sample(self, first: bool = False) -> None:
         from bench._support import _admin
 
-        with _admin() as connection:
-            pids = [
-                pid
-                for (pid,) in connection.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
-                    "pg_backend_pid()",
-                    (DATABASE,),
-                ).fetchall()
-            ]
+        if first:
+            self.connection = _admin()  # one connection for every sample, not one each
+        pids = [
+            pid
+            for (pid,) in self.connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (DATABASE,)
+            ).fetchall()
+        ]
         for pid in pids:
             used = cpu_seconds([pid])
             seen = self.backends.setdefault(pid, [used if first else 0.0, used])
@@ -541,17 +544,22 @@ class _CpuMeter:
     def stop(self) -> dict[str, float]:
         import resource
 
-        self._sample()
         self.running = False
         self.thread.join()
+        self._sample()
+        self.connection.close()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {
             "workers and scripted users": (children.ru_utime + children.ru_stime)
             - (self.children.ru_utime + self.children.ru_stime),
-            "this script": time.process_time() - self.own,
             "PostgreSQL backends": sum(last - first for first, last in self.backends.values()),
             "Redis": (cpu_seconds([self.redis_pid]) - self.redis) if self.redis_pid else 0.0,
+            HARNESS: time.process_time() - self.own,
         }
+
+
+def _counted_cpu(e2e: dict) -> float:
+    return sum(seconds for part, seconds in e2e["cpu"].items() if part != HARNESS)
 
 
 def _result_of(people, results, progress) -> int:
@@ -676,8 +684,8 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
                 ["invoices per second", f"{e2e['invoices'] / e2e['seconds']:,.1f}"],
                 [
                     "**CPU per invoice, all processes** (goal <= 100 ms)",
-                    f"**{1000 * sum(e2e['cpu'].values()) / e2e['invoices']:,.0f} ms** ("
-                    + verdict(sum(e2e["cpu"].values()) / e2e["invoices"], 0.1, at_least=False)
+                    f"**{1000 * _counted_cpu(e2e) / e2e['invoices']:,.0f} ms** ("
+                    + verdict(_counted_cpu(e2e) / e2e["invoices"], 0.1, at_least=False)
                     + ")",
                 ],
                 *(
@@ -692,7 +700,14 @@ def _write(rows, chosen, end_to_end: dict, workers: int, quick: bool) -> None:
         "as people do on the web; each decides the tasks of its share of the invoices as they "
         "open (one in twenty rejected). The run ends when every invoice is approved or "
         "rejected and the outbox is empty. "
-        "Own Redis, own PostgreSQL database, an SMTP server that discards mail."
+        "Own Redis, own PostgreSQL database, an SMTP server that discards mail. "
+        "CPU per invoice: the user and system time of the workers and the scripted users "
+        "(children of the script, counted when they exit, their start-up included), of the "
+        "database's backends for the run's database and of the script's Redis (sampled from "
+        "/proc every half second), over the run, divided by the invoices. The scripted users' "
+        "share includes their looking for open tasks between decisions. The web processes"
+        "' HTTP and page work is not in it (the scripted users call the services as the views "
+        "do; the web section has the web processes' CPU per request)."
         + (" Quick mode: few jobs, noisy figures." if quick else "")
         + (
             f" The goal's run is 10,000 invoices; this one drove {e2e['invoices']:,} "
