@@ -180,8 +180,10 @@ def _decision_rounds(decider, targets, rounds, seconds, warmup, series, loads) -
     (each Bob's first decision on an invoice, which opens the finance step)."""
     say(f"warming up {LABELS['decide']} ...")
     rate = decider.warm_up(warmup)
-    # Enough open tasks that no round runs out: at the warm-up's rate, and half as many again.
-    decider.supply(int(rate * seconds * 1.5) + 20, rounds)
+    # Enough open tasks that no round runs out: three times what the warm-up's rate decides (a
+    # warmed-up round decides faster than the warm-up did, and a round that runs out decides
+    # tasks twice, which answer 409 and stop the run).
+    decider.supply(int(rate * seconds * 3) + 50, rounds)
     for number in range(rounds):
         loads.append(os.getloadavg())
         say(f"decision round {number + 1} of {rounds} (load average {loads[-1][0]:.1f}) ...")
