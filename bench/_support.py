@@ -217,7 +217,7 @@ def gunicorn(app_spec: str, env: dict[str, str], port: int | None = None):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _answers(base + "/health") or process.poll() is not None, app_spec, 60)
+        _wait_for(lambda: _answers(base + "/health") or process.poll() is not None, app_spec, 180)
         if process.poll() is not None:
             raise SystemExit(f"gunicorn {app_spec} stopped at start (exit {process.returncode})")
         MASTERS[base] = process.pid

@@ -18,6 +18,8 @@ import cProfile
 import os
 import pstats
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -26,6 +28,7 @@ from pathlib import Path
 from bench import report
 from bench._support import (
     PASSWORD,
+    ROOT,
     app_env,
     drop_database,
     exit_cleanly_on_sigterm,
@@ -54,6 +57,8 @@ LIBRARIES = [
     ("/itsdangerous/", "Flask and extensions"),
     ("/redis/", "Redis client (outbox relay)"),
     ("/rq/", "Redis client (outbox relay)"),
+    ("/bench/floor/templates/", "Jinja2"),
+    ("/bench/floor/", "the floor app"),
     ("/portal/domain/", "Baton: domain rules"),
     ("/portal/", "Baton: services, views, audit"),
     ("/templates/", "Jinja2"),
@@ -80,12 +85,14 @@ def main(argv: list[str] | None = None) -> dict:
     with redis_server() as redis_url, tempfile.TemporaryDirectory() as folder:
         env = app_env(fresh_database(DATABASE), redis_url, Path(folder) / "instance")
         prepare_portal(env)
+        subprocess.run([sys.executable, "-m", "bench.floor", "init"], cwd=ROOT, env=env, check=True)
         os.environ.update(env)
         from portal import create_app
 
         app = create_app()
         try:
             results = _profile(app, args.requests)
+            results.update(_profile_floor(args.requests))
         finally:
             from portal.extensions import db
 
@@ -194,6 +201,34 @@ def _profile(app, count: int) -> dict:
 
     results["decision (POST)"] = _run(decide, min(count, len(pages) - 20), 302)
     return results
+
+
+def _profile_floor(count: int) -> dict:
+    """The floor app's page (fields kept, as Baton keeps them) and POST, the same way."""
+    from bench import floor
+
+    os.environ["FLOOR_KEEP_FIELDS"] = "1"
+    app = floor.create_app()
+    client = app.test_client()
+    token = _token(client.get("/login").text)
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": floor.EMAIL, "password": PASSWORD}
+    )
+    assert response.status_code == 302, response.text
+    token = _token(client.get(FORM_PATH).text)
+    for _ in range(20):
+        client.get(FORM_PATH)
+        client.post(FORM_PATH, data=_invoice(token), content_type="multipart/form-data")
+    return {
+        "floor: form page (GET, fields kept)": _run(lambda: client.get(FORM_PATH), count, 200),
+        "floor: submission (POST)": _run(
+            lambda: client.post(
+                FORM_PATH, data=_invoice(token), content_type="multipart/form-data"
+            ),
+            count,
+            302,
+        ),
+    }
 
 
 def _run(request, count: int, status: int) -> dict:
