@@ -503,8 +503,14 @@ def _copy_text(value) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
-#: The templates the worker processes read; set before they are forked.
+#: The templates the worker processes read; each receives them when it starts.
 _TEMPLATES: _Templates | None = None
+
+
+def _receive_templates(templates: _Templates) -> None:
+    """A worker process's initializer: keep the templates its chunks are made from."""
+    global _TEMPLATES
+    _TEMPLATES = templates
 
 
 def _copy_events(bounds: tuple[int, int]) -> tuple[bytes, bytes, int]:
@@ -569,8 +575,16 @@ def _load(
     failure: list[BaseException] = []
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     _TEMPLATES = templates
-    # Forked before the SQL thread starts: a fork copies only the thread that calls it.
-    pool = multiprocessing.get_context("fork").Pool(workers) if workers else None
+    # Workers start from a fork server, not by forking this process: a fork of a process with
+    # other threads (a test run's browser or server threads, this function's own SQL thread)
+    # can copy a lock some thread holds, and the child then waits for it forever.
+    pool = (
+        multiprocessing.get_context("forkserver").Pool(
+            workers, initializer=_receive_templates, initargs=(templates,)
+        )
+        if workers
+        else None
+    )
     try:
         plain_transaction = plain_connection.begin()
         audit_transaction = audit_connection.begin()
