@@ -228,5 +228,8 @@ def test_deciding_from_the_inbox_returns_there_with_a_message(
     response = approvals.browser.post(
         f"/tasks/{task.id}", {"decision": decision, "comment": "Reason given.", "seen": seen}
     )
+    # On to the next request waiting; with none, back to the inbox.
+    assert response.status_code == 302 and response.location == "/inbox/next"
+    response = approvals.browser.get(response.location)
     assert response.status_code == 302 and response.location == "/inbox"
     assert "#1." in approvals.browser.get("/inbox").text  # the flash names the request
