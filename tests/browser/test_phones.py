@@ -35,6 +35,11 @@ NOT_PAGES = {
     "compliance.download_export",
     "compliance.export_progress",
     "insight.table_csv",
+    # An attachment's bytes or a picture of its page, and the builder's people-search fragment.
+    "staff.file_page",
+    "approvals.link_file",
+    "approvals.link_file_page",
+    "builder.people",
 }
 
 
