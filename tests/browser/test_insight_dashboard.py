@@ -54,7 +54,9 @@ def test_the_dashboard_reads_without_javascript_errors_and_downloads_csv(
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Insight").click()
     page.get_by_role("link", name="Vendor invoice").click()
-    expect(page.get_by_role("region", name="Figures").get_by_role("rowheader", name="Finance approval")).to_be_visible()
+    expect(
+        page.get_by_role("region", name="Figures").get_by_role("rowheader", name="Finance approval")
+    ).to_be_visible()
     expect(page.get_by_role("rowheader", name="Cost-centre owner approval")).to_have_count(0)
     expect(page.locator(".headline")).to_have_count(0)
     expect(page.get_by_role("heading", name="Approvers")).to_have_count(0)
