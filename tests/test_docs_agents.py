@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import json
 import re
 from pathlib import Path
@@ -18,7 +19,10 @@ DOC = (Path(__file__).resolve().parents[1] / "docs" / "agents.md").read_text("ut
 def test_the_tools_table_is_the_servers_tools(app, make_agent):
     agent = make_agent("Sanctions bot")
     server = mcp_server.build(app, agent.token)
-    tools = {tool.name for tool in asyncio.run(server.list_tools())}
+    # In a thread of its own: the browser tests leave an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        listed_tools = pool.submit(asyncio.run, server.list_tools()).result(timeout=60)
+    tools = {tool.name for tool in listed_tools}
     listed = set(re.findall(r"^\| `([a-z_]+)` \|", DOC, re.M))
     assert listed == tools
 

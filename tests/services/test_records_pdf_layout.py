@@ -34,7 +34,8 @@ def sent_back(approvals, org, vendor_invoice):
 def rendered(submission, user) -> PdfReader:
     rendering = records.render(submission, user)
     db.session.commit()
-    return PdfReader(io.BytesIO(records.file_path(rendering).read_bytes()))
+    with records.open_pdf(rendering) as opened:
+        return PdfReader(io.BytesIO(opened.read()))
 
 
 def flat_text(reader: PdfReader) -> str:

@@ -153,8 +153,9 @@ def test_a_replay_that_cannot_run_is_marked_failed_with_the_reason(history, app)
     )
     db.session.add(broken)
     db.session.flush()
-    message_id = outbox.add(JobKind.RUN_WHAT_IF, what_if_id=broken.id).id
-    db.session.commit()
+    message = outbox.add(JobKind.RUN_WHAT_IF, what_if_id=broken.id)
+    db.session.commit()  # outbox rows are written with the transaction's other rows
+    message_id = message.id
     jobs.use_app(app)
     try:
         run_outbox_in_a_worker(message_id)
