@@ -382,9 +382,10 @@ def main(argv=None) -> None:
     body = (
         f"`python -m bench.whatif`: {found['requests']:,} requests of one form "
         "(`portal.services.whatif.compute` over every request: read in chunks of 20,000, "
-        "replayed through the pure engine). The machine is shared by 8 engineers: load "
+        "replayed through the pure engine). Load "
         f"average {load1:.1f} before and {load2:.1f} after the runs, on "
-        f"{os.cpu_count()} cores. *Time* is the wall clock; *CPU time of the process* is "
+        f"{os.cpu_count()} cores (other work on the machine shows there). *Time* is the "
+        "wall clock; *CPU time of the process* is "
         "what the replaying process itself used (`time.process_time`); PostgreSQL's work "
         "for the queries comes on top.\n\n"
         + report.table(["What", "Time", "CPU time of the process", "Requests a second"], rows)
