@@ -4,7 +4,7 @@ import io
 import unicodedata
 from urllib.parse import quote
 
-from flask import Response, abort, send_file
+from flask import Response, abort, flash, redirect, send_file, url_for
 from werkzeug.routing import IntegerConverter
 
 from portal import previews, storage, uploads
@@ -114,3 +114,17 @@ def send_picture(attachment: Attachment, page: int):
     if png is None:
         abort(404)
     return _private(send_file(io.BytesIO(png), mimetype="image/png", max_age=0))
+
+
+def after_publishing(published, slug: str):
+    """Where publishing leads, from the JSON editor and the builder alike: the form's versions,
+    with a message saying whether a new version was made."""
+    if published.changed:
+        flash(
+            f"Published {published.form.title} version {published.version.number}. "
+            "New requests use it; requests already started keep their version.",
+            "success",
+        )
+    else:
+        flash(f"Nothing to publish: this is already version {published.version.number}.", "info")
+    return redirect(url_for("admin.versions", slug=slug))

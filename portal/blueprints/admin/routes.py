@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from portal import clock, forms
+from portal.blueprints import after_publishing
 from portal.domain import insight as insight_rules
 from portal.domain import schema_changes
 from portal.domain.schema import SchemaInvalid
@@ -146,15 +147,7 @@ def publish(slug: str):
         flash(f"Not published: {conflict}", "error")
         current = conflict.current.number if conflict.current else None
         return _editor(slug, form, text, current, status=409, conflict_with=based_on)
-    if published.changed:
-        flash(
-            f"Published {published.form.title} version {published.version.number}. "
-            "New requests use it; requests already started keep their version.",
-            "success",
-        )
-    else:
-        flash(f"Nothing to publish: this is already version {published.version.number}.", "info")
-    return redirect(url_for("admin.versions", slug=slug))
+    return after_publishing(published, slug)
 
 
 @bp.get("/forms/<slug>/versions")

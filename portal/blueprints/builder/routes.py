@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from portal import clock, forms
+from portal.blueprints import after_publishing
 from portal.domain import builder as rules
 from portal.domain.schema import SchemaInvalid
 from portal.services import access, submissions
@@ -115,15 +116,7 @@ def publish(slug: str):
         # Publishing again from this page replaces their version with this one, as it says.
         current = conflict.current.number if conflict.current else None
         return _review_again(slug, text, [], str(conflict), 409, current)
-    if published.changed:
-        flash(
-            f"Published {published.form.title} version {published.version.number}. "
-            "New requests use it; requests already started keep their version.",
-            "success",
-        )
-    else:
-        flash(f"Nothing to publish: this is already version {published.version.number}.", "info")
-    return redirect(url_for("admin.versions", slug=slug))
+    return after_publishing(published, slug)
 
 
 def _review_again(slug, text, errors, conflict, status, based_on=None):
